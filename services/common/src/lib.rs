@@ -1,0 +1,1 @@
+//! shared pieces of the services (placeholder)
