@@ -1,1 +1,2 @@
-//! strangler
+//! strangler: an edge proxy for strangler-fig migrations.
+pub mod config;

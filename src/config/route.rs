@@ -1,0 +1,383 @@
+//! `routes:` entries: the match (`path` | `path_prefix` | `path_regex`, plus
+//! `methods` and `headers`), the destination (`upstream` | `split` |
+//! `aggregate`), and the per-route `fallback`, `timeout`, `retry`, `shadow`.
+//!
+//! Each route deserializes into [`RawRoute`] (unknown keys rejected), then
+//! `TryFrom` turns it into a validated [`RouteConfig`]; errors carry the
+//! route's line and column.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use super::refs::{RouteName, UpstreamRef};
+use super::units::{scalar_deserialize, Dur};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    name: RouteName,
+    #[serde(rename = "match")]
+    matcher: RawMatch,
+    upstream: Option<UpstreamRef>,
+    split: Option<IndexMap<UpstreamRef, u32>>,
+    aggregate: Option<IndexMap<String, AggregatePart>>,
+    fallback: Option<UpstreamRef>,
+    timeout: Option<Dur>,
+    retry: Option<RetryConfig>,
+    shadow: Option<ShadowRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    path: Option<PathTemplate>,
+    path_prefix: Option<PathPrefix>,
+    path_regex: Option<PathRegex>,
+    methods: Option<Vec<MethodName>>,
+    #[serde(default)]
+    headers: IndexMap<HeaderMatchName, String>,
+}
+
+/// A validated route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawRoute")]
+pub struct RouteConfig {
+    pub name: String,
+    pub path: PathMatch,
+    /// `None`: any method.
+    pub methods: Option<Vec<http::Method>>,
+    /// Lower-case header names and the exact values they must have.
+    pub headers: Vec<(http::HeaderName, String)>,
+    pub action: Action,
+    pub fallback: Option<String>,
+    pub timeout: Option<std::time::Duration>,
+    pub retry: Option<RetryConfig>,
+    pub shadow: Option<ShadowRoute>,
+}
+
+#[derive(Debug, Clone)]
+pub enum PathMatch {
+    /// `path`: the whole path, `{name}` capturing one segment.
+    Exact(PathTemplate),
+    /// `path_prefix`: segment-aware; stored without a trailing `/` (`/` itself stays `/`).
+    Prefix(String),
+    /// `path_regex`: matched against the normalized path.
+    Regex(regex::Regex),
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Upstream(String),
+    /// Weighted choice; weights sum to more than 0.
+    Split(Vec<(String, u32)>),
+    Aggregate(Vec<(String, AggregatePart)>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatePart {
+    pub upstream: UpstreamRef,
+    pub path: PathTemplate,
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    #[serde(default = "default_attempts")]
+    pub attempts: Attempts,
+    #[serde(default)]
+    pub backoff: Backoff,
+    #[serde(default = "default_retry_on")]
+    pub on: Vec<RetryOn>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Attempts(pub u32);
+fn parse_attempts(s: &str) -> Result<Attempts, String> {
+    match s.parse::<u32>() {
+        Ok(n @ 1..=10) => Ok(Attempts(n)),
+        _ => Err(format!("`attempts: {s}` must be a whole number from 1 to 10 (total tries, the first included)")),
+    }
+}
+scalar_deserialize!(Attempts, "a number of tries from 1 to 10", parse_attempts);
+fn default_attempts() -> Attempts {
+    Attempts(3)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backoff {
+    pub base: Dur,
+    pub max: Dur,
+}
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Dur(std::time::Duration::from_millis(50)),
+            max: Dur(std::time::Duration::from_secs(1)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum RetryOn {
+    #[serde(rename = "connect")]
+    Connect,
+    #[serde(rename = "timeout")]
+    Timeout,
+    #[serde(rename = "5xx")]
+    ServerError,
+}
+fn default_retry_on() -> Vec<RetryOn> {
+    vec![RetryOn::Connect, RetryOn::Timeout, RetryOn::ServerError]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowRoute {
+    pub upstream: UpstreamRef,
+    #[serde(default = "default_sample")]
+    pub sample: Sample,
+    #[serde(default = "default_shadow_methods")]
+    pub methods: Vec<MethodName>,
+    #[serde(default)]
+    pub compare: Compare,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compare {
+    #[serde(default)]
+    pub ignore: Vec<IgnorePointer>,
+    #[serde(default = "default_compare_headers")]
+    pub headers: Vec<HeaderMatchName>,
+}
+impl Default for Compare {
+    fn default() -> Self {
+        Compare {
+            ignore: Vec::new(),
+            headers: default_compare_headers(),
+        }
+    }
+}
+fn default_compare_headers() -> Vec<HeaderMatchName> {
+    vec![HeaderMatchName(http::header::CONTENT_TYPE)]
+}
+
+/// A JSON Pointer to skip in comparisons; `*` matches any one segment.
+#[derive(Debug, Clone)]
+pub struct IgnorePointer(pub String);
+fn parse_ignore(s: &str) -> Result<IgnorePointer, String> {
+    if s.is_empty() || s.starts_with('/') {
+        Ok(IgnorePointer(s.to_string()))
+    } else {
+        Err(format!("`{s}` is not a JSON Pointer; write it from the root, like `/{s}`"))
+    }
+}
+scalar_deserialize!(IgnorePointer, "a JSON Pointer like `/created_at`", parse_ignore);
+
+#[derive(Debug, Clone, Copy)]
+pub struct Sample(pub f64);
+fn parse_sample(s: &str) -> Result<Sample, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(Sample(f)),
+        _ => Err(format!("`sample: {s}` must be a fraction from 0.0 to 1.0, like `0.1` for 10%")),
+    }
+}
+scalar_deserialize!(Sample, "a fraction from 0.0 to 1.0", parse_sample);
+fn default_sample() -> Sample {
+    Sample(1.0)
+}
+fn default_shadow_methods() -> Vec<MethodName> {
+    vec![MethodName(http::Method::GET), MethodName(http::Method::HEAD)]
+}
+
+/// An HTTP method, upper-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodName(pub http::Method);
+fn parse_method(s: &str) -> Result<MethodName, String> {
+    let upper = s.to_ascii_uppercase();
+    match upper.as_str() {
+        "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS" | "TRACE" => {
+            http::Method::from_bytes(upper.as_bytes())
+                .map(MethodName)
+                .map_err(|e| e.to_string())
+        }
+        _ => Err(format!(
+            "`{s}` is not an HTTP method; use GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS or TRACE"
+        )),
+    }
+}
+scalar_deserialize!(MethodName, "an HTTP method like GET", parse_method);
+
+/// A header name (matched case-insensitively).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HeaderMatchName(pub http::HeaderName);
+fn parse_header_name(s: &str) -> Result<HeaderMatchName, String> {
+    http::HeaderName::from_bytes(s.to_ascii_lowercase().as_bytes())
+        .map(HeaderMatchName)
+        .map_err(|_| format!("`{s}` is not a valid header name; use letters, digits and `-`, like `x-beta`"))
+}
+scalar_deserialize!(HeaderMatchName, "a header name like `x-beta`", parse_header_name);
+
+/// A `path` pattern: literal segments and `{name}` captures of one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathTemplate {
+    pub raw: String,
+    pub segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Literal(String),
+    Capture(String),
+}
+
+impl PathTemplate {
+    pub fn captures(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Capture(c) => Some(c.as_str()),
+            Segment::Literal(_) => None,
+        })
+    }
+}
+
+fn parse_template(s: &str) -> Result<PathTemplate, String> {
+    if !s.starts_with('/') {
+        return Err(format!("path `{s}` must start with `/`, like `/{s}`"));
+    }
+    let mut segments = Vec::new();
+    for seg in s[1..].split('/') {
+        if let Some(inner) = seg.strip_prefix('{') {
+            let name = inner
+                .strip_suffix('}')
+                .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .ok_or_else(|| format!("`{seg}` in `{s}` is not a capture; write `{{name}}` for a whole segment"))?;
+            if segments.contains(&Segment::Capture(name.to_string())) {
+                return Err(format!("capture `{{{name}}}` appears twice in `{s}`; give each a different name"));
+            }
+            segments.push(Segment::Capture(name.to_string()));
+        } else if seg.contains(['{', '}', '?', '#']) || seg == "." || seg == ".." {
+            return Err(format!("segment `{seg}` of `{s}` is not allowed; captures take a whole segment, like `/orders/{{id}}`"));
+        } else {
+            segments.push(Segment::Literal(seg.to_string()));
+        }
+    }
+    Ok(PathTemplate {
+        raw: s.to_string(),
+        segments,
+    })
+}
+scalar_deserialize!(PathTemplate, "a path like `/orders/{id}`", parse_template);
+
+#[derive(Debug, Clone)]
+struct PathPrefix(String);
+fn parse_prefix(s: &str) -> Result<PathPrefix, String> {
+    if !s.starts_with('/') {
+        return Err(format!("path_prefix `{s}` must start with `/`, like `/{s}`"));
+    }
+    if s.contains(['?', '#', '\\']) || s.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(format!("path_prefix `{s}` must be a plain normalized path, like `/orders`"));
+    }
+    let trimmed = s.trim_end_matches('/');
+    Ok(PathPrefix(if trimmed.is_empty() { "/".into() } else { trimmed.into() }))
+}
+scalar_deserialize!(PathPrefix, "a path prefix like `/orders`", parse_prefix);
+
+#[derive(Debug, Clone)]
+struct PathRegex(regex::Regex);
+fn parse_regex(s: &str) -> Result<PathRegex, String> {
+    regex::Regex::new(s)
+        .map(PathRegex)
+        .map_err(|e| format!("invalid path_regex: {e}; write a Rust regex such as `^/orders/[0-9]+$`"))
+}
+scalar_deserialize!(PathRegex, "a regular expression", parse_regex);
+
+impl TryFrom<RawRoute> for RouteConfig {
+    type Error = String;
+
+    fn try_from(raw: RawRoute) -> Result<Self, String> {
+        let name = raw.name.0;
+        let m = raw.matcher;
+        let path = match (m.path, m.path_prefix, m.path_regex) {
+            (Some(t), None, None) => PathMatch::Exact(t),
+            (None, Some(p), None) => PathMatch::Prefix(p.0),
+            (None, None, Some(r)) => PathMatch::Regex(r.0),
+            _ => {
+                return Err(format!(
+                    "route `{name}`: `match` needs exactly one of `path`, `path_prefix` or `path_regex`"
+                ))
+            }
+        };
+        let action = match (raw.upstream, raw.split, raw.aggregate) {
+            (Some(u), None, None) => Action::Upstream(u.0),
+            (None, Some(split), None) => {
+                if split.values().map(|w| u64::from(*w)).sum::<u64>() == 0 {
+                    return Err(format!("route `{name}`: the `split` weights sum to 0; give at least one upstream a weight above 0"));
+                }
+                Action::Split(split.into_iter().map(|(u, w)| (u.0, w)).collect())
+            }
+            (None, None, Some(parts)) => aggregate_action(&name, &path, parts)?,
+            _ => {
+                return Err(format!(
+                    "route `{name}`: needs exactly one of `upstream`, `split` or `aggregate`"
+                ))
+            }
+        };
+        let fallback = raw.fallback.map(|f| f.0);
+        if let (Some(f), Action::Upstream(u)) = (&fallback, &action) {
+            if f == u {
+                return Err(format!("route `{name}`: `fallback: {f}` is the route's own upstream; fall back to another one, such as the monolith"));
+            }
+        }
+        if fallback.is_some() && matches!(action, Action::Aggregate(_)) {
+            return Err(format!("route `{name}`: `fallback` does not apply to `aggregate`; mark parts `required: false` instead"));
+        }
+        if raw.shadow.is_some() && matches!(action, Action::Aggregate(_)) {
+            return Err(format!("route `{name}`: `shadow` does not apply to `aggregate` routes; remove it"));
+        }
+        if let Some(r) = &raw.retry {
+            if r.backoff.base.0 > r.backoff.max.0 {
+                return Err(format!("route `{name}`: retry `backoff.base` is above `backoff.max`; make `max` at least `base`"));
+            }
+        }
+        Ok(RouteConfig {
+            name,
+            path,
+            methods: m.methods.map(|ms| ms.into_iter().map(|m| m.0).collect()),
+            headers: m.headers.into_iter().map(|(k, v)| (k.0, v)).collect(),
+            action,
+            fallback,
+            timeout: raw.timeout.map(|d| d.0),
+            retry: raw.retry,
+            shadow: raw.shadow,
+        })
+    }
+}
+
+fn aggregate_action(
+    name: &str,
+    path: &PathMatch,
+    parts: IndexMap<String, AggregatePart>,
+) -> Result<Action, String> {
+    if parts.is_empty() {
+        return Err(format!("route `{name}`: `aggregate` needs at least one part"));
+    }
+    let captures: Vec<&str> = match path {
+        PathMatch::Exact(t) => t.captures().collect(),
+        _ => Vec::new(),
+    };
+    for (part, p) in &parts {
+        if part == "errors" {
+            return Err(format!("route `{name}`: the aggregate part name `errors` is reserved; rename it"));
+        }
+        if let Some(missing) = p.path.captures().find(|c| !captures.contains(c)) {
+            return Err(format!(
+                "route `{name}`: part `{part}` uses `{{{missing}}}`, which the route's `match.path` does not capture; match with `path: \"/.../{{{missing}}}\"`"
+            ));
+        }
+    }
+    Ok(Action::Aggregate(parts.into_iter().collect()))
+}

@@ -1,0 +1,149 @@
+//! `upstreams:` entries: where an upstream lives and how it is called
+//! (timeouts, idle pool, circuit breaker). Defaults are the seed's.
+
+use serde::Deserialize;
+
+use super::units::{scalar_deserialize, Dur};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub url: UpstreamUrl,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: Dur,
+    /// Until the response headers arrive.
+    #[serde(default = "default_timeout")]
+    pub timeout: Dur,
+    #[serde(default = "default_max_idle")]
+    pub max_idle: usize,
+    #[serde(default)]
+    pub breaker: BreakerConfig,
+}
+
+fn default_connect_timeout() -> Dur {
+    Dur(Duration::from_secs(2))
+}
+fn default_timeout() -> Dur {
+    Dur(Duration::from_secs(5))
+}
+fn default_max_idle() -> usize {
+    20
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: Count,
+    #[serde(default = "default_recovery_timeout")]
+    pub recovery_timeout: Dur,
+    #[serde(default = "default_success_threshold")]
+    pub success_threshold: Count,
+    #[serde(default = "default_half_open")]
+    pub half_open_requests: Count,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failure_threshold: default_failure_threshold(),
+            recovery_timeout: default_recovery_timeout(),
+            success_threshold: default_success_threshold(),
+            half_open_requests: default_half_open(),
+        }
+    }
+}
+fn default_failure_threshold() -> Count {
+    Count(5)
+}
+fn default_recovery_timeout() -> Dur {
+    Dur(Duration::from_secs(30))
+}
+fn default_success_threshold() -> Count {
+    Count(2)
+}
+fn default_half_open() -> Count {
+    Count(1)
+}
+
+/// A count that must be at least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count(pub u32);
+fn parse_count(s: &str) -> Result<Count, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(Count(n)),
+        _ => Err(format!("`{s}` must be a whole number of at least 1")),
+    }
+}
+scalar_deserialize!(Count, "a whole number of at least 1", parse_count);
+
+/// `http://host:port[/base]` or `https://…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamUrl {
+    pub https: bool,
+    /// `host:port` (the port filled in from the scheme when absent).
+    pub authority: http::uri::Authority,
+    pub host: String,
+    pub port: u16,
+    /// Prepended to every forwarded path; empty or `/base` without a trailing `/`.
+    pub base_path: String,
+    pub raw: String,
+}
+
+fn parse_url(s: &str) -> Result<UpstreamUrl, String> {
+    let hint = "write it like `http://127.0.0.1:9101` or `https://orders.internal/api`";
+    let uri: http::Uri = s.parse().map_err(|e| format!("`{s}` is not a URL ({e}); {hint}"))?;
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => return Err(format!("`{s}` needs an `http://` or `https://` scheme; {hint}")),
+    };
+    let authority = uri
+        .authority()
+        .ok_or_else(|| format!("`{s}` has no host; {hint}"))?;
+    if authority.as_str().contains('@') {
+        return Err(format!("`{s}` must not carry credentials; {hint}"));
+    }
+    if uri.query().is_some() {
+        return Err(format!("`{s}` must not have a query; {hint}"));
+    }
+    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let host = authority.host().to_string();
+    let authority: http::uri::Authority = if authority.port().is_some() {
+        authority.clone()
+    } else {
+        format!("{}:{port}", authority.as_str())
+            .parse()
+            .map_err(|_| format!("`{s}` has an invalid host; {hint}"))?
+    };
+    let base_path = uri.path().trim_end_matches('/').to_string();
+    Ok(UpstreamUrl {
+        https,
+        authority,
+        host,
+        port,
+        base_path,
+        raw: s.to_string(),
+    })
+}
+scalar_deserialize!(UpstreamUrl, "an upstream URL like `http://127.0.0.1:9101`", parse_url);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = parse_url("http://127.0.0.1:9101").unwrap();
+        assert_eq!(u.authority.as_str(), "127.0.0.1:9101");
+        assert_eq!(u.base_path, "");
+        let u = parse_url("https://svc.internal/api/").unwrap();
+        assert!(u.https);
+        assert_eq!(u.authority.as_str(), "svc.internal:443");
+        assert_eq!(u.base_path, "/api");
+        assert!(parse_url("ftp://x").is_err());
+        assert!(parse_url("127.0.0.1:9000").is_err());
+        assert!(parse_url("http://u:p@host").is_err());
+    }
+}
