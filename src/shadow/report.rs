@@ -1,1 +1,489 @@
-//! stub
+//! The shadow-diff report: per route, is the new service ready to take over? (SPEC §7)
+//!
+//! A [`ReportBuilder`] is fed [`ShadowRecord`]s one by one, in time order, and keeps a
+//! bounded [`RouteStats`] per route: the live proxy holds one in memory for `GET /-/shadow`;
+//! `strangler report` fills one from log files ([`read_log`] each, [`merge_logs`] to order
+//! several replicas' records by `ts`). [`ReportBuilder::report`] snapshots it as a [`Report`].
+//!
+//! Counts, per route:
+//! - `compared` = `matched` + `mismatched`: both sides answered and were compared;
+//! - `shadow_errors`: copies sent that produced nothing to compare (not in `compared`);
+//! - `skipped`: copies never sent, by reason (not in `compared`);
+//! - `match_rate` = `matched / compared` (null when nothing was compared).
+//!
+//! The verdict is `ready` when `compared` ≥ 100, the match rate ≥ 99.9%, and none of the
+//! last 100 attempts (match, mismatch or shadow error, in feed order) was a shadow error;
+//! otherwise `not_ready` with every failed condition in `reason`.
+//!
+//! Latency p50/p99 come from compared pairs only, so primary and shadow are measured on the
+//! same requests, from log-bucketed histograms (8 buckets per doubling: within ~5%).
+//! Differing pointers are counted once per record, for at most [`MAX_POINTERS`] distinct
+//! pointers per route; diffs at pointers beyond that are counted in `other_pointer_diffs`.
+//!
+//! JSON shape (what `GET /-/shadow` returns): an object keyed by route name, like
+//! `/-/breakers`: `{"payments": {"compared": 120, ..., "verdict": "ready", "reason": null}}`.
+
+use super::record::{Outcome, ShadowRecord};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::BufRead;
+
+/// Comparisons needed before a route can be ready.
+pub const MIN_COMPARED: u64 = 100;
+/// How many recent attempts must be free of shadow errors.
+pub const RECENT_WINDOW: usize = 100;
+/// Distinct differing pointers tracked per route.
+pub const MAX_POINTERS: usize = 2000;
+/// Pointers listed in a report, most frequent first.
+pub const TOP_POINTERS: usize = 10;
+/// Routes tracked by one builder; records of further routes are only counted.
+pub const MAX_ROUTES: usize = 1000;
+/// Log lines longer than this are counted as corrupt.
+pub const MAX_LINE_BYTES: usize = 4 << 20;
+const MAX_TEXT: usize = 256;
+const PER_OCTAVE: f64 = 8.0;
+const BUCKETS: usize = 8 * 28;
+const MIN_MS: f64 = 0.01;
+
+/// Latencies in log-spaced buckets from 0.01 ms to ~45 min: fixed memory, mergeable.
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram {
+    counts: [u64; BUCKETS],
+    total: u64,
+    min: f64,
+    max: f64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            counts: [0; BUCKETS],
+            total: 0,
+            min: f64::INFINITY,
+            max: 0.0,
+        }
+    }
+}
+
+impl LatencyHistogram {
+    pub fn record(&mut self, ms: f64) {
+        if !ms.is_finite() || ms < 0.0 {
+            return;
+        }
+        let i = if ms <= MIN_MS {
+            0
+        } else {
+            ((ms / MIN_MS).log2() * PER_OCTAVE) as usize + 1
+        };
+        self.counts[i.min(BUCKETS - 1)] += 1;
+        self.total += 1;
+        self.min = self.min.min(ms);
+        self.max = self.max.max(ms);
+    }
+
+    /// The `q` quantile (0..=1), from the bucket's geometric middle; `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.total == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        let i = self.counts.iter().position(|&c| {
+            seen += c;
+            seen >= rank
+        })?;
+        let mid = MIN_MS * ((i as f64 - 0.5) / PER_OCTAVE).exp2();
+        Some(mid.clamp(self.min, self.max))
+    }
+
+    pub fn count(&self) -> u64 {
+        self.total
+    }
+}
+
+/// Everything kept about one route, in bounded memory.
+#[derive(Debug, Clone, Default)]
+pub struct RouteStats {
+    matched: u64,
+    mismatched: u64,
+    shadow_errors: BTreeMap<String, u64>,
+    skipped: BTreeMap<String, u64>,
+    /// pointer -> (records with a diff there, one example request id).
+    pointers: HashMap<String, (u64, String)>,
+    other_pointer_diffs: u64,
+    primary_latency: LatencyHistogram,
+    shadow_latency: LatencyHistogram,
+    /// The last [`RECENT_WINDOW`] attempts: true for a shadow error.
+    recent: VecDeque<bool>,
+}
+
+impl RouteStats {
+    pub fn add(&mut self, r: &ShadowRecord) {
+        let reason = || clip(r.reason.as_deref().unwrap_or("unknown"));
+        match r.outcome {
+            Outcome::Skipped => *self.skipped.entry(reason()).or_default() += 1,
+            Outcome::ShadowError => *self.shadow_errors.entry(reason()).or_default() += 1,
+            Outcome::Match => self.matched += 1,
+            Outcome::Mismatch => self.mismatched += 1,
+        }
+        if r.outcome == Outcome::Skipped {
+            return;
+        }
+        if self.recent.len() == RECENT_WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(r.outcome == Outcome::ShadowError);
+        if r.outcome == Outcome::ShadowError {
+            return;
+        }
+        self.primary_latency.record(r.primary.latency_ms);
+        if let Some(ms) = r.shadow.latency_ms {
+            self.shadow_latency.record(ms);
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for d in &r.diffs {
+            if seen.contains(&d.pointer.as_str()) {
+                continue;
+            }
+            seen.push(&d.pointer);
+            let len = self.pointers.len();
+            match self.pointers.get_mut(&clip(&d.pointer)) {
+                Some((n, _)) => *n += 1,
+                None if len >= MAX_POINTERS => self.other_pointer_diffs += 1,
+                None => drop(
+                    self.pointers
+                        .insert(clip(&d.pointer), (1, clip(&r.request_id))),
+                ),
+            }
+        }
+    }
+
+    pub fn report(&self) -> RouteReport {
+        let compared = self.matched + self.mismatched;
+        let errors_recent = self.recent.iter().filter(|e| **e).count();
+        let mut why = Vec::new();
+        if compared < MIN_COMPARED {
+            why.push(format!("only {compared} of {MIN_COMPARED} comparisons"));
+        }
+        if compared > 0 && self.matched * 1000 < compared * 999 {
+            let bp = self.matched * 10_000 / compared; // floored, so 99.89% never shows as 99.90%
+            why.push(format!("match rate {}.{:02}% < 99.9%", bp / 100, bp % 100));
+        }
+        if errors_recent > 0 {
+            let s = if errors_recent == 1 { "" } else { "s" };
+            why.push(format!(
+                "{errors_recent} shadow error{s} in the last {}",
+                self.recent.len()
+            ));
+        }
+        let mut top: Vec<PointerCount> = (self.pointers.iter())
+            .map(|(p, (n, id))| PointerCount {
+                pointer: p.clone(),
+                count: *n,
+                example_request_id: id.clone(),
+            })
+            .collect();
+        top.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.pointer.cmp(&b.pointer))
+        });
+        top.truncate(TOP_POINTERS);
+        let summary = |h: &LatencyHistogram| LatencySummary {
+            count: h.count(),
+            p50: h.quantile(0.5),
+            p99: h.quantile(0.99),
+        };
+        RouteReport {
+            compared,
+            matched: self.matched,
+            mismatched: self.mismatched,
+            shadow_errors: self.shadow_errors.values().sum(),
+            shadow_errors_by_reason: self.shadow_errors.clone(),
+            skipped: self.skipped.clone(),
+            match_rate: (compared > 0).then(|| self.matched as f64 / compared as f64),
+            top_pointers: top,
+            other_pointer_diffs: self.other_pointer_diffs,
+            latency_ms: Latencies {
+                primary: summary(&self.primary_latency),
+                shadow: summary(&self.shadow_latency),
+            },
+            verdict: if why.is_empty() {
+                Verdict::Ready
+            } else {
+                Verdict::NotReady
+            },
+            reason: (!why.is_empty()).then(|| why.join("; ")),
+        }
+    }
+}
+
+fn clip(s: &str) -> String {
+    match s.char_indices().nth(MAX_TEXT) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Per-route statistics, fed record by record.
+#[derive(Debug, Clone, Default)]
+pub struct ReportBuilder {
+    routes: BTreeMap<String, RouteStats>,
+    untracked: u64,
+}
+
+impl ReportBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one record; feed records in `ts` order (see [`merge_logs`]).
+    pub fn add(&mut self, record: &ShadowRecord) {
+        if let Some(stats) = self.routes.get_mut(&record.route) {
+            stats.add(record);
+        } else if self.routes.len() < MAX_ROUTES {
+            self.routes
+                .entry(record.route.clone())
+                .or_default()
+                .add(record);
+        } else {
+            self.untracked += 1;
+        }
+    }
+
+    /// Records of routes beyond [`MAX_ROUTES`], counted but not reported.
+    pub fn untracked_records(&self) -> u64 {
+        self.untracked
+    }
+
+    pub fn report(&self) -> Report {
+        Report {
+            routes: self
+                .routes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.report()))
+                .collect(),
+        }
+    }
+}
+
+/// The report: route name → [`RouteReport`]; serialises as a plain JSON object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Report {
+    pub routes: BTreeMap<String, RouteReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteReport {
+    pub compared: u64,
+    pub matched: u64,
+    pub mismatched: u64,
+    pub shadow_errors: u64,
+    pub shadow_errors_by_reason: BTreeMap<String, u64>,
+    pub skipped: BTreeMap<String, u64>,
+    pub match_rate: Option<f64>,
+    pub top_pointers: Vec<PointerCount>,
+    pub other_pointer_diffs: u64,
+    pub latency_ms: Latencies,
+    pub verdict: Verdict,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Ready,
+    NotReady,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointerCount {
+    pub pointer: String,
+    pub count: u64,
+    pub example_request_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Latencies {
+    pub primary: LatencySummary,
+    pub shadow: LatencySummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// The result of reading one log.
+#[derive(Debug, Default)]
+pub struct LogRead {
+    pub records: Vec<ShadowRecord>,
+    /// Lines that were not a valid record (garbage, truncated, too long, not UTF-8).
+    pub corrupt_lines: u64,
+    /// A read error that ended the log early (the records before it are kept).
+    pub io_error: Option<String>,
+}
+
+/// Reads a `shadow.log`, keeping the records of `route` (all when `None`). Never fails:
+/// bad lines are counted, blank lines ignored, a read error ends the log.
+pub fn read_log(mut reader: impl BufRead, route: Option<&str>) -> LogRead {
+    let mut out = LogRead::default();
+    let (mut line, mut overlong) = (Vec::new(), false);
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                out.io_error = Some(e.to_string());
+                break;
+            }
+        };
+        if buf.is_empty() {
+            finish_line(&line, overlong, route, &mut out);
+            break;
+        }
+        let (chunk, used, ends) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], i + 1, true),
+            None => (buf, buf.len(), false),
+        };
+        if line.len() + chunk.len() > MAX_LINE_BYTES {
+            overlong = true;
+        } else {
+            line.extend_from_slice(chunk);
+        }
+        reader.consume(used);
+        if ends {
+            finish_line(&line, overlong, route, &mut out);
+            (overlong, line) = (false, Vec::new());
+        }
+    }
+    out
+}
+
+fn finish_line(line: &[u8], overlong: bool, route: Option<&str>, out: &mut LogRead) {
+    if !overlong && line.iter().all(u8::is_ascii_whitespace) {
+        return;
+    }
+    let record = std::str::from_utf8(line).ok().filter(|_| !overlong);
+    match record.and_then(|l| ShadowRecord::from_json_line(l.trim()).ok()) {
+        Some(r) if route.is_none_or(|name| r.route == name) => out.records.push(r),
+        Some(_) => {}
+        None => out.corrupt_lines += 1,
+    }
+}
+
+/// Merges several logs (one per replica) into one, ordered by `ts` (stable for equal
+/// timestamps), ready to feed a [`ReportBuilder`].
+pub fn merge_logs(logs: Vec<Vec<ShadowRecord>>) -> Vec<ShadowRecord> {
+    let mut all: Vec<ShadowRecord> = logs.into_iter().flatten().collect();
+    all.sort_by_cached_key(ShadowRecord::ts_key);
+    all
+}
+
+/// Feeds `records` (already in order) to a fresh builder.
+pub fn build_report<'a>(records: impl IntoIterator<Item = &'a ShadowRecord>) -> Report {
+    let mut b = ReportBuilder::new();
+    records.into_iter().for_each(|r| b.add(r));
+    b.report()
+}
+
+/// The report as a plain-text table for a terminal; control characters from the log are
+/// replaced, so a log cannot inject terminal escapes.
+pub fn render_table(report: &Report) -> String {
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    let lat = |l: &LatencySummary| format!("{}/{}", ms(l.p50), ms(l.p99));
+    let mut rows = vec![[
+        "ROUTE",
+        "VERDICT",
+        "COMPARED",
+        "MATCH",
+        "MISMATCH",
+        "ERRORS",
+        "SKIPPED",
+        "PRIMARY p50/p99 ms",
+        "SHADOW p50/p99 ms",
+    ]
+    .map(String::from)];
+    for (name, r) in &report.routes {
+        let rate = r.match_rate.map_or("-".to_string(), |m| {
+            format!("{:.2}%", (m * 10_000.0).floor() / 100.0)
+        });
+        let verdict = if r.verdict == Verdict::Ready {
+            "ready"
+        } else {
+            "not_ready"
+        };
+        rows.push([
+            clean(name),
+            verdict.into(),
+            r.compared.to_string(),
+            rate,
+            r.mismatched.to_string(),
+            r.shadow_errors.to_string(),
+            r.skipped.values().sum::<u64>().to_string(),
+            lat(&r.latency_ms.primary),
+            lat(&r.latency_ms.shadow),
+        ]);
+    }
+    let widths: Vec<usize> = (0..9)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    for (name, r) in &report.routes {
+        out.push_str(&format!(
+            "\n{}: {}\n",
+            clean(name),
+            r.reason.as_deref().map_or("ready".into(), clean)
+        ));
+        let by = |m: &BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(k, n)| format!("{} {n}", clean(k)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !r.skipped.is_empty() {
+            out.push_str(&format!("  skipped: {}\n", by(&r.skipped)));
+        }
+        if !r.shadow_errors_by_reason.is_empty() {
+            out.push_str(&format!(
+                "  shadow errors: {}\n",
+                by(&r.shadow_errors_by_reason)
+            ));
+        }
+        for p in &r.top_pointers {
+            let at = if p.pointer.is_empty() {
+                "(root)".to_string()
+            } else {
+                clean(&p.pointer)
+            };
+            out.push_str(&format!(
+                "  {:>7}  {at}  e.g. {}\n",
+                p.count,
+                clean(&p.example_request_id)
+            ));
+        }
+    }
+    out
+}
+
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "report_tests.rs"]
+mod tests;
