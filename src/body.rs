@@ -1,0 +1,121 @@
+//! Body types. Bodies stream both ways; [`Guarded`] wraps a streaming body
+//! with the two limits a proxy needs and hyper lacks: a size cap
+//! (`limits.max_request_body`) and an idle timeout (a body that stops
+//! sending is cut off instead of holding a connection forever).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+use tokio::time::{Instant, Sleep};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body type of every request and response the proxy handles.
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+pub fn full(b: impl Into<Bytes>) -> ProxyBody {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+pub fn empty() -> ProxyBody {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// Why a guarded body stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    TooLarge,
+    Idle,
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BodyError::TooLarge => "body exceeds the configured limit",
+            BodyError::Idle => "body stalled past the idle timeout",
+        })
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+/// Find a [`BodyError`] anywhere in an error's source chain.
+pub fn find_body_error(e: &(dyn std::error::Error + 'static)) -> Option<BodyError> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(b) = err.downcast_ref::<BodyError>() {
+            return Some(*b);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+pin_project_lite::pin_project! {
+    /// A body with a size cap and an idle timeout.
+    pub struct Guarded<B> {
+        #[pin]
+        inner: B,
+        seen: u64,
+        max: u64,
+        idle: Duration,
+        #[pin]
+        timer: Sleep,
+    }
+}
+
+impl<B> Guarded<B> {
+    pub fn new(inner: B, max: u64, idle: Duration) -> Self {
+        Guarded {
+            inner,
+            seen: 0,
+            max,
+            idle,
+            timer: tokio::time::sleep(idle),
+        }
+    }
+}
+
+impl<B> Body for Guarded<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    *this.seen += data.len() as u64;
+                    if *this.seen > *this.max {
+                        return Poll::Ready(Some(Err(Box::new(BodyError::TooLarge))));
+                    }
+                }
+                let deadline = Instant::now() + *this.idle;
+                this.timer.as_mut().reset(deadline);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match this.timer.poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyError::Idle)))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

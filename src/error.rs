@@ -1,0 +1,123 @@
+//! Every response the proxy makes itself comes from here: one error type,
+//! mapped to status, kind and JSON body in one exhaustive `match`.
+//!
+//! `{"error": KIND, "message": TEXT, "route": NAME|null, "upstream": NAME|null, "request_id": ID}`
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+use crate::body::{full, ProxyBody};
+
+#[derive(Debug)]
+pub enum ProxyError {
+    /// No route matches the request.
+    NoRoute,
+    /// The request is malformed (path, Host, request target...).
+    BadRequest(&'static str),
+    /// More than 64 KiB or 100 header fields.
+    HeadersTooLarge,
+    /// The URI is longer than 8 KiB.
+    UriTooLong,
+    /// The body is over `limits.max_request_body`.
+    BodyTooLarge,
+    /// The request body stalled for longer than `limits.body_idle_timeout`.
+    BodyTimeout,
+    /// The upstream could not be connected to (no byte of the request was sent).
+    UpstreamUnreachable(hyper_util::client::legacy::Error),
+    /// The upstream failed after the request was sent, or answered garbage.
+    UpstreamError(String),
+    /// No response headers within the route's or upstream's `timeout`.
+    UpstreamTimeout,
+    /// The upstream's circuit breaker is open.
+    CircuitOpen { retry_after: Duration },
+    /// A method the proxy does not forward (CONNECT).
+    MethodNotAllowed,
+}
+
+/// What the error response says about where it happened.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ErrorContext<'a> {
+    pub route: Option<&'a str>,
+    pub upstream: Option<&'a str>,
+    pub request_id: &'a str,
+}
+
+impl ProxyError {
+    /// Status and machine-readable kind.
+    pub fn status_kind(&self) -> (StatusCode, &'static str) {
+        match self {
+            ProxyError::NoRoute => (StatusCode::NOT_FOUND, "no_route"),
+            ProxyError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ProxyError::HeadersTooLarge => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large"),
+            ProxyError::UriTooLong => (StatusCode::URI_TOO_LONG, "uri_too_long"),
+            ProxyError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            ProxyError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+            ProxyError::UpstreamUnreachable(_) => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
+            ProxyError::UpstreamError(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            ProxyError::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+            ProxyError::CircuitOpen { .. } => (StatusCode::SERVICE_UNAVAILABLE, "circuit_open"),
+            ProxyError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ProxyError::NoRoute => "no route matches this request".into(),
+            ProxyError::BadRequest(why) => (*why).into(),
+            ProxyError::HeadersTooLarge => "request headers exceed 64 KiB or 100 fields".into(),
+            ProxyError::UriTooLong => "the request URI exceeds 8 KiB".into(),
+            ProxyError::BodyTooLarge => "the request body exceeds limits.max_request_body".into(),
+            ProxyError::BodyTimeout => "the request body stalled".into(),
+            ProxyError::UpstreamUnreachable(e) => format!("cannot connect to the upstream: {}", root_cause(e)),
+            ProxyError::UpstreamError(e) => format!("the upstream failed: {e}"),
+            ProxyError::UpstreamTimeout => "the upstream did not answer in time".into(),
+            ProxyError::CircuitOpen { retry_after } => format!(
+                "the upstream's circuit breaker is open; retry in {}s",
+                retry_after_secs(*retry_after)
+            ),
+            ProxyError::MethodNotAllowed => "CONNECT is not supported".into(),
+        }
+    }
+
+    /// The one place an error becomes a response.
+    pub fn into_response(self, ctx: ErrorContext<'_>) -> Response<ProxyBody> {
+        let (status, kind) = self.status_kind();
+        let body = serde_json::json!({
+            "error": kind,
+            "message": self.message(),
+            "route": ctx.route,
+            "upstream": ctx.upstream,
+            "request_id": ctx.request_id,
+        });
+        let mut resp = Response::new(full(Bytes::from(body.to_string())));
+        *resp.status_mut() = status;
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Ok(v) = HeaderValue::from_str(ctx.request_id) {
+            h.insert("x-request-id", v);
+        }
+        if let ProxyError::CircuitOpen { retry_after } = self {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(retry_after)));
+        }
+        if matches!(status, StatusCode::BAD_REQUEST | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE | StatusCode::URI_TOO_LONG | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT) {
+            // The connection's framing can no longer be trusted.
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
+    }
+}
+
+fn retry_after_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// The innermost error message (e.g. "Connection refused").
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

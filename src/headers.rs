@@ -1,0 +1,175 @@
+//! Header hygiene at the edge (SPEC §4), both directions:
+//!
+//! - hop-by-hop headers (`Connection` and the names it lists, `Keep-Alive`,
+//!   `Proxy-Connection`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
+//!   `HTTP2-Settings`) never cross the proxy;
+//! - request header names with `_` are dropped (CGI would read `X_User_Id`
+//!   as `X-User-Id`);
+//! - the client is not trusted: its `X-Forwarded-*`, `Forwarded`, `X-Real-IP`
+//!   are dropped and `X-Forwarded-For/Proto/Host` set, unless the peer is in
+//!   `trusted_proxies`, whose `X-Forwarded-For` is appended to;
+//! - `X-Request-Id` is kept when sane (≤ 128 visible ASCII), else generated.
+
+use std::net::IpAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+static HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Remove the hop-by-hop headers, including those `Connection` names.
+pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    if let header::Entry::Occupied(conn) = h.entry(header::CONNECTION) {
+        let (_, values) = conn.remove_entry_mult();
+        let named: Vec<HeaderName> = values
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .flat_map(|v| {
+                v.split(',')
+                    .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for n in named {
+            h.remove(n);
+        }
+    }
+    for n in [
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+        &HTTP2_SETTINGS,
+    ] {
+        if h.contains_key(n) {
+            h.remove(n);
+        }
+    }
+}
+
+/// Where the request came from, for the `X-Forwarded-*` headers.
+pub struct Origin<'a> {
+    pub peer: IpAddr,
+    pub trusted: bool,
+    pub https: bool,
+    /// The Host (or absolute-form authority) the client asked for.
+    pub host: &'a str,
+}
+
+/// Prepare a client's request headers for the upstream.
+pub fn prepare_request(h: &mut HeaderMap, origin: &Origin<'_>) {
+    strip_hop_by_hop(h);
+    let drop: Vec<HeaderName> = h
+        .keys()
+        .filter(|k| {
+            let s = k.as_str();
+            s.contains('_')
+                || (!origin.trusted
+                    && (s.starts_with("x-forwarded-") || *k == FORWARDED || *k == X_REAL_IP))
+        })
+        .cloned()
+        .collect();
+    for k in drop {
+        h.remove(k);
+    }
+    let peer = origin.peer.to_string();
+    let xff = match h.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>() {
+        prior if prior.is_empty() => peer,
+        prior => format!("{}, {peer}", prior.join(", ")),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        h.insert(&X_FORWARDED_FOR, v);
+    }
+    if !h.contains_key(&X_FORWARDED_PROTO) {
+        h.insert(
+            &X_FORWARDED_PROTO,
+            HeaderValue::from_static(if origin.https { "https" } else { "http" }),
+        );
+    }
+    if !h.contains_key(&X_FORWARDED_HOST) {
+        if let Ok(v) = HeaderValue::from_str(origin.host) {
+            h.insert(&X_FORWARDED_HOST, v);
+        }
+    }
+}
+
+/// The client's `X-Request-Id` if sane (1..=128 visible ASCII), else a new one.
+pub fn request_id(h: &HeaderMap) -> HeaderValue {
+    let mut ids = h.get_all(&X_REQUEST_ID).iter();
+    if let (Some(v), None) = (ids.next(), ids.next()) {
+        let b = v.as_bytes();
+        if !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic()) {
+            return v.clone();
+        }
+    }
+    let mut buf = uuid::Uuid::encode_buffer();
+    let s = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_go() {
+        let mut h = map(&[
+            ("connection", "close, x-secret"),
+            ("x-secret", "1"),
+            ("keep-alive", "timeout=5"),
+            ("upgrade", "h2c"),
+            ("http2-settings", "AAA"),
+            ("te", "trailers"),
+            ("proxy-connection", "keep-alive"),
+            ("x-kept", "1"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn untrusted_client_cannot_spoof_forwarding() {
+        let mut h = map(&[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-host", "evil"), ("forwarded", "for=6.6.6.6"), ("x-real-ip", "6.6.6.6"), ("x_user_id", "admin")]);
+        let origin = Origin { peer: "10.1.2.3".parse().unwrap(), trusted: false, https: false, host: "shop.example" };
+        prepare_request(&mut h, &origin);
+        assert_eq!(h["x-forwarded-for"], "10.1.2.3");
+        assert_eq!(h["x-forwarded-host"], "shop.example");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert!(!h.contains_key("forwarded") && !h.contains_key("x-real-ip") && !h.contains_key("x_user_id"));
+    }
+
+    #[test]
+    fn trusted_proxy_is_appended_to() {
+        let mut h = map(&[("x-forwarded-for", "1.1.1.1"), ("x-forwarded-proto", "https")]);
+        let origin = Origin { peer: "10.0.0.1".parse().unwrap(), trusted: true, https: false, host: "h" };
+        prepare_request(&mut h, &origin);
+        assert_eq!(h["x-forwarded-for"], "1.1.1.1, 10.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn request_ids() {
+        assert_eq!(request_id(&map(&[("x-request-id", "abc-123")])), "abc-123");
+        let long = "a".repeat(129);
+        assert_ne!(request_id(&map(&[("x-request-id", &long)])), long.as_str());
+        assert_eq!(request_id(&HeaderMap::new()).len(), 36);
+        assert_eq!(request_id(&map(&[("x-request-id", "a b")])).len(), 36);
+    }
+}
