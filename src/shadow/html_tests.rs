@@ -1,5 +1,5 @@
 use super::*;
-use crate::shadow::report::{Latencies, PointerCount};
+use super::super::report::{Latencies, PointerCount};
 
 fn route(verdict: Verdict) -> RouteReport {
     RouteReport {

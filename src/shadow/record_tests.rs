@@ -1,5 +1,5 @@
 use super::*;
-use crate::shadow::diff::{DiffKind, MAX_DIFFS};
+use super::super::diff::{DiffKind, MAX_DIFFS};
 use serde_json::{json, Value};
 use std::time::Duration;
 

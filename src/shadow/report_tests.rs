@@ -1,6 +1,6 @@
 use super::*;
-use crate::shadow::diff::{Diff, DiffKind};
-use crate::shadow::record::{PrimarySide, ShadowSide};
+use super::super::diff::{Diff, DiffKind};
+use super::super::record::{PrimarySide, ShadowSide};
 use std::io::{BufReader, Read};
 
 fn rec(route: &str, n: u32, outcome: Outcome) -> ShadowRecord {
