@@ -191,8 +191,8 @@ impl RouteStats {
         top.truncate(TOP_POINTERS);
         let summary = |h: &LatencyHistogram| LatencySummary {
             count: h.count(),
-            p50: h.quantile(0.5),
-            p99: h.quantile(0.99),
+            p50: h.quantile(0.5).map(round_us),
+            p99: h.quantile(0.99).map(round_us),
         };
         RouteReport {
             compared,
@@ -216,6 +216,11 @@ impl RouteStats {
             reason: (!why.is_empty()).then(|| why.join("; ")),
         }
     }
+}
+
+/// Milliseconds rounded to the microsecond: the histogram is not more precise than that.
+fn round_us(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
 }
 
 fn clip(s: &str) -> String {
