@@ -1,6 +1,6 @@
-use super::*;
 use super::super::diff::{Diff, DiffKind};
 use super::super::record::{PrimarySide, ShadowSide};
+use super::*;
 use std::io::{BufReader, Read};
 
 fn rec(route: &str, n: u32, outcome: Outcome) -> ShadowRecord {
