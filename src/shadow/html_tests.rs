@@ -1,5 +1,5 @@
-use super::*;
 use super::super::report::{Latencies, PointerCount};
+use super::*;
 
 fn route(verdict: Verdict) -> RouteReport {
     RouteReport {

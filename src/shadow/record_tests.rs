@@ -1,5 +1,5 @@
-use super::*;
 use super::super::diff::{DiffKind, MAX_DIFFS};
+use super::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
