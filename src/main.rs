@@ -1,1 +1,75 @@
-fn main() {}
+//! The `strangler` command line: run | up | check | report. Thin: parse the
+//! arguments, set up logging and the runtime, call the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "strangler", version, about = "Edge proxy for strangler-fig migrations")]
+struct Cli {
+    /// Log line format on stderr (`RUST_LOG` filters).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the proxy and the admin API.
+    Run {
+        #[arg(long, default_value = "routes.yaml")]
+        config: PathBuf,
+    },
+    /// The demo: start legacy-stub and the three services in-process, then the proxy.
+    Up {
+        #[arg(long, default_value = "routes.yaml")]
+        config: PathBuf,
+    },
+    /// Validate a routes.yaml; print a summary and warnings; exit 1 on error.
+    Check {
+        #[arg(default_value = "routes.yaml")]
+        config: PathBuf,
+    },
+    /// The shadow-diff report from one or more shadow logs.
+    Report {
+        /// A shadow log (JSON lines); repeat for one per replica.
+        #[arg(long = "log")]
+        logs: Vec<PathBuf>,
+        /// Also write a self-contained HTML report here.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Only this route.
+        #[arg(long)]
+        route: Option<String>,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Run { config } => strangler::cli::run(config, false),
+        Command::Up { config } => strangler::cli::run(config, true),
+        Command::Check { config } => strangler::cli::check(&config),
+        Command::Report { logs, html, route } => strangler::cli::report(&logs, html.as_deref(), route.as_deref()),
+    }
+}

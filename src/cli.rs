@@ -1,0 +1,176 @@
+//! The subcommands behind `main`: `run`, `up` (the demo), `check`, `report`.
+//! Exit codes: 0 ok, 1 invalid configuration or input, 2 usage, 3 runtime.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::app::{self, Listeners};
+use crate::config::{Action, Config, PathMatch};
+
+const EXIT_INVALID: u8 = 1;
+const EXIT_RUNTIME: u8 = 3;
+
+/// `strangler run` (and `up` with `demo`).
+pub fn run(path: PathBuf, demo: bool) -> ExitCode {
+    let (config, sha) = match app::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.workers {
+        rt.worker_threads(n);
+    }
+    let rt = match rt.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match rt.block_on(run_async(path, config, sha, demo)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} for {what}: {e}"))
+}
+
+async fn run_async(path: PathBuf, config: Config, sha: String, demo: bool) -> Result<(), String> {
+    if demo {
+        crate::demo::start_services(&config).await?;
+    }
+    let proxy = bind(config.listen, "the proxy").await?;
+    let admin = bind(config.admin_listen, "the admin API").await?;
+    tracing::info!(listen = %config.listen, admin = %config.admin_listen, config = %path.display(), "strangler is serving");
+    if demo {
+        crate::demo::print_hints(&config);
+    }
+    app::serve(path, config, sha, Listeners { proxy, admin: Some(admin) }, shutdown_signal()).await
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; Ctrl-C will not drain");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+/// `strangler check`: validate, summarise, warn about unreachable routes.
+pub fn check(path: &Path) -> ExitCode {
+    let config = match crate::config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    print!("{}", summary(&config));
+    let warnings = unreachable_warnings(&config);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    println!("{}: ok ({} routes, {} upstreams, {} warnings)", path.display(), config.routes.len(), config.upstreams.len(), warnings.len());
+    ExitCode::SUCCESS
+}
+
+/// One line per route: its match and its destination.
+pub fn summary(config: &Config) -> String {
+    let mut out = format!("listen {}  admin {}\nupstreams:\n", config.listen, config.admin_listen);
+    for (name, u) in &config.upstreams {
+        out.push_str(&format!("  {name:<12} {}\n", u.url.raw));
+    }
+    out.push_str("routes (first match wins):\n");
+    for (i, r) in config.routes.iter().enumerate() {
+        let m = match &r.path {
+            PathMatch::Exact(t) => format!("path {}", t.raw),
+            PathMatch::Prefix(p) => format!("path_prefix {p}"),
+            PathMatch::Regex(re) => format!("path_regex {}", re.as_str()),
+        };
+        let methods = r.methods.as_ref().map_or(String::new(), |ms| {
+            format!(" [{}]", ms.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","))
+        });
+        let headers: String = r.headers.iter().map(|(k, v)| format!(" {k}={v}")).collect();
+        let dest = match &r.action {
+            Action::Upstream(u) => u.clone(),
+            Action::Split(s) => format!("split {}", s.iter().map(|(u, w)| format!("{u}:{w}")).collect::<Vec<_>>().join(" ")),
+            Action::Aggregate(p) => format!("aggregate {}", p.iter().map(|(n, p)| format!("{n}<-{}", p.upstream.0)).collect::<Vec<_>>().join(" ")),
+        };
+        let mut extras = Vec::new();
+        if let Some(f) = &r.fallback {
+            extras.push(format!("fallback {f}"));
+        }
+        if let Some(rt) = &r.retry {
+            extras.push(format!("retry {}", rt.attempts.0));
+        }
+        if let Some(s) = &r.shadow {
+            extras.push(format!("shadow {} @{}", s.upstream.0, s.sample.0));
+        }
+        let extras = if extras.is_empty() { String::new() } else { format!("  ({})", extras.join(", ")) };
+        out.push_str(&format!("  {:>2}. {:<18} {m}{methods}{headers} -> {dest}{extras}\n", i + 1, r.name));
+    }
+    out
+}
+
+pub fn unreachable_warnings(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for (j, later) in config.routes.iter().enumerate() {
+        if let Some(earlier) = config.routes[..j].iter().find(|e| crate::routing::shadows(e, later)) {
+            out.push(format!(
+                "route `{}` is unreachable: route `{}` above it matches every request it would; move it above `{}` or narrow `{}`",
+                later.name, earlier.name, earlier.name, earlier.name
+            ));
+        }
+    }
+    out
+}
+
+/// `strangler report`: merge shadow logs, print the table, optionally write HTML.
+pub fn report(logs: &[PathBuf], html: Option<&Path>, route: Option<&str>) -> ExitCode {
+    use crate::shadow::report::{build_report, merge_logs, read_log, render_table};
+    let logs: Vec<PathBuf> = if logs.is_empty() { vec![PathBuf::from("shadow-diffs.jsonl")] } else { logs.to_vec() };
+    let mut all = Vec::new();
+    for path in &logs {
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: cannot open {}: {e}", path.display());
+                return ExitCode::from(EXIT_INVALID);
+            }
+        };
+        let read = read_log(std::io::BufReader::new(file), route);
+        if read.corrupt_lines > 0 {
+            eprintln!("warning: {}: skipped {} corrupt or truncated lines", path.display(), read.corrupt_lines);
+        }
+        if let Some(e) = read.io_error {
+            eprintln!("warning: {}: read error: {e}", path.display());
+        }
+        all.push(read.records);
+    }
+    let merged = merge_logs(all);
+    let report = build_report(&merged);
+    print!("{}", render_table(&report));
+    if let Some(out) = html {
+        let now = crate::shadow::record::format_ts(std::time::SystemTime::now());
+        if let Err(e) = std::fs::write(out, crate::shadow::html::render_html(&report, &now)) {
+            eprintln!("error: cannot write {}: {e}", out.display());
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+        eprintln!("wrote {}", out.display());
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,115 @@
+//! Checks on what the client sent, before routing (SPEC §4): sizes, the
+//! request-target form, and the one authority a request is routed and
+//! forwarded by.
+
+use http::request::Parts;
+use http::{header, Method, Version};
+
+use crate::error::ProxyError;
+
+pub const MAX_URI: usize = 8 * 1024;
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const MAX_HEADERS: usize = 100;
+
+/// Validate the request line, sizes and Host; return the authority the
+/// request addresses (absolute-form target, HTTP/2 `:authority`, or `Host`).
+pub fn check(req: &Parts) -> Result<String, ProxyError> {
+    let uri = &req.uri;
+    // hyper already capped the head at max_buf_size; these are the exact limits.
+    if uri_len(uri) > MAX_URI {
+        return Err(ProxyError::UriTooLong);
+    }
+    let h = &req.headers;
+    if h.len() > MAX_HEADERS || h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>() > MAX_HEADER_BYTES {
+        return Err(ProxyError::HeadersTooLarge);
+    }
+    if req.method == Method::CONNECT {
+        return Err(ProxyError::MethodNotAllowed);
+    }
+    if uri.path() == "*" && uri.authority().is_none() {
+        if req.method != Method::OPTIONS {
+            return Err(ProxyError::BadRequest("`*` is only a valid target for OPTIONS"));
+        }
+    } else if uri.scheme().is_none() && uri.authority().is_some() {
+        return Err(ProxyError::BadRequest("authority-form targets are only valid for CONNECT"));
+    }
+    let mut hosts = h.get_all(header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (_, Some(_)) => return Err(ProxyError::BadRequest("more than one Host header")),
+        (Some(v), None) => Some(v.to_str().map_err(|_| ProxyError::BadRequest("malformed Host header"))?),
+        (None, None) => None,
+    };
+    if let Some(authority) = uri.authority() {
+        match uri.scheme_str() {
+            Some("http") | Some("https") => {}
+            _ => return Err(ProxyError::BadRequest("only http and https targets are proxied")),
+        }
+        if authority.as_str().contains('@') {
+            return Err(ProxyError::BadRequest("the request target must not carry credentials"));
+        }
+        // Absolute form (or HTTP/2 :authority): it wins over Host (RFC 9112 §3.2.2).
+        return Ok(authority.as_str().to_string());
+    }
+    let host = match host {
+        Some(host) => host,
+        None if req.version == Version::HTTP_2 => return Err(ProxyError::BadRequest("missing :authority")),
+        None => return Err(ProxyError::BadRequest("missing Host header")),
+    };
+    if !valid_host(host) {
+        return Err(ProxyError::BadRequest("malformed Host header"));
+    }
+    Ok(host.to_string())
+}
+
+fn uri_len(uri: &http::Uri) -> usize {
+    uri.path_and_query().map_or(0, |p| p.as_str().len()) + uri.authority().map_or(0, |a| a.as_str().len())
+}
+
+/// A Host value: `host[:port]`, no userinfo, path, or whitespace.
+fn valid_host(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 255
+        && !v.contains(['@', '/', '\\', ' ', '\t', '?', '#', ','])
+        && v.parse::<http::uri::Authority>().is_ok_and(|a| a.port().is_none_or(|p| p.as_str().parse::<u16>().is_ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use http::Request;
+
+    fn req(target: &str, hosts: &[&str]) -> Parts {
+        let mut b = Request::builder().uri(target);
+        for h in hosts {
+            b = b.header("host", *h);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn host_rules() {
+        assert_eq!(check(&req("/a", &["shop.example"])).unwrap(), "shop.example");
+        assert_eq!(check(&req("/a", &["shop.example:8080"])).unwrap(), "shop.example:8080");
+        assert!(matches!(check(&req("/a", &[])), Err(ProxyError::BadRequest(_))));
+        assert!(matches!(check(&req("/a", &["a", "b"])), Err(ProxyError::BadRequest(_))));
+        for bad in ["a b", "user@host", "host/x", "host:99999", "host:port", ""] {
+            assert!(check(&req("/a", &[bad])).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn absolute_form_wins_over_host() {
+        assert_eq!(check(&req("http://api.example/x", &["other"])).unwrap(), "api.example");
+        assert!(check(&req("ftp://api.example/x", &[])).is_err());
+    }
+
+    #[test]
+    fn asterisk_and_authority_forms() {
+        let mut r = req("*", &["h"]);
+        assert!(check(&r).is_err());
+        r.method = Method::OPTIONS;
+        assert!(check(&r).is_ok());
+        assert!(check(&req("example.com:80", &["h"])).is_err());
+    }
+}
