@@ -1,1 +1,105 @@
-//! legacy stub (placeholder)
+//! legacy-stub: the monolith the strangler proxy stands in front of (SPEC §8).
+//!
+//! ```text
+//! GET  /                     an HTML page (home)
+//! GET  /health               {"status": "ok"}
+//! GET  /customers/{id}       customers 1–10 (customers)
+//! GET  /catalog              the 20 SKUs (customers)
+//! /orders/...                as order-service; POST /orders runs the saga in-process
+//! /payments/...              as payment-service
+//! /inventory/..., /reservations/...   as inventory-service
+//! ```
+//!
+//! One process, one set of stores shared by every route: placing an order reserves from the
+//! same stock `GET /inventory/{sku}` shows and charges the same ledger `GET /payments/{id}`
+//! reads — what the extracted services later split apart. The routes for orders, payments
+//! and inventory are the services' own ([`service_common`]), over the same seed data, so the
+//! same `GET` answers the same bytes here and there.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::Request;
+use service_common::http::{self, HttpResponse};
+use service_common::local::LocalFulfillment;
+use service_common::orders::Orders;
+use service_common::saga::SagaPolicy;
+use service_common::{inventory, payments, server, RequestBody};
+use tokio::net::TcpListener;
+
+mod customers;
+mod home;
+
+/// Where the binary listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+
+/// How the stub runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long in-flight requests may take to finish after shutdown is signalled.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The monolith's state: every capability in one process.
+#[derive(Debug)]
+pub struct Monolith {
+    orders: Orders<LocalFulfillment>,
+}
+
+impl Monolith {
+    /// The seeded monolith.
+    pub fn seeded() -> Self {
+        Monolith {
+            orders: Orders::new(LocalFulfillment::seeded(), SagaPolicy::default()),
+        }
+    }
+
+    /// Routes one request.
+    pub async fn route<B: RequestBody>(&self, req: Request<B>) -> HttpResponse {
+        let path = req.uri().path().to_owned();
+        let segments = http::segments(&path);
+        let stores = self.orders.fulfillment();
+        match segments.as_slice() {
+            [] => home::page(req.method()),
+            ["health"] => http::health(req.method()),
+            ["orders", ..] => self.orders.handle(req).await,
+            ["payments", ..] => payments::handle(&stores.ledger, req).await,
+            ["inventory", ..] | ["reservations", ..] => {
+                inventory::handle(&stores.inventory, req).await
+            }
+            ["customers", ..] => customers::customer(req.method(), &segments),
+            ["catalog"] => customers::catalog(req.method()),
+            _ => http::no_route(&path),
+        }
+    }
+}
+
+/// Serves the monolith on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let monolith = Arc::new(Monolith::seeded());
+    let handler = move |req| {
+        let monolith = Arc::clone(&monolith);
+        async move { monolith.route(req).await }
+    };
+    server::serve(
+        "legacy-stub",
+        listener,
+        options.shutdown_grace,
+        handler,
+        shutdown,
+    )
+    .await
+}

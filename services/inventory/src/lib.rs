@@ -1,1 +1,72 @@
-//! inventory service (placeholder)
+//! inventory-service: the inventory capability extracted from the monolith (SPEC §8).
+//!
+//! ```text
+//! GET    /inventory/{sku}
+//! POST   /reservations                    201 held | 409 insufficient_stock (Idempotency-Key)
+//! GET    /reservations/order/{order_id}
+//! DELETE /reservations/{id}               released, stock back
+//! GET    /health
+//! ```
+//!
+//! Its own in-memory [`Inventory`], seeded exactly like the legacy stub's, so that the same
+//! `GET` answers the same bytes from both. The routes themselves live in
+//! [`service_common::inventory`], shared with the stub.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::Request;
+use service_common::http::{self, HttpResponse};
+use service_common::inventory::{self, Inventory};
+use service_common::{server, RequestBody};
+use tokio::net::TcpListener;
+
+/// Where the binary listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9103";
+
+/// How the service runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long in-flight requests may take to finish after shutdown is signalled.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Serves the inventory API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let inventory = Arc::new(Mutex::new(Inventory::seeded()));
+    let handler = move |req| {
+        let inventory = Arc::clone(&inventory);
+        async move { route(&inventory, req).await }
+    };
+    server::serve(
+        "inventory-service",
+        listener,
+        options.shutdown_grace,
+        handler,
+        shutdown,
+    )
+    .await
+}
+
+/// Routes one request.
+pub async fn route<B: RequestBody>(inventory: &Mutex<Inventory>, req: Request<B>) -> HttpResponse {
+    let path = req.uri().path().to_owned();
+    match http::segments(&path).first().copied() {
+        Some("inventory" | "reservations") => inventory::handle(inventory, req).await,
+        Some("health") if http::segments(&path).len() == 1 => http::health(req.method()),
+        _ => http::no_route(&path),
+    }
+}
