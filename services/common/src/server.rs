@@ -18,6 +18,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::error::{ApiError, ErrorKind};
 use crate::http::HttpResponse;
 
 /// How long a client may take to send its request headers.
@@ -68,9 +69,14 @@ where
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
             let started = Instant::now();
-            let answer = handler(req);
+            // Each request runs in its own task: a client that hangs up does not cut a saga
+            // short, and a panic becomes a 500 instead of a dropped connection.
+            let answer = tokio::spawn(handler(req));
             async move {
-                let response = answer.await;
+                let response = answer.await.unwrap_or_else(|e| {
+                    tracing::error!(service = name, %method, %path, error = %e, "handler failed");
+                    ApiError::new(ErrorKind::Internal, "the request handler failed").into_response()
+                });
                 tracing::debug!(service = name, %method, %path,
                     status = response.status().as_u16(),
                     micros = started.elapsed().as_micros() as u64, "answered");

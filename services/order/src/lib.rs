@@ -3,11 +3,26 @@
 //! ```text
 //! GET  /orders, GET /orders/{id}, POST /orders/{id}/cancel   as the legacy stub
 //! POST /orders          runs the fulfillment saga against inventory- and payment-service
-//! GET  /health          {"status": "ok"}
+//! GET  /health          {"status": "ok", "peers": {"inventory": {"url", "breaker"}, "payment": ...}}
 //! ```
 //!
 //! Its own in-memory order book, seeded exactly like the legacy stub's, so that the same
 //! `GET` answers the same bytes from both.
+//!
+//! ```text
+//! POST /orders ─> saga::run ─> RemoteFulfillment ─> Peer (inventory) ─> POST /reservations
+//!                                     │                  client + retries + Breaker
+//!                                     └─────────────> Peer (payment)   ─> POST /payments
+//! ```
+//!
+//! - [`remote`]: the saga's steps as HTTP calls, peer answers mapped to step errors;
+//! - [`peer`]: one peer — pooled client, timeouts, retries with backoff, breaker;
+//! - [`breaker`]: the breaker's state machine (closed, open, half-open).
+//!
+//! The saga answers `201` with the confirmed order or `409` with the cancelled order and its
+//! `error` (`insufficient_stock`, `payment_declined`, `peer_unavailable`, `circuit_open`, ...);
+//! each step is on the order's `saga`. The saga runs in its own task, so a client hanging up
+//! does not interrupt it halfway.
 //!
 //! Without a peer URL (`Options::inventory_url` / `payment_url` set to `None`), `POST
 //! /orders` still records the order, fails the step that needs the missing peer with
@@ -19,15 +34,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::Request;
+use hyper::StatusCode;
+use serde_json::json;
 use service_common::http::{self, HttpResponse};
 use service_common::orders::Orders;
 use service_common::saga::SagaPolicy;
 use service_common::{server, RequestBody};
 use tokio::net::TcpListener;
 
-mod peers;
+pub mod breaker;
+pub mod peer;
+pub mod remote;
 
-pub use peers::RemoteFulfillment;
+pub use peer::PeerPolicy;
+pub use remote::RemoteFulfillment;
+pub use service_common::backoff::Backoff;
 
 /// Where the binary listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9101";
@@ -41,6 +62,10 @@ pub struct Options {
     pub payment_url: Option<String>,
     /// How long in-flight requests may take to finish after shutdown is signalled.
     pub shutdown_grace: Duration,
+    /// Timeouts, retries and circuit breakers of the calls to the peers.
+    pub peer_policy: PeerPolicy,
+    /// Retries of a failed compensation before it is recorded as `compensation_failed`.
+    pub compensation_retry: Backoff,
 }
 
 impl Default for Options {
@@ -49,6 +74,8 @@ impl Default for Options {
             inventory_url: None,
             payment_url: None,
             shutdown_grace: Duration::from_secs(5),
+            peer_policy: PeerPolicy::default(),
+            compensation_retry: SagaPolicy::default().compensation,
         }
     }
 }
@@ -60,9 +87,19 @@ pub struct OrderService {
 }
 
 impl OrderService {
+    /// Fails when a peer URL is not `http://HOST:PORT`.
     pub fn new(options: &Options) -> std::io::Result<Self> {
+        let fulfillment = RemoteFulfillment::new(
+            options.inventory_url.as_deref(),
+            options.payment_url.as_deref(),
+            &options.peer_policy,
+        )?;
+        let policy = SagaPolicy {
+            key_prefix: instance_key_prefix(),
+            compensation: options.compensation_retry,
+        };
         Ok(OrderService {
-            orders: Orders::new(RemoteFulfillment::new(options)?, SagaPolicy::default()),
+            orders: Orders::new(fulfillment, policy),
         })
     }
 
@@ -71,10 +108,27 @@ impl OrderService {
         let path = req.uri().path().to_owned();
         match http::segments(&path).as_slice() {
             ["orders", ..] => self.orders.handle(req).await,
-            ["health"] => http::health(req.method()),
+            ["health"] => match http::expect_method(req.method(), "GET") {
+                Ok(()) => {
+                    let peers = self.orders.fulfillment().peers();
+                    http::json(StatusCode::OK, &json!({ "status": "ok", "peers": peers }))
+                }
+                Err(e) => e.into_response(),
+            },
             _ => http::no_route(&path),
         }
     }
+}
+
+/// A prefix for the saga's idempotency keys that no other process shares, so that a
+/// restarted order-service (whose order ids start again at 51) is not answered with another
+/// run's payments.
+fn instance_key_prefix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("os-{:x}-{:x}-", std::process::id(), nanos)
 }
 
 /// Serves the order API on `listener` until `shutdown` completes. Fails at once when a peer
