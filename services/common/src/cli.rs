@@ -46,8 +46,8 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Binds `listen` and runs `serve` on it; exit code 0 after a clean shutdown, 3 when the
-/// address cannot be bound or serving fails.
+/// Binds `listen` and runs `serve` on it. Exit code 0 after a clean shutdown, 1 when `serve`
+/// refuses its options (`InvalidInput`), 3 when the address cannot be bound or serving fails.
 pub async fn run<Fut>(
     name: &str,
     listen: SocketAddr,
@@ -65,6 +65,10 @@ where
     };
     match serve(listener).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            tracing::error!(service = name, error = %e, "invalid configuration");
+            ExitCode::from(1)
+        }
         Err(e) => {
             tracing::error!(service = name, error = %e, "serving failed");
             ExitCode::from(3)
