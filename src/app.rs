@@ -1,18 +1,21 @@
-//! Starting a proxy: the caller binds, the library serves. `start` loads the
-//! config, builds the first snapshot, and serves the proxy (and, later, the
-//! admin API and the reload watcher) on the listeners it is given until
-//! `shutdown` completes.
+//! Starting a proxy: the caller binds, the library serves. [`serve`] builds
+//! the first snapshot, then runs the proxy listener, the admin API and the
+//! reload triggers until `shutdown` completes and in-flight requests drain.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
+use crate::admin::Admin;
 use crate::breaker::{OnTransition, Transition};
 use crate::config::{self, Config, ConfigError};
+use crate::metrics::{Metrics, Name, UpstreamLabel, UpstreamTo};
 use crate::proxy::ProxyState;
+use crate::reload::Reloader;
 use crate::snapshot::{sha256_hex, Snapshot};
 
 /// Listeners bound by the caller (port 0 in tests).
@@ -20,6 +23,9 @@ pub struct Listeners {
     pub proxy: TcpListener,
     pub admin: Option<TcpListener>,
 }
+
+/// How often the config file's hash is checked even without events.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Read and validate the config file; returns it with its content hash.
 pub fn load(path: &Path) -> Result<(Config, String), ConfigError> {
@@ -33,9 +39,28 @@ pub fn load(path: &Path) -> Result<(Config, String), ConfigError> {
     Ok((cfg, sha256_hex(&text)))
 }
 
-fn log_transition() -> OnTransition {
-    Arc::new(|upstream: &str, t: Transition| {
-        tracing::warn!(upstream, from = t.from.as_str(), to = t.to.as_str(), reason = t.reason, "circuit breaker transition");
+fn on_transition(metrics: &Arc<Metrics>) -> OnTransition {
+    let metrics = Arc::clone(metrics);
+    Arc::new(move |upstream: &str, t: Transition| {
+        tracing::warn!(
+            upstream,
+            from = t.from.as_str(),
+            to = t.to.as_str(),
+            reason = t.reason,
+            "circuit breaker transition"
+        );
+        let name = Name::from(upstream);
+        metrics
+            .breaker_transitions
+            .get_or_create(&UpstreamTo {
+                upstream: name.clone(),
+                to: t.to.as_str(),
+            })
+            .inc();
+        metrics
+            .breaker_state
+            .get_or_create(&UpstreamLabel { upstream: name })
+            .set(t.to.gauge());
     })
 }
 
@@ -47,11 +72,23 @@ pub async fn serve(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), String> {
-    let on_transition = log_transition();
+    let metrics = Arc::new(Metrics::new());
+    let on_transition = on_transition(&metrics);
     let snapshot = Snapshot::build(config, sha256, 1, None, &on_transition)?;
-    let state = Arc::new(ProxyState { snapshot: ArcSwap::from_pointee(snapshot) });
-    let _ = config_path;
-    let _ = listeners.admin;
+    let state = Arc::new(ProxyState::new(snapshot, metrics));
+    let reloader = Reloader::new(config_path, Arc::clone(&state), on_transition);
+    let _watch = crate::reload::watch(Arc::clone(&reloader), POLL_INTERVAL);
+    let admin = Arc::new(Admin {
+        state: Arc::clone(&state),
+        reloader,
+        ready: AtomicBool::new(true),
+    });
+    let admin_task = listeners
+        .admin
+        .map(|l| tokio::spawn(crate::admin::serve(l, admin)));
     crate::server::serve_proxy(listeners.proxy, state, shutdown).await;
+    if let Some(t) = admin_task {
+        t.abort();
+    }
     Ok(())
 }

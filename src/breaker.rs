@@ -75,7 +75,14 @@ pub enum Admit {
 
 impl Core {
     pub fn new(cfg: BreakerConfig) -> Self {
-        Core { cfg, state: State::Closed, consecutive_failures: 0, opened_at: None, trials_inflight: 0, trial_successes: 0 }
+        Core {
+            cfg,
+            state: State::Closed,
+            consecutive_failures: 0,
+            opened_at: None,
+            trials_inflight: 0,
+            trial_successes: 0,
+        }
     }
 
     pub fn state(&self) -> State {
@@ -91,9 +98,16 @@ impl Core {
     pub fn admit(&mut self, now: Instant) -> (Admit, Option<Transition>) {
         let mut transition = None;
         if self.state == State::Open {
-            let until = self.opened_at.map_or(now, |t| t + self.cfg.recovery_timeout.0);
+            let until = self
+                .opened_at
+                .map_or(now, |t| t + self.cfg.recovery_timeout.0);
             if now < until {
-                return (Admit::No { retry_after: until - now }, None);
+                return (
+                    Admit::No {
+                        retry_after: until - now,
+                    },
+                    None,
+                );
             }
             transition = Some(self.go(State::HalfOpen, "recovery_timeout elapsed"));
         }
@@ -103,7 +117,12 @@ impl Core {
                 self.trials_inflight += 1;
                 (Admit::Yes { trial: true }, transition)
             }
-            _ => (Admit::No { retry_after: Duration::from_secs(1) }, transition),
+            _ => (
+                Admit::No {
+                    retry_after: Duration::from_secs(1),
+                },
+                transition,
+            ),
         }
     }
 
@@ -210,7 +229,9 @@ impl Breaker {
         self.healthy.store(healthy, Ordering::Release);
         if let Some(t) = t {
             if let Ok(mut w) = self.opened_wall.lock() {
-                *w = (t.to == State::Open).then(SystemTime::now).or(if t.to == State::Closed { None } else { *w });
+                *w = (t.to == State::Open)
+                    .then(SystemTime::now)
+                    .or(if t.to == State::Closed { None } else { *w });
             }
             (self.on_transition)(&self.name, t);
         }
@@ -220,10 +241,18 @@ impl Breaker {
     /// Ask to send a request; `Err(retry_after)` when the breaker is open.
     pub fn acquire(self: &Arc<Self>) -> Result<Permit, Duration> {
         if self.healthy.load(Ordering::Acquire) {
-            return Ok(Permit { breaker: Arc::clone(self), trial: false, done: false });
+            return Ok(Permit {
+                breaker: Arc::clone(self),
+                trial: false,
+                done: false,
+            });
         }
         match self.with_core(|c| c.admit(Instant::now())) {
-            Admit::Yes { trial } => Ok(Permit { breaker: Arc::clone(self), trial, done: false }),
+            Admit::Yes { trial } => Ok(Permit {
+                breaker: Arc::clone(self),
+                trial,
+                done: false,
+            }),
             Admit::No { retry_after } => Err(retry_after),
         }
     }
@@ -234,7 +263,11 @@ impl Breaker {
             Err(p) => p.into_inner().clone(),
         };
         let opened_at = self.opened_wall.lock().ok().and_then(|w| *w);
-        BreakerStatus { state: core.state(), consecutive_failures: core.consecutive_failures(), opened_at }
+        BreakerStatus {
+            state: core.state(),
+            consecutive_failures: core.consecutive_failures(),
+            opened_at,
+        }
     }
 }
 
@@ -252,7 +285,8 @@ impl Permit {
             return;
         }
         let trial = self.trial;
-        self.breaker.with_core(|c| ((), c.record(trial, success, Instant::now())));
+        self.breaker
+            .with_core(|c| ((), c.record(trial, success, Instant::now())));
     }
 }
 

@@ -1,8 +1,8 @@
 //! The breaker state machine with time passed in.
 
 use super::*;
-use crate::config::upstream::Count;
 use crate::config::units::Dur;
+use crate::config::upstream::Count;
 
 fn cfg(fail: u32, recovery_ms: u64, succ: u32, half: u32) -> BreakerConfig {
     BreakerConfig {
@@ -30,7 +30,9 @@ fn opens_after_threshold_not_before() {
     assert_eq!(c.state(), State::Closed);
     let t = fail_n(&mut c, 1, now).unwrap();
     assert_eq!((t.from, t.to), (State::Closed, State::Open));
-    assert!(matches!(c.admit(now).0, Admit::No { retry_after } if retry_after == Duration::from_millis(1000)));
+    assert!(
+        matches!(c.admit(now).0, Admit::No { retry_after } if retry_after == Duration::from_millis(1000))
+    );
 }
 
 #[test]
@@ -53,7 +55,10 @@ fn half_open_admits_exactly_k_trials_and_closes_after_successes() {
     assert_eq!(a, Admit::Yes { trial: true });
     assert_eq!(t.map(|t| t.to), Some(State::HalfOpen));
     assert_eq!(c.admit(later).0, Admit::Yes { trial: true });
-    assert!(matches!(c.admit(later).0, Admit::No { .. }), "a third concurrent trial is refused");
+    assert!(
+        matches!(c.admit(later).0, Admit::No { .. }),
+        "a third concurrent trial is refused"
+    );
     assert_eq!(c.record(true, true, later), None);
     let t = c.record(true, true, later).unwrap();
     assert_eq!((t.from, t.to), (State::HalfOpen, State::Closed));
@@ -68,7 +73,9 @@ fn a_failed_trial_reopens() {
     assert_eq!(c.admit(later).0, Admit::Yes { trial: true });
     let t = c.record(true, false, later).unwrap();
     assert_eq!((t.from, t.to), (State::HalfOpen, State::Open));
-    assert!(matches!(c.admit(later).0, Admit::No { retry_after } if retry_after == Duration::from_millis(100)));
+    assert!(
+        matches!(c.admit(later).0, Admit::No { retry_after } if retry_after == Duration::from_millis(100))
+    );
 }
 
 #[test]
@@ -87,7 +94,11 @@ fn an_abandoned_trial_frees_its_slot() {
 fn shared_breaker_permits() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = Arc::clone(&seen);
-    let b = Breaker::new("order", cfg(2, 60_000, 1, 1), Arc::new(move |_, t| s2.lock().unwrap().push(t.to)));
+    let b = Breaker::new(
+        "order",
+        cfg(2, 60_000, 1, 1),
+        Arc::new(move |_, t| s2.lock().unwrap().push(t.to)),
+    );
     b.acquire().unwrap().record(false);
     b.acquire().unwrap().record(false);
     assert!(b.acquire().is_err());

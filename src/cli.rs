@@ -41,7 +41,9 @@ pub fn run(path: PathBuf, demo: bool) -> ExitCode {
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> Result<tokio::net::TcpListener, String> {
-    tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} for {what}: {e}"))
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} for {what}: {e}"))
 }
 
 async fn run_async(path: PathBuf, config: Config, sha: String, demo: bool) -> Result<(), String> {
@@ -54,13 +56,26 @@ async fn run_async(path: PathBuf, config: Config, sha: String, demo: bool) -> Re
     if demo {
         crate::demo::print_hints(&config);
     }
-    app::serve(path, config, sha, Listeners { proxy, admin: Some(admin) }, shutdown_signal()).await
+    app::serve(
+        path,
+        config,
+        sha,
+        Listeners {
+            proxy,
+            admin: Some(admin),
+        },
+        shutdown_signal(),
+    )
+    .await
 }
 
 /// Completes on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; Ctrl-C will not drain");
         return std::future::pending().await;
     };
@@ -84,13 +99,22 @@ pub fn check(path: &Path) -> ExitCode {
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    println!("{}: ok ({} routes, {} upstreams, {} warnings)", path.display(), config.routes.len(), config.upstreams.len(), warnings.len());
+    println!(
+        "{}: ok ({} routes, {} upstreams, {} warnings)",
+        path.display(),
+        config.routes.len(),
+        config.upstreams.len(),
+        warnings.len()
+    );
     ExitCode::SUCCESS
 }
 
 /// One line per route: its match and its destination.
 pub fn summary(config: &Config) -> String {
-    let mut out = format!("listen {}  admin {}\nupstreams:\n", config.listen, config.admin_listen);
+    let mut out = format!(
+        "listen {}  admin {}\nupstreams:\n",
+        config.listen, config.admin_listen
+    );
     for (name, u) in &config.upstreams {
         out.push_str(&format!("  {name:<12} {}\n", u.url.raw));
     }
@@ -102,13 +126,28 @@ pub fn summary(config: &Config) -> String {
             PathMatch::Regex(re) => format!("path_regex {}", re.as_str()),
         };
         let methods = r.methods.as_ref().map_or(String::new(), |ms| {
-            format!(" [{}]", ms.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","))
+            format!(
+                " [{}]",
+                ms.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",")
+            )
         });
         let headers: String = r.headers.iter().map(|(k, v)| format!(" {k}={v}")).collect();
         let dest = match &r.action {
             Action::Upstream(u) => u.clone(),
-            Action::Split(s) => format!("split {}", s.iter().map(|(u, w)| format!("{u}:{w}")).collect::<Vec<_>>().join(" ")),
-            Action::Aggregate(p) => format!("aggregate {}", p.iter().map(|(n, p)| format!("{n}<-{}", p.upstream.0)).collect::<Vec<_>>().join(" ")),
+            Action::Split(s) => format!(
+                "split {}",
+                s.iter()
+                    .map(|(u, w)| format!("{u}:{w}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            Action::Aggregate(p) => format!(
+                "aggregate {}",
+                p.iter()
+                    .map(|(n, p)| format!("{n}<-{}", p.upstream.0))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
         };
         let mut extras = Vec::new();
         if let Some(f) = &r.fallback {
@@ -120,8 +159,16 @@ pub fn summary(config: &Config) -> String {
         if let Some(s) = &r.shadow {
             extras.push(format!("shadow {} @{}", s.upstream.0, s.sample.0));
         }
-        let extras = if extras.is_empty() { String::new() } else { format!("  ({})", extras.join(", ")) };
-        out.push_str(&format!("  {:>2}. {:<18} {m}{methods}{headers} -> {dest}{extras}\n", i + 1, r.name));
+        let extras = if extras.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", extras.join(", "))
+        };
+        out.push_str(&format!(
+            "  {:>2}. {:<18} {m}{methods}{headers} -> {dest}{extras}\n",
+            i + 1,
+            r.name
+        ));
     }
     out
 }
@@ -129,7 +176,10 @@ pub fn summary(config: &Config) -> String {
 pub fn unreachable_warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
     for (j, later) in config.routes.iter().enumerate() {
-        if let Some(earlier) = config.routes[..j].iter().find(|e| crate::routing::shadows(e, later)) {
+        if let Some(earlier) = config.routes[..j]
+            .iter()
+            .find(|e| crate::routing::shadows(e, later))
+        {
             out.push(format!(
                 "route `{}` is unreachable: route `{}` above it matches every request it would; move it above `{}` or narrow `{}`",
                 later.name, earlier.name, earlier.name, earlier.name
@@ -142,7 +192,11 @@ pub fn unreachable_warnings(config: &Config) -> Vec<String> {
 /// `strangler report`: merge shadow logs, print the table, optionally write HTML.
 pub fn report(logs: &[PathBuf], html: Option<&Path>, route: Option<&str>) -> ExitCode {
     use crate::shadow::report::{build_report, merge_logs, read_log, render_table};
-    let logs: Vec<PathBuf> = if logs.is_empty() { vec![PathBuf::from("shadow-diffs.jsonl")] } else { logs.to_vec() };
+    let logs: Vec<PathBuf> = if logs.is_empty() {
+        vec![PathBuf::from("shadow-diffs.jsonl")]
+    } else {
+        logs.to_vec()
+    };
     let mut all = Vec::new();
     for path in &logs {
         let file = match std::fs::File::open(path) {
@@ -154,7 +208,11 @@ pub fn report(logs: &[PathBuf], html: Option<&Path>, route: Option<&str>) -> Exi
         };
         let read = read_log(std::io::BufReader::new(file), route);
         if read.corrupt_lines > 0 {
-            eprintln!("warning: {}: skipped {} corrupt or truncated lines", path.display(), read.corrupt_lines);
+            eprintln!(
+                "warning: {}: skipped {} corrupt or truncated lines",
+                path.display(),
+                read.corrupt_lines
+            );
         }
         if let Some(e) = read.io_error {
             eprintln!("warning: {}: read error: {e}", path.display());

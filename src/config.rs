@@ -24,8 +24,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 pub use route::{Action, PathMatch, RouteConfig, Segment};
-pub use upstream::{BreakerConfig, UpstreamConfig, UpstreamUrl};
 use units::{scalar_deserialize, Dur, Size};
+pub use upstream::{BreakerConfig, UpstreamConfig, UpstreamUrl};
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -144,9 +144,9 @@ struct RawLimits {
 
 struct Addr(SocketAddr);
 fn parse_addr(s: &str) -> Result<Addr, String> {
-    s.parse()
-        .map(Addr)
-        .map_err(|_| format!("`{s}` is not an address; write IP:PORT, like `127.0.0.1:8080` or `0.0.0.0:8080`"))
+    s.parse().map(Addr).map_err(|_| {
+        format!("`{s}` is not an address; write IP:PORT, like `127.0.0.1:8080` or `0.0.0.0:8080`")
+    })
 }
 scalar_deserialize!(Addr, "an address like `127.0.0.1:8080`", parse_addr);
 
@@ -154,7 +154,9 @@ struct Workers(usize);
 fn parse_workers(s: &str) -> Result<Workers, String> {
     match s.parse::<usize>() {
         Ok(n @ 1..=1024) => Ok(Workers(n)),
-        _ => Err(format!("`workers: {s}` must be a whole number from 1 to 1024, or left out for one per core")),
+        _ => Err(format!(
+            "`workers: {s}` must be a whole number from 1 to 1024, or left out for one per core"
+        )),
     }
 }
 scalar_deserialize!(Workers, "a number of worker threads", parse_workers);
@@ -173,7 +175,9 @@ fn parse_bus(s: &str) -> Result<EventBus, String> {
     if s == "memory" || s.strip_prefix("nats://").is_some_and(|h| !h.is_empty()) {
         Ok(EventBus(s.to_string()))
     } else {
-        Err(format!("`event_bus: {s}` must be `memory` or `nats://HOST:PORT`"))
+        Err(format!(
+            "`event_bus: {s}` must be `memory` or `nats://HOST:PORT`"
+        ))
     }
 }
 scalar_deserialize!(EventBus, "`memory` or `nats://HOST:PORT`", parse_bus);
@@ -221,7 +225,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             file,
             line: Some(1),
             column: Some(1),
-            message: "the file is empty; it needs at least `listen:`, `upstreams:` and `routes:`".into(),
+            message: "the file is empty; it needs at least `listen:`, `upstreams:` and `routes:`"
+                .into(),
         });
     }
     let names: Vec<String> = serde_yaml::from_str::<UpstreamNames>(text)
@@ -234,10 +239,21 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let relative = |p: &str| -> PathBuf {
         let p = Path::new(p);
-        if p.is_absolute() { p.to_path_buf() } else { dir.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            dir.join(p)
+        }
     };
     if raw.routes.is_empty() {
-        return Err(ConfigError { file, line: None, column: None, message: "`routes:` is empty; add at least a catch-all route (`match: { path_prefix: / }`)".into() });
+        return Err(ConfigError {
+            file,
+            line: None,
+            column: None,
+            message:
+                "`routes:` is empty; add at least a catch-all route (`match: { path_prefix: / }`)"
+                    .into(),
+        });
     }
     let limits = &raw.limits;
     Ok(Config {
@@ -246,7 +262,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         workers: raw.workers.map(|w| w.0),
         trusted_proxies: raw.trusted_proxies.into_iter().map(|c| c.0).collect(),
         event_bus: raw.event_bus.map_or_else(|| "memory".to_string(), |b| b.0),
-        tls: raw.tls.map(|t| TlsFiles { cert: relative(&t.cert), key: relative(&t.key) }),
+        tls: raw.tls.map(|t| TlsFiles {
+            cert: relative(&t.cert),
+            key: relative(&t.key),
+        }),
         admin_listen: raw.admin.listen.0,
         shadow: ShadowSettings {
             log: relative(raw.shadow.log.as_deref().unwrap_or("shadow-diffs.jsonl")),
@@ -254,10 +273,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             max_inflight: raw.shadow.max_inflight.unwrap_or(256),
         },
         limits: Limits {
-            header_read_timeout: limits.header_read_timeout.map_or(Duration::from_secs(10), |d| d.0),
+            header_read_timeout: limits
+                .header_read_timeout
+                .map_or(Duration::from_secs(10), |d| d.0),
             max_request_body: limits.max_request_body.map_or(10 << 20, |s| s.0),
-            drain_timeout: limits.drain_timeout.map_or(Duration::from_secs(30), |d| d.0),
-            body_idle_timeout: limits.body_idle_timeout.map_or(Duration::from_secs(30), |d| d.0),
+            drain_timeout: limits
+                .drain_timeout
+                .map_or(Duration::from_secs(30), |d| d.0),
+            body_idle_timeout: limits
+                .body_idle_timeout
+                .map_or(Duration::from_secs(30), |d| d.0),
         },
         upstreams: raw.upstreams,
         routes: raw.routes,

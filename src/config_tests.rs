@@ -26,14 +26,26 @@ fn shipped_routes_yaml_is_valid() {
     assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(cfg.upstreams.len(), 4);
     assert!(cfg.routes.iter().any(|r| r.shadow.is_some()));
-    assert!(cfg.routes.iter().any(|r| matches!(r.action, Action::Split(_))));
-    assert!(cfg.routes.iter().any(|r| matches!(r.action, Action::Aggregate(_))));
-    assert_eq!(cfg.shadow.log, Path::new("/etc/strangler/shadow-diffs.jsonl"));
+    assert!(cfg
+        .routes
+        .iter()
+        .any(|r| matches!(r.action, Action::Split(_))));
+    assert!(cfg
+        .routes
+        .iter()
+        .any(|r| matches!(r.action, Action::Aggregate(_))));
+    assert_eq!(
+        cfg.shadow.log,
+        Path::new("/etc/strangler/shadow-diffs.jsonl")
+    );
 }
 
 #[test]
 fn defaults_come_from_the_seed() {
-    let cfg = parse_str(&with_routes("  - name: all\n    match: { path_prefix: / }\n    upstream: legacy\n")).unwrap();
+    let cfg = parse_str(&with_routes(
+        "  - name: all\n    match: { path_prefix: / }\n    upstream: legacy\n",
+    ))
+    .unwrap();
     let order = &cfg.upstreams["order"];
     assert_eq!(order.connect_timeout.0, Duration::from_secs(2));
     assert_eq!(order.timeout.0, Duration::from_secs(5));
@@ -51,15 +63,22 @@ fn defaults_come_from_the_seed() {
 
 #[test]
 fn unknown_key_is_reported_at_its_line() {
-    let e = err_of(&with_routes("  - name: all\n    match: { path_prefix: / }\n    upstrem: legacy\n"));
+    let e = err_of(&with_routes(
+        "  - name: all\n    match: { path_prefix: / }\n    upstrem: legacy\n",
+    ));
     assert_eq!(e.line, Some(8), "{e}");
     assert!(e.message.contains("unknown field `upstrem`"), "{e}");
-    assert!(e.to_string().starts_with("/etc/strangler/routes.yaml:8:"), "{e}");
+    assert!(
+        e.to_string().starts_with("/etc/strangler/routes.yaml:8:"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_upstream_names_the_known_ones() {
-    let e = err_of(&with_routes("  - name: all\n    match: { path_prefix: / }\n    upstream: legcy\n"));
+    let e = err_of(&with_routes(
+        "  - name: all\n    match: { path_prefix: / }\n    upstream: legcy\n",
+    ));
     assert_eq!((e.line, e.column), (Some(8), Some(15)), "{e}");
     assert!(e.message.contains("unknown upstream `legcy`"), "{e}");
     assert!(e.message.contains("legacy, order"), "{e}");
@@ -72,7 +91,9 @@ fn unknown_upstream_in_split_and_fallback_and_shadow() {
         "    upstream: order\n    fallback: nope\n",
         "    upstream: legacy\n    shadow: { upstream: nope }\n",
     ] {
-        let e = err_of(&with_routes(&format!("  - name: r\n    match: {{ path_prefix: / }}\n{route}")));
+        let e = err_of(&with_routes(&format!(
+            "  - name: r\n    match: {{ path_prefix: / }}\n{route}"
+        )));
         assert!(e.message.contains("unknown upstream `nope`"), "{e}");
         assert!(e.line.is_some());
     }
@@ -89,14 +110,18 @@ fn duplicate_route_names() {
 
 #[test]
 fn invalid_regex() {
-    let e = err_of(&with_routes("  - name: r\n    match: { path_regex: \"^/orders/(\" }\n    upstream: legacy\n"));
+    let e = err_of(&with_routes(
+        "  - name: r\n    match: { path_regex: \"^/orders/(\" }\n    upstream: legacy\n",
+    ));
     assert_eq!(e.line, Some(7), "{e}");
     assert!(e.message.contains("invalid path_regex"), "{e}");
 }
 
 #[test]
 fn split_summing_to_zero() {
-    let e = err_of(&with_routes("  - name: r\n    match: { path_prefix: / }\n    split: { legacy: 0, order: 0 }\n"));
+    let e = err_of(&with_routes(
+        "  - name: r\n    match: { path_prefix: / }\n    split: { legacy: 0, order: 0 }\n",
+    ));
     assert!(e.message.contains("sum to 0"), "{e}");
     assert_eq!(e.line, Some(6), "{e}");
     assert!(!e.message.contains(" at line "), "{e}");
@@ -104,13 +129,17 @@ fn split_summing_to_zero() {
 
 #[test]
 fn fallback_equal_to_own_upstream() {
-    let e = err_of(&with_routes("  - name: r\n    match: { path_prefix: / }\n    upstream: order\n    fallback: order\n"));
+    let e = err_of(&with_routes(
+        "  - name: r\n    match: { path_prefix: / }\n    upstream: order\n    fallback: order\n",
+    ));
     assert!(e.message.contains("route's own upstream"), "{e}");
 }
 
 #[test]
 fn exactly_one_match_kind_and_one_destination() {
-    let e = err_of(&with_routes("  - name: r\n    match: { path_prefix: /, path: /x }\n    upstream: order\n"));
+    let e = err_of(&with_routes(
+        "  - name: r\n    match: { path_prefix: /, path: /x }\n    upstream: order\n",
+    ));
     assert!(e.message.contains("exactly one of `path`"), "{e}");
     let e = err_of(&with_routes("  - name: r\n    match: { path_prefix: / }\n    upstream: order\n    split: { legacy: 1 }\n"));
     assert!(e.message.contains("exactly one of `upstream`"), "{e}");
@@ -129,15 +158,21 @@ fn bad_scalars_say_what_to_write() {
         ("    upstream: legacy\n    shadow: { upstream: order, compare: { ignore: [created_at] } }\n", "/created_at"),
     ];
     for (route, needle) in cases {
-        let e = err_of(&with_routes(&format!("  - name: r\n    match: {{ path_prefix: / }}\n{route}")));
+        let e = err_of(&with_routes(&format!(
+            "  - name: r\n    match: {{ path_prefix: / }}\n{route}"
+        )));
         assert!(e.message.contains(needle), "{needle}: {e}");
         assert!(e.line.is_some(), "{e}");
     }
     let e = err_of(&format!("{BASE}routes: []\n").replace("127.0.0.1:8080", "localhost"));
     assert!(e.message.contains("IP:PORT"), "{e}");
-    let e = err_of(&with_routes("  - name: r\n    match: { path_prefix: orders }\n    upstream: order\n"));
+    let e = err_of(&with_routes(
+        "  - name: r\n    match: { path_prefix: orders }\n    upstream: order\n",
+    ));
     assert!(e.message.contains("must start with `/`"), "{e}");
-    let e = err_of(&with_routes("  - name: r\n    match: { path_prefix: /, methods: [FETCH] }\n    upstream: order\n"));
+    let e = err_of(&with_routes(
+        "  - name: r\n    match: { path_prefix: /, methods: [FETCH] }\n    upstream: order\n",
+    ));
     assert!(e.message.contains("not an HTTP method"), "{e}");
 }
 
@@ -151,12 +186,17 @@ fn aggregate_parts_must_use_captured_names() {
 
 #[test]
 fn path_templates() {
-    let cfg = parse_str(&with_routes("  - name: s\n    match: { path: \"/orders/{id}/summary\" }\n    upstream: order\n")).unwrap();
+    let cfg = parse_str(&with_routes(
+        "  - name: s\n    match: { path: \"/orders/{id}/summary\" }\n    upstream: order\n",
+    ))
+    .unwrap();
     match &cfg.routes[0].path {
         PathMatch::Exact(t) => assert_eq!(t.captures().collect::<Vec<_>>(), vec!["id"]),
         other => panic!("{other:?}"),
     }
-    let e = err_of(&with_routes("  - name: s\n    match: { path: \"/orders/x{id}\" }\n    upstream: order\n"));
+    let e = err_of(&with_routes(
+        "  - name: s\n    match: { path: \"/orders/x{id}\" }\n    upstream: order\n",
+    ));
     assert!(e.message.contains("whole segment"), "{e}");
 }
 

@@ -12,12 +12,18 @@ fn addr_of(config: &Config, name: &str) -> Option<SocketAddr> {
 }
 
 fn url_of(config: &Config, name: &str) -> Option<String> {
-    config.upstreams.get(name).map(|u| u.url.raw.trim_end_matches('/').to_string())
+    config
+        .upstreams
+        .get(name)
+        .map(|u| u.url.raw.trim_end_matches('/').to_string())
 }
 
 async fn listen(config: &Config, name: &str) -> Result<Option<tokio::net::TcpListener>, String> {
     let Some(addr) = addr_of(config, name) else {
-        tracing::warn!(upstream = name, "no loopback upstream `{name}` in the config; not started");
+        tracing::warn!(
+            upstream = name,
+            "no loopback upstream `{name}` in the config; not started"
+        );
         return Ok(None);
     };
     if !addr.ip().is_loopback() {
@@ -47,13 +53,22 @@ where
 
 pub async fn start_services(config: &Config) -> Result<(), String> {
     if let Some(l) = listen(config, "legacy").await? {
-        spawn_logged("legacy-stub", legacy_stub::serve(l, legacy_stub::Options::default(), never()));
+        spawn_logged(
+            "legacy-stub",
+            legacy_stub::serve(l, legacy_stub::Options::default(), never()),
+        );
     }
     if let Some(l) = listen(config, "payment").await? {
-        spawn_logged("payment-service", payment_service::serve(l, payment_service::Options::default(), never()));
+        spawn_logged(
+            "payment-service",
+            payment_service::serve(l, payment_service::Options::default(), never()),
+        );
     }
     if let Some(l) = listen(config, "inventory").await? {
-        spawn_logged("inventory-service", inventory_service::serve(l, inventory_service::Options::default(), never()));
+        spawn_logged(
+            "inventory-service",
+            inventory_service::serve(l, inventory_service::Options::default(), never()),
+        );
     }
     if let Some(l) = listen(config, "order").await? {
         let options = order_service::Options {

@@ -50,7 +50,10 @@ impl ProxyError {
         match self {
             ProxyError::NoRoute => (StatusCode::NOT_FOUND, "no_route"),
             ProxyError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ProxyError::HeadersTooLarge => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large"),
+            ProxyError::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+            ),
             ProxyError::UriTooLong => (StatusCode::URI_TOO_LONG, "uri_too_long"),
             ProxyError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ProxyError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
@@ -70,7 +73,9 @@ impl ProxyError {
             ProxyError::UriTooLong => "the request URI exceeds 8 KiB".into(),
             ProxyError::BodyTooLarge => "the request body exceeds limits.max_request_body".into(),
             ProxyError::BodyTimeout => "the request body stalled".into(),
-            ProxyError::UpstreamUnreachable(e) => format!("cannot connect to the upstream: {}", root_cause(e)),
+            ProxyError::UpstreamUnreachable(e) => {
+                format!("cannot connect to the upstream: {}", root_cause(e))
+            }
             ProxyError::UpstreamError(e) => format!("the upstream failed: {e}"),
             ProxyError::UpstreamTimeout => "the upstream did not answer in time".into(),
             ProxyError::CircuitOpen { retry_after } => format!(
@@ -94,14 +99,27 @@ impl ProxyError {
         let mut resp = Response::new(full(Bytes::from(body.to_string())));
         *resp.status_mut() = status;
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Ok(v) = HeaderValue::from_str(ctx.request_id) {
             h.insert("x-request-id", v);
         }
         if let ProxyError::CircuitOpen { retry_after } = self {
-            h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(retry_after)));
+            h.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(retry_after)),
+            );
         }
-        if matches!(status, StatusCode::BAD_REQUEST | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE | StatusCode::URI_TOO_LONG | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT) {
+        if matches!(
+            status,
+            StatusCode::BAD_REQUEST
+                | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+                | StatusCode::URI_TOO_LONG
+                | StatusCode::PAYLOAD_TOO_LARGE
+                | StatusCode::REQUEST_TIMEOUT
+        ) {
             // The connection's framing can no longer be trusted.
             h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }

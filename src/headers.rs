@@ -81,7 +81,12 @@ pub fn prepare_request(h: &mut HeaderMap, origin: &Origin<'_>) {
         h.remove(k);
     }
     let peer = origin.peer.to_string();
-    let xff = match h.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>() {
+    let xff = match h
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+    {
         prior if prior.is_empty() => peer,
         prior => format!("{}, {peer}", prior.join(", ")),
     };
@@ -122,7 +127,10 @@ mod tests {
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         h
     }
@@ -146,19 +154,42 @@ mod tests {
 
     #[test]
     fn untrusted_client_cannot_spoof_forwarding() {
-        let mut h = map(&[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-host", "evil"), ("forwarded", "for=6.6.6.6"), ("x-real-ip", "6.6.6.6"), ("x_user_id", "admin")]);
-        let origin = Origin { peer: "10.1.2.3".parse().unwrap(), trusted: false, https: false, host: "shop.example" };
+        let mut h = map(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-host", "evil"),
+            ("forwarded", "for=6.6.6.6"),
+            ("x-real-ip", "6.6.6.6"),
+            ("x_user_id", "admin"),
+        ]);
+        let origin = Origin {
+            peer: "10.1.2.3".parse().unwrap(),
+            trusted: false,
+            https: false,
+            host: "shop.example",
+        };
         prepare_request(&mut h, &origin);
         assert_eq!(h["x-forwarded-for"], "10.1.2.3");
         assert_eq!(h["x-forwarded-host"], "shop.example");
         assert_eq!(h["x-forwarded-proto"], "http");
-        assert!(!h.contains_key("forwarded") && !h.contains_key("x-real-ip") && !h.contains_key("x_user_id"));
+        assert!(
+            !h.contains_key("forwarded")
+                && !h.contains_key("x-real-ip")
+                && !h.contains_key("x_user_id")
+        );
     }
 
     #[test]
     fn trusted_proxy_is_appended_to() {
-        let mut h = map(&[("x-forwarded-for", "1.1.1.1"), ("x-forwarded-proto", "https")]);
-        let origin = Origin { peer: "10.0.0.1".parse().unwrap(), trusted: true, https: false, host: "h" };
+        let mut h = map(&[
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        let origin = Origin {
+            peer: "10.0.0.1".parse().unwrap(),
+            trusted: true,
+            https: false,
+            host: "h",
+        };
         prepare_request(&mut h, &origin);
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 10.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "https");

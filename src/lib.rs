@@ -1,15 +1,20 @@
 //! strangler: an edge proxy for strangler-fig migrations.
+pub mod admin;
 pub mod app;
 pub mod body;
 pub mod breaker;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod dispatch;
 pub mod error;
 pub mod headers;
+pub mod metrics;
 pub mod normalize;
 pub mod proxy;
+pub mod reload;
 pub mod request;
+pub mod retry;
 pub mod routing;
 pub mod server;
 pub mod shadow;

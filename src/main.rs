@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "strangler", version, about = "Edge proxy for strangler-fig migrations")]
+#[command(
+    name = "strangler",
+    version,
+    about = "Edge proxy for strangler-fig migrations"
+)]
 struct Cli {
     /// Log line format on stderr (`RUST_LOG` filters).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -56,7 +60,9 @@ enum Command {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
@@ -70,6 +76,8 @@ fn main() -> ExitCode {
         Command::Run { config } => strangler::cli::run(config, false),
         Command::Up { config } => strangler::cli::run(config, true),
         Command::Check { config } => strangler::cli::check(&config),
-        Command::Report { logs, html, route } => strangler::cli::report(&logs, html.as_deref(), route.as_deref()),
+        Command::Report { logs, html, route } => {
+            strangler::cli::report(&logs, html.as_deref(), route.as_deref())
+        }
     }
 }

@@ -83,7 +83,10 @@ fn decode_unreserved(bytes: &[u8]) -> Result<String, PathError> {
             i += 1;
             continue;
         }
-        let (hi, lo) = match (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
+        let (hi, lo) = match (
+            bytes.get(i + 1).and_then(|b| hex(*b)),
+            bytes.get(i + 2).and_then(|b| hex(*b)),
+        ) {
             (Some(hi), Some(lo)) => (hi, lo),
             _ => return Err(PathError::BadEscape),
         };
@@ -140,12 +143,17 @@ mod tests {
     use super::*;
 
     fn ok(p: &str) -> String {
-        normalize(p).map(|c| c.into_owned()).unwrap_or_else(|e| panic!("{p}: {e:?}"))
+        normalize(p)
+            .map(|c| c.into_owned())
+            .unwrap_or_else(|e| panic!("{p}: {e:?}"))
     }
 
     #[test]
     fn plain_paths_are_borrowed() {
-        assert!(matches!(normalize("/orders/7"), Ok(Cow::Borrowed("/orders/7"))));
+        assert!(matches!(
+            normalize("/orders/7"),
+            Ok(Cow::Borrowed("/orders/7"))
+        ));
         assert_eq!(ok("/"), "/");
         assert_eq!(ok("/orders/"), "/orders/");
         assert_eq!(ok("/a//b"), "/a//b");
@@ -179,9 +187,15 @@ mod tests {
     #[test]
     fn attacks_are_rejected() {
         assert_eq!(normalize("/.."), Err(PathError::ClimbsAboveRoot));
-        assert_eq!(normalize("/a/../../etc/passwd"), Err(PathError::ClimbsAboveRoot));
+        assert_eq!(
+            normalize("/a/../../etc/passwd"),
+            Err(PathError::ClimbsAboveRoot)
+        );
         assert_eq!(normalize("/%2e%2e/etc"), Err(PathError::ClimbsAboveRoot));
-        assert_eq!(normalize("/orders%2F..%2Fadmin"), Err(PathError::EncodedSlash));
+        assert_eq!(
+            normalize("/orders%2F..%2Fadmin"),
+            Err(PathError::EncodedSlash)
+        );
         assert_eq!(normalize("/orders%2f7"), Err(PathError::EncodedSlash));
         assert_eq!(normalize("/orders\\..\\admin"), Err(PathError::Backslash));
         assert_eq!(normalize("/orders%5c7"), Err(PathError::Backslash));

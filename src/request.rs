@@ -20,7 +20,12 @@ pub fn check(req: &Parts) -> Result<String, ProxyError> {
         return Err(ProxyError::UriTooLong);
     }
     let h = &req.headers;
-    if h.len() > MAX_HEADERS || h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>() > MAX_HEADER_BYTES {
+    if h.len() > MAX_HEADERS
+        || h.iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+            > MAX_HEADER_BYTES
+    {
         return Err(ProxyError::HeadersTooLarge);
     }
     if req.method == Method::CONNECT {
@@ -28,31 +33,46 @@ pub fn check(req: &Parts) -> Result<String, ProxyError> {
     }
     if uri.path() == "*" && uri.authority().is_none() {
         if req.method != Method::OPTIONS {
-            return Err(ProxyError::BadRequest("`*` is only a valid target for OPTIONS"));
+            return Err(ProxyError::BadRequest(
+                "`*` is only a valid target for OPTIONS",
+            ));
         }
     } else if uri.scheme().is_none() && uri.authority().is_some() {
-        return Err(ProxyError::BadRequest("authority-form targets are only valid for CONNECT"));
+        return Err(ProxyError::BadRequest(
+            "authority-form targets are only valid for CONNECT",
+        ));
     }
     let mut hosts = h.get_all(header::HOST).iter();
     let host = match (hosts.next(), hosts.next()) {
         (_, Some(_)) => return Err(ProxyError::BadRequest("more than one Host header")),
-        (Some(v), None) => Some(v.to_str().map_err(|_| ProxyError::BadRequest("malformed Host header"))?),
+        (Some(v), None) => Some(
+            v.to_str()
+                .map_err(|_| ProxyError::BadRequest("malformed Host header"))?,
+        ),
         (None, None) => None,
     };
     if let Some(authority) = uri.authority() {
         match uri.scheme_str() {
             Some("http") | Some("https") => {}
-            _ => return Err(ProxyError::BadRequest("only http and https targets are proxied")),
+            _ => {
+                return Err(ProxyError::BadRequest(
+                    "only http and https targets are proxied",
+                ))
+            }
         }
         if authority.as_str().contains('@') {
-            return Err(ProxyError::BadRequest("the request target must not carry credentials"));
+            return Err(ProxyError::BadRequest(
+                "the request target must not carry credentials",
+            ));
         }
         // Absolute form (or HTTP/2 :authority): it wins over Host (RFC 9112 §3.2.2).
         return Ok(authority.as_str().to_string());
     }
     let host = match host {
         Some(host) => host,
-        None if req.version == Version::HTTP_2 => return Err(ProxyError::BadRequest("missing :authority")),
+        None if req.version == Version::HTTP_2 => {
+            return Err(ProxyError::BadRequest("missing :authority"))
+        }
         None => return Err(ProxyError::BadRequest("missing Host header")),
     };
     if !valid_host(host) {
@@ -62,7 +82,8 @@ pub fn check(req: &Parts) -> Result<String, ProxyError> {
 }
 
 fn uri_len(uri: &http::Uri) -> usize {
-    uri.path_and_query().map_or(0, |p| p.as_str().len()) + uri.authority().map_or(0, |a| a.as_str().len())
+    uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
 }
 
 /// A Host value: `host[:port]`, no userinfo, path, or whitespace.
@@ -70,7 +91,23 @@ fn valid_host(v: &str) -> bool {
     !v.is_empty()
         && v.len() <= 255
         && !v.contains(['@', '/', '\\', ' ', '\t', '?', '#', ','])
-        && v.parse::<http::uri::Authority>().is_ok_and(|a| a.port().is_none_or(|p| p.as_str().parse::<u16>().is_ok()))
+        && v.parse::<http::uri::Authority>().is_ok()
+        && port_ok(v)
+}
+
+/// The port after the host, if any, is a number that fits in 16 bits.
+fn port_ok(v: &str) -> bool {
+    let after_host = match v.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((_, after)) => after,
+            None => return false,
+        },
+        None => v,
+    };
+    match after_host.rsplit_once(':') {
+        Some((_, port)) => port.parse::<u16>().is_ok(),
+        None => true,
+    }
 }
 
 #[cfg(test)]
@@ -89,10 +126,22 @@ mod tests {
 
     #[test]
     fn host_rules() {
-        assert_eq!(check(&req("/a", &["shop.example"])).unwrap(), "shop.example");
-        assert_eq!(check(&req("/a", &["shop.example:8080"])).unwrap(), "shop.example:8080");
-        assert!(matches!(check(&req("/a", &[])), Err(ProxyError::BadRequest(_))));
-        assert!(matches!(check(&req("/a", &["a", "b"])), Err(ProxyError::BadRequest(_))));
+        assert_eq!(
+            check(&req("/a", &["shop.example"])).unwrap(),
+            "shop.example"
+        );
+        assert_eq!(
+            check(&req("/a", &["shop.example:8080"])).unwrap(),
+            "shop.example:8080"
+        );
+        assert!(matches!(
+            check(&req("/a", &[])),
+            Err(ProxyError::BadRequest(_))
+        ));
+        assert!(matches!(
+            check(&req("/a", &["a", "b"])),
+            Err(ProxyError::BadRequest(_))
+        ));
         for bad in ["a b", "user@host", "host/x", "host:99999", "host:port", ""] {
             assert!(check(&req("/a", &[bad])).is_err(), "{bad}");
         }
@@ -100,7 +149,10 @@ mod tests {
 
     #[test]
     fn absolute_form_wins_over_host() {
-        assert_eq!(check(&req("http://api.example/x", &["other"])).unwrap(), "api.example");
+        assert_eq!(
+            check(&req("http://api.example/x", &["other"])).unwrap(),
+            "api.example"
+        );
         assert!(check(&req("ftp://api.example/x", &[])).is_err());
     }
 

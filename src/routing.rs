@@ -79,7 +79,10 @@ pub struct RouteTable {
 impl RouteTable {
     /// Build from validated routes; `upstream` maps a name to its index (the
     /// config was validated, so every name resolves).
-    pub fn build(routes: &[RouteConfig], upstream: impl Fn(&str) -> Option<usize>) -> Result<Self, String> {
+    pub fn build(
+        routes: &[RouteConfig],
+        upstream: impl Fn(&str) -> Option<usize>,
+    ) -> Result<Self, String> {
         let idx = |name: &str| upstream(name).ok_or_else(|| format!("unknown upstream `{name}`"));
         let mut out = Vec::with_capacity(routes.len());
         for r in routes {
@@ -90,7 +93,10 @@ impl RouteTable {
                     for (u, w) in choices.iter().filter(|(_, w)| *w > 0) {
                         resolved.push((idx(u)?, *w));
                     }
-                    let total = resolved.iter().map(|(_, w)| *w).fold(0u32, u32::saturating_add);
+                    let total = resolved
+                        .iter()
+                        .map(|(_, w)| *w)
+                        .fold(0u32, u32::saturating_add);
                     Target::Split(resolved, total.max(1))
                 }
                 Action::Aggregate(parts) => Target::Aggregate(
@@ -117,7 +123,10 @@ impl RouteTable {
                 timeout: r.timeout,
                 retry: r.retry.clone(),
                 shadow: match &r.shadow {
-                    Some(s) => Some(ShadowTarget { upstream: idx(&s.upstream.0)?, config: s.clone() }),
+                    Some(s) => Some(ShadowTarget {
+                        upstream: idx(&s.upstream.0)?,
+                        config: s.clone(),
+                    }),
                     None => None,
                 },
             });
@@ -130,7 +139,12 @@ impl RouteTable {
     }
 
     /// The first route matching the request, and the path's captures.
-    pub fn find<'p>(&'p self, method: &Method, path: &'p str, headers: &HeaderMap) -> Option<(&'p Route, Captures<'p>)> {
+    pub fn find<'p>(
+        &'p self,
+        method: &Method,
+        path: &'p str,
+        headers: &HeaderMap,
+    ) -> Option<(&'p Route, Captures<'p>)> {
         self.routes.iter().find_map(|r| {
             if let Some(ms) = &r.methods {
                 if !ms.contains(method) {
@@ -146,7 +160,10 @@ impl RouteTable {
 }
 
 fn header_equals(headers: &HeaderMap, name: &HeaderName, want: &str) -> bool {
-    headers.get_all(name).iter().any(|v| v.as_bytes() == want.as_bytes())
+    headers
+        .get_all(name)
+        .iter()
+        .any(|v| v.as_bytes() == want.as_bytes())
 }
 
 /// Whether `path` matches, with the captures of a `path` template.
@@ -236,11 +253,14 @@ pub fn shadows(earlier: &RouteConfig, later: &RouteConfig) -> bool {
         }
         (PathMatch::Exact(e), PathMatch::Exact(l)) => {
             e.segments.len() == l.segments.len()
-                && e.segments.iter().zip(&l.segments).all(|(a, b)| match (a, b) {
-                    (Segment::Capture(_), _) => true,
-                    (Segment::Literal(x), Segment::Literal(y)) => x == y,
-                    (Segment::Literal(_), Segment::Capture(_)) => false,
-                })
+                && e.segments
+                    .iter()
+                    .zip(&l.segments)
+                    .all(|(a, b)| match (a, b) {
+                        (Segment::Capture(_), _) => true,
+                        (Segment::Literal(x), Segment::Literal(y)) => x == y,
+                        (Segment::Literal(_), Segment::Capture(_)) => false,
+                    })
         }
         (PathMatch::Regex(e), PathMatch::Regex(l)) => e.as_str() == l.as_str(),
         _ => false,

@@ -22,7 +22,10 @@ fn table(routes: &str) -> (Config, RouteTable) {
 fn route_for(t: &RouteTable, method: &str, path: &str, headers: &[(&str, &str)]) -> Option<String> {
     let mut h = HeaderMap::new();
     for (k, v) in headers {
-        h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        h.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
     }
     let m = Method::from_bytes(method.as_bytes()).unwrap();
     t.find(&m, path, &h).map(|(r, _)| r.name.to_string())
@@ -33,28 +36,61 @@ const ROUTES: &str = "  - name: summary\n    match: { path: \"/orders/{id}/summa
 #[test]
 fn prefix_is_segment_aware() {
     let (_, t) = table(ROUTES);
-    assert_eq!(route_for(&t, "GET", "/orders", &[]).as_deref(), Some("orders"));
-    assert_eq!(route_for(&t, "GET", "/orders/", &[]).as_deref(), Some("orders"));
-    assert_eq!(route_for(&t, "GET", "/orders/7", &[]).as_deref(), Some("orders"));
-    assert_eq!(route_for(&t, "GET", "/ordersx", &[]).as_deref(), Some("all"));
+    assert_eq!(
+        route_for(&t, "GET", "/orders", &[]).as_deref(),
+        Some("orders")
+    );
+    assert_eq!(
+        route_for(&t, "GET", "/orders/", &[]).as_deref(),
+        Some("orders")
+    );
+    assert_eq!(
+        route_for(&t, "GET", "/orders/7", &[]).as_deref(),
+        Some("orders")
+    );
+    assert_eq!(
+        route_for(&t, "GET", "/ordersx", &[]).as_deref(),
+        Some("all")
+    );
     assert_eq!(route_for(&t, "GET", "/order", &[]).as_deref(), Some("all"));
 }
 
 #[test]
 fn first_match_wins_in_file_order() {
     let (_, t) = table(ROUTES);
-    assert_eq!(route_for(&t, "GET", "/orders/7/summary", &[]).as_deref(), Some("summary"));
-    assert_eq!(route_for(&t, "GET", "/orders/7/summary", &[("x-beta", "1")]).as_deref(), Some("summary"));
-    assert_eq!(route_for(&t, "POST", "/orders/7/summary", &[("x-beta", "1")]).as_deref(), Some("beta"));
+    assert_eq!(
+        route_for(&t, "GET", "/orders/7/summary", &[]).as_deref(),
+        Some("summary")
+    );
+    assert_eq!(
+        route_for(&t, "GET", "/orders/7/summary", &[("x-beta", "1")]).as_deref(),
+        Some("summary")
+    );
+    assert_eq!(
+        route_for(&t, "POST", "/orders/7/summary", &[("x-beta", "1")]).as_deref(),
+        Some("beta")
+    );
 }
 
 #[test]
 fn methods_and_headers() {
     let (_, t) = table(ROUTES);
-    assert_eq!(route_for(&t, "DELETE", "/orders/7", &[]).as_deref(), Some("all"));
-    assert_eq!(route_for(&t, "POST", "/orders", &[]).as_deref(), Some("orders"));
-    assert_eq!(route_for(&t, "DELETE", "/orders/7", &[("X-BETA", "1")]).as_deref(), Some("beta"));
-    assert_eq!(route_for(&t, "DELETE", "/orders/7", &[("x-beta", "2")]).as_deref(), Some("all"));
+    assert_eq!(
+        route_for(&t, "DELETE", "/orders/7", &[]).as_deref(),
+        Some("all")
+    );
+    assert_eq!(
+        route_for(&t, "POST", "/orders", &[]).as_deref(),
+        Some("orders")
+    );
+    assert_eq!(
+        route_for(&t, "DELETE", "/orders/7", &[("X-BETA", "1")]).as_deref(),
+        Some("beta")
+    );
+    assert_eq!(
+        route_for(&t, "DELETE", "/orders/7", &[("x-beta", "2")]).as_deref(),
+        Some("all")
+    );
 }
 
 #[test]
@@ -64,18 +100,36 @@ fn exact_paths_capture_whole_segments() {
     let (r, caps) = t.find(&Method::GET, "/orders/42/summary", &h).unwrap();
     assert_eq!(&*r.name, "summary");
     assert_eq!(caps, vec![("id", "42")]);
-    assert_eq!(route_for(&t, "GET", "/orders//summary", &[]).as_deref(), Some("orders"));
-    assert_eq!(route_for(&t, "GET", "/orders/42/summary/x", &[]).as_deref(), Some("orders"));
-    let Target::Upstream(_) = r.target else { panic!() };
-    let part = [Segment::Literal("payments".into()), Segment::Literal("order".into()), Segment::Capture("id".into())];
+    assert_eq!(
+        route_for(&t, "GET", "/orders//summary", &[]).as_deref(),
+        Some("orders")
+    );
+    assert_eq!(
+        route_for(&t, "GET", "/orders/42/summary/x", &[]).as_deref(),
+        Some("orders")
+    );
+    let Target::Upstream(_) = r.target else {
+        panic!()
+    };
+    let part = [
+        Segment::Literal("payments".into()),
+        Segment::Literal("order".into()),
+        Segment::Capture("id".into()),
+    ];
     assert_eq!(expand(&part, &caps), "/payments/order/42");
 }
 
 #[test]
 fn regex_matches_the_normalized_path() {
     let (_, t) = table(ROUTES);
-    assert_eq!(route_for(&t, "GET", "/items/12", &[]).as_deref(), Some("numeric"));
-    assert_eq!(route_for(&t, "GET", "/items/x12", &[]).as_deref(), Some("all"));
+    assert_eq!(
+        route_for(&t, "GET", "/items/12", &[]).as_deref(),
+        Some("numeric")
+    );
+    assert_eq!(
+        route_for(&t, "GET", "/items/x12", &[]).as_deref(),
+        Some("all")
+    );
 }
 
 #[test]
@@ -96,6 +150,9 @@ fn unreachable_routes_are_detected() {
     assert!(shadows(&r[0], &r[1]));
     assert!(shadows(&r[0], &r[2]));
     assert!(!shadows(&r[0], &r[3]));
-    assert!(!shadows(&r[4], &r[5]), "a GET-only catch-all leaves other methods");
+    assert!(
+        !shadows(&r[4], &r[5]),
+        "a GET-only catch-all leaves other methods"
+    );
     assert!(!shadows(&r[1], &r[0]));
 }

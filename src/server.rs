@@ -69,7 +69,9 @@ pub async fn serve_proxy(
             let state = Arc::clone(&state);
             async move { Ok::<_, Infallible>(proxy::handle(req, state, conn_info).await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -80,7 +82,10 @@ pub async fn serve_proxy(
     drop(listener);
     let drain = state.snapshot.load().config.limits.drain_timeout;
     tracing::info!(drain_timeout = ?drain, "draining in-flight requests");
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("drain timeout reached; closing remaining connections");
     }
 }

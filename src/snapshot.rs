@@ -46,11 +46,17 @@ impl Snapshot {
                 Some(old) if old.config.url == uc.url && old.config.breaker == uc.breaker => {
                     Arc::new(Upstream::new(name, uc.clone(), Arc::clone(&old.breaker))?)
                 }
-                _ => Arc::new(Upstream::new(name, uc.clone(), Breaker::new(name, uc.breaker, on_transition.clone()))?),
+                _ => Arc::new(Upstream::new(
+                    name,
+                    uc.clone(),
+                    Breaker::new(name, uc.breaker, on_transition.clone()),
+                )?),
             };
             upstreams.push(upstream);
         }
-        let table = RouteTable::build(&config.routes, |n| upstreams.iter().position(|u| &*u.name == n))?;
+        let table = RouteTable::build(&config.routes, |n| {
+            upstreams.iter().position(|u| &*u.name == n)
+        })?;
         Ok(Snapshot {
             version,
             sha256,

@@ -15,6 +15,7 @@ use crate::body::{find_body_error, BodyError, ProxyBody};
 use crate::breaker::Breaker;
 use crate::config::UpstreamConfig;
 use crate::error::{root_cause, ProxyError};
+use crate::retry::RetryBudget;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -22,12 +23,16 @@ pub struct Upstream {
     pub name: Arc<str>,
     pub config: UpstreamConfig,
     pub breaker: Arc<Breaker>,
+    pub budget: RetryBudget,
     client: Client<Connector, ProxyBody>,
 }
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upstream").field("name", &self.name).field("url", &self.config.url.raw).finish()
+        f.debug_struct("Upstream")
+            .field("name", &self.name)
+            .field("url", &self.config.url.raw)
+            .finish()
     }
 }
 
@@ -36,7 +41,9 @@ impl std::fmt::Debug for Upstream {
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn tls_config() -> Result<rustls::ClientConfig, String> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -62,13 +69,24 @@ impl Upstream {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(https);
-        Ok(Upstream { name: Arc::from(name), config, breaker, client })
+        Ok(Upstream {
+            name: Arc::from(name),
+            config,
+            breaker,
+            budget: RetryBudget::default(),
+            client,
+        })
     }
 
     /// The absolute URI for a normalized path and raw query.
     pub fn uri_for(&self, path: &str, query: Option<&str>) -> Result<Uri, ProxyError> {
         let u = &self.config.url;
-        let mut s = String::with_capacity(16 + u.authority.as_str().len() + u.base_path.len() + path.len() + query.map_or(0, |q| q.len() + 1));
+        let mut s = String::with_capacity(
+            16 + u.authority.as_str().len()
+                + u.base_path.len()
+                + path.len()
+                + query.map_or(0, |q| q.len() + 1),
+        );
         s.push_str(if u.https { "https://" } else { "http://" });
         s.push_str(u.authority.as_str());
         s.push_str(&u.base_path);
@@ -77,11 +95,16 @@ impl Upstream {
             s.push('?');
             s.push_str(q);
         }
-        Uri::try_from(s).map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))
+        Uri::try_from(s)
+            .map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))
     }
 
     /// Send one request; the response headers must arrive within `timeout`.
-    pub async fn send(&self, req: Request<ProxyBody>, timeout: Duration) -> Result<Response<Incoming>, ProxyError> {
+    pub async fn send(
+        &self,
+        req: Request<ProxyBody>,
+        timeout: Duration,
+    ) -> Result<Response<Incoming>, ProxyError> {
         match tokio::time::timeout(timeout, self.client.request(req)).await {
             Err(_) => Err(ProxyError::UpstreamTimeout),
             Ok(Ok(resp)) => Ok(resp),

@@ -65,7 +65,11 @@ scalar_deserialize!(UpstreamRef, "the name of an upstream", parse_upstream_ref);
 pub struct RouteName(pub String);
 
 fn parse_route_name(s: &str) -> Result<RouteName, String> {
-    if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+    if s.is_empty()
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
         return Err(format!(
             "route name `{s}` must be non-empty letters, digits, `-`, `_` or `.` (it is used in metrics labels)"
         ));

@@ -98,7 +98,9 @@ pub struct Attempts(pub u32);
 fn parse_attempts(s: &str) -> Result<Attempts, String> {
     match s.parse::<u32>() {
         Ok(n @ 1..=10) => Ok(Attempts(n)),
-        _ => Err(format!("`attempts: {s}` must be a whole number from 1 to 10 (total tries, the first included)")),
+        _ => Err(format!(
+            "`attempts: {s}` must be a whole number from 1 to 10 (total tries, the first included)"
+        )),
     }
 }
 scalar_deserialize!(Attempts, "a number of tries from 1 to 10", parse_attempts);
@@ -173,17 +175,25 @@ fn parse_ignore(s: &str) -> Result<IgnorePointer, String> {
     if s.is_empty() || s.starts_with('/') {
         Ok(IgnorePointer(s.to_string()))
     } else {
-        Err(format!("`{s}` is not a JSON Pointer; write it from the root, like `/{s}`"))
+        Err(format!(
+            "`{s}` is not a JSON Pointer; write it from the root, like `/{s}`"
+        ))
     }
 }
-scalar_deserialize!(IgnorePointer, "a JSON Pointer like `/created_at`", parse_ignore);
+scalar_deserialize!(
+    IgnorePointer,
+    "a JSON Pointer like `/created_at`",
+    parse_ignore
+);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Sample(pub f64);
 fn parse_sample(s: &str) -> Result<Sample, String> {
     match s.parse::<f64>() {
         Ok(f) if (0.0..=1.0).contains(&f) => Ok(Sample(f)),
-        _ => Err(format!("`sample: {s}` must be a fraction from 0.0 to 1.0, like `0.1` for 10%")),
+        _ => Err(format!(
+            "`sample: {s}` must be a fraction from 0.0 to 1.0, like `0.1` for 10%"
+        )),
     }
 }
 scalar_deserialize!(Sample, "a fraction from 0.0 to 1.0", parse_sample);
@@ -191,7 +201,10 @@ fn default_sample() -> Sample {
     Sample(1.0)
 }
 fn default_shadow_methods() -> Vec<MethodName> {
-    vec![MethodName(http::Method::GET), MethodName(http::Method::HEAD)]
+    vec![
+        MethodName(http::Method::GET),
+        MethodName(http::Method::HEAD),
+    ]
 }
 
 /// An HTTP method, upper-cased.
@@ -218,9 +231,15 @@ pub struct HeaderMatchName(pub http::HeaderName);
 fn parse_header_name(s: &str) -> Result<HeaderMatchName, String> {
     http::HeaderName::from_bytes(s.to_ascii_lowercase().as_bytes())
         .map(HeaderMatchName)
-        .map_err(|_| format!("`{s}` is not a valid header name; use letters, digits and `-`, like `x-beta`"))
+        .map_err(|_| {
+            format!("`{s}` is not a valid header name; use letters, digits and `-`, like `x-beta`")
+        })
 }
-scalar_deserialize!(HeaderMatchName, "a header name like `x-beta`", parse_header_name);
+scalar_deserialize!(
+    HeaderMatchName,
+    "a header name like `x-beta`",
+    parse_header_name
+);
 
 /// A `path` pattern: literal segments and `{name}` captures of one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,10 +272,18 @@ fn parse_template(s: &str) -> Result<PathTemplate, String> {
         if let Some(inner) = seg.strip_prefix('{') {
             let name = inner
                 .strip_suffix('}')
-                .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-                .ok_or_else(|| format!("`{seg}` in `{s}` is not a capture; write `{{name}}` for a whole segment"))?;
+                .filter(|n| {
+                    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+                .ok_or_else(|| {
+                    format!(
+                        "`{seg}` in `{s}` is not a capture; write `{{name}}` for a whole segment"
+                    )
+                })?;
             if segments.contains(&Segment::Capture(name.to_string())) {
-                return Err(format!("capture `{{{name}}}` appears twice in `{s}`; give each a different name"));
+                return Err(format!(
+                    "capture `{{{name}}}` appears twice in `{s}`; give each a different name"
+                ));
             }
             segments.push(Segment::Capture(name.to_string()));
         } else if seg.contains(['{', '}', '?', '#']) || seg == "." || seg == ".." {
@@ -276,22 +303,30 @@ scalar_deserialize!(PathTemplate, "a path like `/orders/{id}`", parse_template);
 struct PathPrefix(String);
 fn parse_prefix(s: &str) -> Result<PathPrefix, String> {
     if !s.starts_with('/') {
-        return Err(format!("path_prefix `{s}` must start with `/`, like `/{s}`"));
+        return Err(format!(
+            "path_prefix `{s}` must start with `/`, like `/{s}`"
+        ));
     }
     if s.contains(['?', '#', '\\']) || s.split('/').any(|seg| seg == "." || seg == "..") {
-        return Err(format!("path_prefix `{s}` must be a plain normalized path, like `/orders`"));
+        return Err(format!(
+            "path_prefix `{s}` must be a plain normalized path, like `/orders`"
+        ));
     }
     let trimmed = s.trim_end_matches('/');
-    Ok(PathPrefix(if trimmed.is_empty() { "/".into() } else { trimmed.into() }))
+    Ok(PathPrefix(if trimmed.is_empty() {
+        "/".into()
+    } else {
+        trimmed.into()
+    }))
 }
 scalar_deserialize!(PathPrefix, "a path prefix like `/orders`", parse_prefix);
 
 #[derive(Debug, Clone)]
 struct PathRegex(regex::Regex);
 fn parse_regex(s: &str) -> Result<PathRegex, String> {
-    regex::Regex::new(s)
-        .map(PathRegex)
-        .map_err(|e| format!("invalid path_regex: {e}; write a Rust regex such as `^/orders/[0-9]+$`"))
+    regex::Regex::new(s).map(PathRegex).map_err(|e| {
+        format!("invalid path_regex: {e}; write a Rust regex such as `^/orders/[0-9]+$`")
+    })
 }
 scalar_deserialize!(PathRegex, "a regular expression", parse_regex);
 
@@ -336,7 +371,9 @@ impl TryFrom<RawRoute> for RouteConfig {
             return Err(format!("route `{name}`: `fallback` does not apply to `aggregate`; mark parts `required: false` instead"));
         }
         if raw.shadow.is_some() && matches!(action, Action::Aggregate(_)) {
-            return Err(format!("route `{name}`: `shadow` does not apply to `aggregate` routes; remove it"));
+            return Err(format!(
+                "route `{name}`: `shadow` does not apply to `aggregate` routes; remove it"
+            ));
         }
         if let Some(r) = &raw.retry {
             if r.backoff.base.0 > r.backoff.max.0 {
@@ -363,7 +400,9 @@ fn aggregate_action(
     parts: IndexMap<String, AggregatePart>,
 ) -> Result<Action, String> {
     if parts.is_empty() {
-        return Err(format!("route `{name}`: `aggregate` needs at least one part"));
+        return Err(format!(
+            "route `{name}`: `aggregate` needs at least one part"
+        ));
     }
     let captures: Vec<&str> = match path {
         PathMatch::Exact(t) => t.captures().collect(),
@@ -371,7 +410,9 @@ fn aggregate_action(
     };
     for (part, p) in &parts {
         if part == "errors" {
-            return Err(format!("route `{name}`: the aggregate part name `errors` is reserved; rename it"));
+            return Err(format!(
+                "route `{name}`: the aggregate part name `errors` is reserved; rename it"
+            ));
         }
         if let Some(missing) = p.path.captures().find(|c| !captures.contains(c)) {
             return Err(format!(

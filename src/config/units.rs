@@ -128,7 +128,10 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("250ms").unwrap().0, Duration::from_millis(250));
+        assert_eq!(
+            parse_duration("250ms").unwrap().0,
+            Duration::from_millis(250)
+        );
         assert_eq!(parse_duration("5s").unwrap().0, Duration::from_secs(5));
         assert_eq!(parse_duration("1m").unwrap().0, Duration::from_secs(60));
         let err = parse_duration("5").unwrap_err();

@@ -93,11 +93,17 @@ pub struct UpstreamUrl {
 
 fn parse_url(s: &str) -> Result<UpstreamUrl, String> {
     let hint = "write it like `http://127.0.0.1:9101` or `https://orders.internal/api`";
-    let uri: http::Uri = s.parse().map_err(|e| format!("`{s}` is not a URL ({e}); {hint}"))?;
+    let uri: http::Uri = s
+        .parse()
+        .map_err(|e| format!("`{s}` is not a URL ({e}); {hint}"))?;
     let https = match uri.scheme_str() {
         Some("http") => false,
         Some("https") => true,
-        _ => return Err(format!("`{s}` needs an `http://` or `https://` scheme; {hint}")),
+        _ => {
+            return Err(format!(
+                "`{s}` needs an `http://` or `https://` scheme; {hint}"
+            ))
+        }
     };
     let authority = uri
         .authority()
@@ -127,7 +133,11 @@ fn parse_url(s: &str) -> Result<UpstreamUrl, String> {
         raw: s.to_string(),
     })
 }
-scalar_deserialize!(UpstreamUrl, "an upstream URL like `http://127.0.0.1:9101`", parse_url);
+scalar_deserialize!(
+    UpstreamUrl,
+    "an upstream URL like `http://127.0.0.1:9101`",
+    parse_url
+);
 
 #[cfg(test)]
 mod tests {

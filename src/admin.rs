@@ -1,0 +1,164 @@
+//! The admin API, on `admin.listen`:
+//!
+//! | endpoint | answer |
+//! |---|---|
+//! | `GET /-/health` | 200 `ok` while the process runs |
+//! | `GET /-/ready` | 200 once listeners are bound and a config is loaded, else 503 |
+//! | `GET /-/config` | version, sha256, loaded_at, path, routes, upstreams, last_error |
+//! | `POST /-/reload` | 200 `{"version"}`, or 422 with the error (old config kept) |
+//! | `GET /-/breakers` | state, consecutive failures and opened_at per upstream |
+//! | `GET /-/shadow` | the live shadow-diff report, per route |
+//! | `GET /metrics` | Prometheus text format |
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::body::{full, ProxyBody};
+use crate::proxy::ProxyState;
+use crate::reload::{Outcome, Reloader};
+use crate::shadow::record::format_ts;
+
+pub struct Admin {
+    pub state: Arc<ProxyState>,
+    pub reloader: Arc<Reloader>,
+    pub ready: AtomicBool,
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<ProxyBody> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn json_response(status: StatusCode, v: &serde_json::Value) -> Response<ProxyBody> {
+    respond(status, "application/json", v.to_string())
+}
+
+impl Admin {
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<ProxyBody> {
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/-/health") => respond(StatusCode::OK, "text/plain", "ok\n"),
+            (&Method::GET, "/-/ready") => {
+                if self.ready.load(Ordering::Acquire) {
+                    respond(StatusCode::OK, "text/plain", "ready\n")
+                } else {
+                    respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
+                }
+            }
+            (&Method::GET, "/-/config") => json_response(StatusCode::OK, &self.config()),
+            (&Method::POST, "/-/reload") => self.reload().await,
+            (&Method::GET, "/-/breakers") => json_response(StatusCode::OK, &self.breakers()),
+            (&Method::GET, "/metrics") => {
+                self.refresh_breaker_gauges();
+                respond(
+                    StatusCode::OK,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    self.state.metrics.encode(),
+                )
+            }
+            (
+                _,
+                "/-/health" | "/-/ready" | "/-/config" | "/-/reload" | "/-/breakers" | "/-/shadow"
+                | "/metrics",
+            ) => json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &json!({"error": "method_not_allowed", "message": format!("{} is not allowed here", req.method())}),
+            ),
+            (_, path) => json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"error": "not_found", "message": format!("no admin endpoint {path}")}),
+            ),
+        }
+    }
+
+    fn config(&self) -> serde_json::Value {
+        let snap = self.state.snapshot.load();
+        json!({
+            "version": snap.version,
+            "sha256": snap.sha256,
+            "loaded_at": format_ts(snap.loaded_at),
+            "path": self.reloader.path().display().to_string(),
+            "routes": snap.config.routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            "upstreams": snap.config.upstreams.keys().collect::<Vec<_>>(),
+            "last_error": self.reloader.last_error(),
+        })
+    }
+
+    async fn reload(&self) -> Response<ProxyBody> {
+        match self.reloader.reload("admin").await {
+            Outcome::Applied(v) => {
+                json_response(StatusCode::OK, &json!({"version": v, "changed": true}))
+            }
+            Outcome::Unchanged(v) => {
+                json_response(StatusCode::OK, &json!({"version": v, "changed": false}))
+            }
+            Outcome::Failed(e) => json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({"error": "invalid_config", "message": e.message, "line": e.line, "column": e.column, "at": e.at,
+                        "version": self.state.snapshot.load().version}),
+            ),
+        }
+    }
+
+    fn breakers(&self) -> serde_json::Value {
+        let snap = self.state.snapshot.load();
+        let mut out = serde_json::Map::new();
+        for u in &snap.upstreams {
+            let s = u.breaker.status();
+            out.insert(
+                u.name.to_string(),
+                json!({"state": s.state.as_str(), "consecutive_failures": s.consecutive_failures, "opened_at": s.opened_at.map(format_ts)}),
+            );
+        }
+        serde_json::Value::Object(out)
+    }
+
+    fn refresh_breaker_gauges(&self) {
+        let snap = self.state.snapshot.load();
+        for u in &snap.upstreams {
+            let label = crate::metrics::UpstreamLabel {
+                upstream: crate::metrics::Name(Arc::clone(&u.name)),
+            };
+            self.state
+                .metrics
+                .breaker_state
+                .get_or_create(&label)
+                .set(u.breaker.status().state.gauge());
+        }
+    }
+}
+
+/// Serve the admin API until the task is dropped.
+pub async fn serve(listener: TcpListener, admin: Arc<Admin>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            continue;
+        };
+        let admin = Arc::clone(&admin);
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let admin = Arc::clone(&admin);
+                async move { Ok::<_, Infallible>(admin.handle(req).await) }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}

@@ -1,0 +1,261 @@
+//! Calling a route's upstream: through its circuit breaker, falling back
+//! when the breaker is open (or the connection failed before a byte was
+//! sent), retrying idempotent requests with backoff within the upstream's
+//! retry budget. Every try is recorded on the breaker and in the metrics.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::body::{full, Guarded, ProxyBody};
+use crate::config::route::RetryOn;
+use crate::error::ProxyError;
+use crate::headers;
+use crate::metrics::{Fallback, Metrics, Name, RouteLabel, UpstreamKind};
+use crate::retry::{backoff, idempotent};
+use crate::routing::Route;
+use crate::snapshot::Snapshot;
+use crate::upstream::Upstream;
+
+/// The request as it will leave, minus the body and the upstream.
+pub struct Outgoing<'a> {
+    pub method: Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: HeaderMap,
+}
+
+impl Outgoing<'_> {
+    fn build(&self, up: &Upstream, body: ProxyBody) -> Result<Request<ProxyBody>, ProxyError> {
+        let mut req = Request::new(body);
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = up.uri_for(self.path, self.query)?;
+        *req.version_mut() = Version::HTTP_11;
+        *req.headers_mut() = self.headers.clone();
+        Ok(req)
+    }
+}
+
+/// A streamed body can be sent once; a buffered one can be replayed.
+pub enum CallBody {
+    Stream(Option<ProxyBody>),
+    Buffered(Bytes),
+}
+
+impl CallBody {
+    fn next(&mut self) -> Option<ProxyBody> {
+        match self {
+            CallBody::Stream(b) => b.take(),
+            CallBody::Buffered(b) => Some(full(b.clone())),
+        }
+    }
+    fn replayable(&self) -> bool {
+        matches!(self, CallBody::Buffered(_))
+    }
+}
+
+/// Which route and upstream served a request (for errors and the access log).
+#[derive(Default)]
+pub struct Served {
+    pub route: Option<Arc<str>>,
+    pub upstream: Option<Arc<str>>,
+}
+
+/// How an upstream try failed, in the terms of `retry.on` and the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    Connect,
+    Timeout,
+    ServerError,
+    Protocol,
+}
+
+impl Failure {
+    fn kind(self) -> &'static str {
+        match self {
+            Failure::Connect => "connect",
+            Failure::Timeout => "timeout",
+            Failure::ServerError => "5xx",
+            Failure::Protocol => "protocol",
+        }
+    }
+    fn retry_on(self) -> Option<RetryOn> {
+        match self {
+            Failure::Connect => Some(RetryOn::Connect),
+            Failure::Timeout => Some(RetryOn::Timeout),
+            Failure::ServerError => Some(RetryOn::ServerError),
+            Failure::Protocol => None,
+        }
+    }
+}
+
+/// `None`: a success, or a failure that is the client's (its body), which
+/// says nothing about the upstream's health.
+fn failure_of(result: &Result<Response<Incoming>, ProxyError>) -> Result<Option<Failure>, ()> {
+    match result {
+        Ok(r) if r.status().is_server_error() => Ok(Some(Failure::ServerError)),
+        Ok(_) => Ok(None),
+        Err(ProxyError::UpstreamUnreachable(_)) => Ok(Some(Failure::Connect)),
+        Err(ProxyError::UpstreamTimeout) => Ok(Some(Failure::Timeout)),
+        Err(ProxyError::UpstreamError(_)) => Ok(Some(Failure::Protocol)),
+        Err(_) => Err(()),
+    }
+}
+
+pub struct Call<'a> {
+    pub snap: &'a Snapshot,
+    pub route: &'a Route,
+    pub metrics: &'a Metrics,
+    pub outgoing: Outgoing<'a>,
+    pub body: CallBody,
+}
+
+impl Call<'_> {
+    /// Send to `picked` (with retries), or to the fallback.
+    pub async fn run(
+        mut self,
+        picked: usize,
+        served: &mut Served,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let up = &self.snap.upstreams[picked];
+        let fallback = self.route.fallback.map(|f| &self.snap.upstreams[f]);
+        let retry = self
+            .route
+            .retry
+            .as_ref()
+            .filter(|_| idempotent(&self.outgoing.method) && self.body.replayable());
+        let attempts = retry.map_or(1, |r| r.attempts.0);
+        up.budget.record_request(Instant::now());
+        let mut attempt = 1;
+        loop {
+            served.upstream = Some(Arc::clone(&up.name));
+            let permit = match up.breaker.acquire() {
+                Ok(p) => p,
+                Err(retry_after) => {
+                    return match fallback {
+                        Some(fb) => self.fall_back(up, fb, served).await,
+                        None => Err(ProxyError::CircuitOpen { retry_after }),
+                    }
+                }
+            };
+            let Some(body) = self.body.next() else {
+                return Err(ProxyError::UpstreamError(
+                    "the request body was already sent".into(),
+                ));
+            };
+            let result = self.send(up, body).await;
+            let failure = match failure_of(&result) {
+                Ok(f) => f,
+                Err(()) => return result.map(|r| self.respond(r)),
+            };
+            permit.record(failure.is_none());
+            let Some(failure) = failure else {
+                return result.map(|r| self.respond(r));
+            };
+            self.metrics
+                .upstream_errors
+                .get_or_create(&UpstreamKind {
+                    upstream: Name(Arc::clone(&up.name)),
+                    kind: failure.kind(),
+                })
+                .inc();
+            if let Some(policy) = retry {
+                let wanted = failure.retry_on().is_some_and(|k| policy.on.contains(&k));
+                if wanted && attempt < attempts && up.budget.try_retry(Instant::now()) {
+                    self.metrics
+                        .retries
+                        .get_or_create(&RouteLabel {
+                            route: Name(Arc::clone(&self.route.name)),
+                        })
+                        .inc();
+                    drop(result);
+                    tokio::time::sleep(backoff(
+                        policy.backoff.base.0,
+                        policy.backoff.max.0,
+                        attempt,
+                        rand::random::<f64>(),
+                    ))
+                    .await;
+                    attempt += 1;
+                    continue;
+                }
+            }
+            if let (Failure::Connect, Some(fb), true) = (failure, fallback, self.body.replayable())
+            {
+                return self.fall_back(up, fb, served).await;
+            }
+            return result.map(|r| self.respond(r));
+        }
+    }
+
+    async fn send(&self, up: &Upstream, body: ProxyBody) -> Result<Response<Incoming>, ProxyError> {
+        let req = self.outgoing.build(up, body)?;
+        up.send(req, self.route.timeout.unwrap_or(up.config.timeout.0))
+            .await
+    }
+
+    async fn fall_back(
+        &mut self,
+        from: &Upstream,
+        to: &Arc<Upstream>,
+        served: &mut Served,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        served.upstream = Some(Arc::clone(&to.name));
+        let permit = to
+            .breaker
+            .acquire()
+            .map_err(|retry_after| ProxyError::CircuitOpen { retry_after })?;
+        let body = self
+            .body
+            .next()
+            .ok_or_else(|| ProxyError::UpstreamError("the request body was already sent".into()))?;
+        self.metrics
+            .fallbacks
+            .get_or_create(&Fallback {
+                route: Name(Arc::clone(&self.route.name)),
+                from: Name(Arc::clone(&from.name)),
+                to: Name(Arc::clone(&to.name)),
+            })
+            .inc();
+        let result = self.send(to, body).await;
+        if let Ok(f) = failure_of(&result) {
+            permit.record(f.is_none());
+            if let Some(f) = f {
+                self.metrics
+                    .upstream_errors
+                    .get_or_create(&UpstreamKind {
+                        upstream: Name(Arc::clone(&to.name)),
+                        kind: f.kind(),
+                    })
+                    .inc();
+            }
+        }
+        result.map(|r| self.respond(r))
+    }
+
+    fn respond(&self, resp: Response<Incoming>) -> Response<ProxyBody> {
+        let idle = self.snap.config.limits.body_idle_timeout;
+        let (mut parts, body) = resp.into_parts();
+        headers::strip_hop_by_hop(&mut parts.headers);
+        Response::from_parts(parts, Guarded::new(body, u64::MAX, idle).boxed())
+    }
+}
+
+/// Largest body buffered so that a request can be retried or fall back.
+pub const MAX_REPLAY_BODY: u64 = 64 * 1024;
+
+/// Read a whole (small) body, within the request limits.
+pub async fn buffer(body: Incoming, max: u64, idle: Duration) -> Result<Bytes, ProxyError> {
+    match Guarded::new(body, max, idle).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => Err(match crate::body::find_body_error(&*e) {
+            Some(crate::body::BodyError::TooLarge) => ProxyError::BodyTooLarge,
+            Some(crate::body::BodyError::Idle) => ProxyError::BodyTimeout,
+            None => ProxyError::BadRequest("the request body could not be read"),
+        }),
+    }
+}

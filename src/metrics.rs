@@ -1,0 +1,182 @@
+//! Prometheus metrics (all prefixed `strangler_`), registered once per
+//! process and carried across reloads. Labels hold `Arc<str>` names, so
+//! recording a request clones pointers, never strings.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// A label value that is a shared name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct Name(pub Arc<str>);
+
+impl EncodeLabelValue for Name {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&&*self.0, encoder)
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Self {
+        Name(Arc::from(s))
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: Name,
+    pub upstream: Name,
+    pub code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteUpstream {
+    pub route: Name,
+    pub upstream: Name,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamKind {
+    pub upstream: Name,
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabel {
+    pub upstream: Name,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamTo {
+    pub upstream: Name,
+    pub to: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub route: Name,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Fallback {
+    pub route: Name,
+    pub from: Name,
+    pub to: Name,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteOutcome {
+    pub route: Name,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub duration: Family<RouteUpstream, Histogram, fn() -> Histogram>,
+    pub upstream_errors: Family<UpstreamKind, Counter>,
+    pub breaker_state: Family<UpstreamLabel, Gauge>,
+    pub breaker_transitions: Family<UpstreamTo, Counter>,
+    pub retries: Family<RouteLabel, Counter>,
+    pub fallbacks: Family<Fallback, Counter>,
+    pub shadow_comparisons: Family<RouteOutcome, Counter>,
+    pub config_reloads: Family<ResultLabel, Counter>,
+    pub config_version: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("strangler");
+        let m = Metrics {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            upstream_errors: Family::default(),
+            breaker_state: Family::default(),
+            breaker_transitions: Family::default(),
+            retries: Family::default(),
+            fallbacks: Family::default(),
+            shadow_comparisons: Family::default(),
+            config_reloads: Family::default(),
+            config_version: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "requests",
+            "Requests answered, by route, upstream and status code",
+            m.requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to response headers, by route and upstream",
+            m.duration.clone(),
+        );
+        registry.register(
+            "upstream_errors",
+            "Upstream failures by kind (connect, timeout, 5xx, protocol)",
+            m.upstream_errors.clone(),
+        );
+        registry.register(
+            "breaker_state",
+            "Circuit breaker state: 0 closed, 1 half-open, 2 open",
+            m.breaker_state.clone(),
+        );
+        registry.register(
+            "breaker_transitions",
+            "Circuit breaker transitions, by target state",
+            m.breaker_transitions.clone(),
+        );
+        registry.register("retries", "Retried tries, by route", m.retries.clone());
+        registry.register(
+            "fallbacks",
+            "Requests served by a fallback upstream",
+            m.fallbacks.clone(),
+        );
+        registry.register(
+            "shadow_comparisons",
+            "Shadow comparisons by outcome",
+            m.shadow_comparisons.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Configuration reloads by result",
+            m.config_reloads.clone(),
+        );
+        registry.register(
+            "config_version",
+            "Version of the configuration in use",
+            m.config_version.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

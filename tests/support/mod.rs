@@ -1,0 +1,39 @@
+//! Test harness: a real proxy, real upstreams and a real client, all on
+//! `127.0.0.1` port 0. The vocabulary:
+//!
+//! - [`spawn_proxy`]`(yaml)` → [`ProxyHandle`] (`url(path)`, `admin_url(path)`, `write_config`)
+//! - [`Upstream::echo`]`()` and friends → a purpose-built upstream ([`upstream`])
+//! - [`client`]: `get`, `send`, `raw` (bytes on a socket)
+//! - [`eventually`]: poll a condition with a deadline, never a bare sleep
+#![allow(dead_code)]
+
+pub mod client;
+pub mod proxy;
+pub mod upstream;
+
+pub use client::*;
+pub use proxy::*;
+pub use upstream::*;
+
+use std::time::{Duration, Instant};
+
+/// Poll `cond` every 20 ms until it holds or `within` passes.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if cond().await {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {within:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Generous deadline for things that should take milliseconds (noisy 2-core CI).
+pub const PATIENCE: Duration = Duration::from_secs(15);
