@@ -16,7 +16,7 @@ pub const MAX_AMOUNT: i64 = 1_000_000_000;
 /// Most line items in one request.
 pub const MAX_ITEMS: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
     Pending,
@@ -25,7 +25,7 @@ pub enum OrderStatus {
 }
 
 /// One line of an order, priced at the catalog price when the order was placed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderItem {
     pub sku: String,
     pub qty: u32,
@@ -34,7 +34,7 @@ pub struct OrderItem {
 
 /// An order. `error` and `saga` appear only on orders placed through the saga, so that seed
 /// orders serialize identically everywhere.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub id: u64,
     pub customer_id: u64,
@@ -42,9 +42,9 @@ pub struct Order {
     pub total: i64,
     pub status: OrderStatus,
     pub created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub saga: Vec<SagaStep>,
     /// The reservation holding this order's stock, for compensation; not part of the API.
     #[serde(skip)]
@@ -54,7 +54,7 @@ pub struct Order {
     pub payment_id: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PaymentStatus {
     Completed,
@@ -62,7 +62,7 @@ pub enum PaymentStatus {
     Refunded,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
     pub id: u64,
     pub order_id: u64,
@@ -82,7 +82,7 @@ pub struct StockItem {
     pub reserved: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReservationStatus {
     Held,
@@ -90,13 +90,13 @@ pub enum ReservationStatus {
 }
 
 /// A SKU and a quantity, as reserved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineItem {
     pub sku: String,
     pub qty: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
     pub id: u64,
     pub order_id: u64,
@@ -119,7 +119,7 @@ pub struct CatalogEntry {
     pub price: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Done,
@@ -134,6 +134,35 @@ pub struct SagaStep {
     pub step: &'static str,
     pub status: StepStatus,
     pub error: Option<String>,
+}
+
+/// A [`SagaStep`] as read back from JSON (events carry orders with their saga).
+#[derive(Deserialize)]
+struct SagaStepWire {
+    step: String,
+    status: StepStatus,
+    error: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for SagaStep {
+    /// Maps the name back to one of the saga's own; an unknown name is an error.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = SagaStepWire::deserialize(d)?;
+        let step = [
+            crate::saga::CREATE_ORDER,
+            crate::saga::RESERVE_INVENTORY,
+            crate::saga::PROCESS_PAYMENT,
+            crate::saga::CONFIRM_ORDER,
+        ]
+        .into_iter()
+        .find(|known| *known == wire.step)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown saga step {:?}", wire.step)))?;
+        Ok(SagaStep {
+            step,
+            status: wire.status,
+            error: wire.error,
+        })
+    }
 }
 
 /// A requested line: `{"sku", "qty"}`, not yet validated.

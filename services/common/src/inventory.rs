@@ -10,6 +10,10 @@
 //!
 //! Reserving moves quantity from `available` to `reserved`; releasing moves it back. A
 //! reservation is all or nothing.
+//!
+//! With an [`Outbox`], the inventory records `inventory.reserved` and `inventory.released`,
+//! carrying the reservation after the change; [`Inventory::apply`] replays such a change on
+//! another inventory (the legacy stub's), moving its stock the same way.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -22,6 +26,7 @@ use crate::domain::{
     StockItem,
 };
 use crate::error::{ApiError, ErrorKind};
+use crate::events::{EventType, Outbox};
 use crate::http::{self, HttpResponse};
 use crate::idempotency::IdempotencyCache;
 use crate::{lock, seed, RequestBody};
@@ -33,6 +38,7 @@ pub struct Inventory {
     reservations: BTreeMap<u64, Reservation>,
     next_id: u64,
     idempotency: IdempotencyCache,
+    outbox: Option<Outbox>,
 }
 
 impl Inventory {
@@ -50,6 +56,51 @@ impl Inventory {
             next_id: reservations.keys().max().copied().unwrap_or(0) + 1,
             reservations,
             idempotency: IdempotencyCache::default(),
+            outbox: None,
+        }
+    }
+
+    /// Records an event in `outbox` for every change from now on.
+    pub fn with_outbox(mut self, outbox: Outbox) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    fn emit(&self, event_type: EventType, reservation: &Reservation) {
+        if let Some(outbox) = &self.outbox {
+            outbox.record_change(event_type, reservation.id, reservation);
+        }
+    }
+
+    /// Applies a reservation as an event reported it: a new held reservation takes its stock
+    /// (as far as there is stock here), a held one that is now released gives it back;
+    /// anything else only stores the reservation's fields.
+    pub fn apply(&mut self, reservation: Reservation) {
+        self.next_id = self.next_id.max(reservation.id.saturating_add(1));
+        let known = self.reservations.get(&reservation.id).map(|r| r.status);
+        match (known, reservation.status) {
+            (None, ReservationStatus::Held) => {
+                for line in &reservation.items {
+                    if let Some(item) = self.stock.get_mut(&line.sku) {
+                        let qty = line.qty.min(item.available);
+                        if qty < line.qty {
+                            tracing::warn!(sku = %line.sku, wanted = line.qty, qty,
+                                "applying a reservation beyond the stock here");
+                        }
+                        item.available -= qty;
+                        item.reserved += qty;
+                    }
+                }
+                self.reservations.insert(reservation.id, reservation);
+            }
+            (Some(ReservationStatus::Held), ReservationStatus::Released) => {
+                // `release` returns the stock of the reservation as stored here.
+                let _ = self.release_quietly(reservation.id);
+            }
+            (None, ReservationStatus::Released) => {
+                self.reservations.insert(reservation.id, reservation);
+            }
+            (Some(_), _) => {}
         }
     }
 
@@ -96,16 +147,27 @@ impl Inventory {
         self.next_id += 1;
         self.reservations
             .insert(reservation.id, reservation.clone());
+        self.emit(EventType::InventoryReserved, &reservation);
         Ok(reservation)
     }
 
     /// Releases reservation `id`, returning its stock. Releasing twice changes nothing.
     pub fn release(&mut self, id: u64) -> Result<Reservation, ApiError> {
+        let (reservation, changed) = self.release_quietly(id)?;
+        if changed {
+            self.emit(EventType::InventoryReleased, &reservation);
+        }
+        Ok(reservation)
+    }
+
+    /// Releases without recording an event; tells whether anything changed.
+    fn release_quietly(&mut self, id: u64) -> Result<(Reservation, bool), ApiError> {
         let reservation = self
             .reservations
             .get_mut(&id)
             .ok_or_else(|| ApiError::not_found(format!("no reservation {id}")))?;
-        if reservation.status == ReservationStatus::Held {
+        let changed = reservation.status == ReservationStatus::Held;
+        if changed {
             reservation.status = ReservationStatus::Released;
             for line in &reservation.items {
                 if let Some(item) = self.stock.get_mut(&line.sku) {
@@ -115,7 +177,7 @@ impl Inventory {
                 }
             }
         }
-        Ok(reservation.clone())
+        Ok((reservation.clone(), changed))
     }
 
     /// The reservations of `order_id`, by id.

@@ -16,6 +16,8 @@
 //! - [`orders`], [`payments`], [`inventory`]: each capability's store and HTTP routes;
 //! - [`saga`]: the order fulfillment saga with compensations; [`local`]: its in-process
 //!   steps; [`backoff`]: retries;
+//! - [`events`]: domain events — the envelope, the bus (memory or NATS JetStream), the
+//!   outbox and its relay, `GET /events/stats`;
 //! - [`idempotency`]: `Idempotency-Key` replay;
 //! - [`error`]: the JSON error `{"error", "message"}`; [`http`]: response and body helpers;
 //! - [`server`]: the accept loop with graceful shutdown; [`cli`]: what the binaries share;
@@ -31,6 +33,7 @@ pub mod cli;
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod idempotency;
 pub mod inventory;

@@ -8,9 +8,14 @@
 //! POST /orders/{id}/cancel  status "cancelled" (idempotent); stock and payment are not
 //!                           touched — release and refund have their own endpoints
 //! ```
+//!
+//! With an [`Outbox`], the book records `order.created` and `order.cancelled` as it changes
+//! (and the saga `order.confirmed`, `order.cancelled` when it ends), each carrying the order
+//! as it is after the change. [`OrderBook::apply`] is the other side: the legacy stub
+//! storing an order it learnt about from an event.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use hyper::{Method, Request, StatusCode};
 
@@ -18,6 +23,7 @@ use crate::domain::{
     price_lines, validate_card, validate_lines, LineItem, NewOrder, Order, OrderStatus,
 };
 use crate::error::{ApiError, ErrorKind};
+use crate::events::{EventType, Outbox};
 use crate::http::{self, HttpResponse};
 use crate::saga::{self, Fulfillment, SagaPolicy};
 use crate::{clock, lock, seed, RequestBody};
@@ -27,6 +33,7 @@ use crate::{clock, lock, seed, RequestBody};
 pub struct OrderBook {
     orders: BTreeMap<u64, Order>,
     next_id: u64,
+    outbox: Option<Outbox>,
 }
 
 impl OrderBook {
@@ -36,7 +43,28 @@ impl OrderBook {
         OrderBook {
             next_id: orders.keys().max().copied().unwrap_or(0) + 1,
             orders,
+            outbox: None,
         }
+    }
+
+    /// Records an event in `outbox` for every change from now on.
+    pub fn with_outbox(mut self, outbox: Outbox) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// Records `event_type` for order `id` as it is now; called by whoever changed it,
+    /// still holding the book's lock.
+    pub fn emit(&self, event_type: EventType, id: u64) {
+        if let (Some(outbox), Some(order)) = (&self.outbox, self.orders.get(&id)) {
+            outbox.record_change(event_type, id, order);
+        }
+    }
+
+    /// Stores `order` as an event reported it, replacing any order with its id.
+    pub fn apply(&mut self, order: Order) {
+        self.next_id = self.next_id.max(order.id.saturating_add(1));
+        self.orders.insert(order.id, order);
     }
 
     pub fn get(&self, id: u64) -> Option<&Order> {
@@ -69,6 +97,7 @@ impl OrderBook {
         };
         self.next_id += 1;
         self.orders.insert(order.id, order.clone());
+        self.emit(EventType::OrderCreated, order.id);
         order
     }
 
@@ -78,8 +107,13 @@ impl OrderBook {
             .orders
             .get_mut(&id)
             .ok_or_else(|| ApiError::not_found(format!("no order {id}")))?;
+        let changed = order.status != OrderStatus::Cancelled;
         order.status = OrderStatus::Cancelled;
-        Ok(order.clone())
+        let order = order.clone();
+        if changed {
+            self.emit(EventType::OrderCancelled, id);
+        }
+        Ok(order)
     }
 }
 
@@ -101,8 +135,20 @@ impl<F: Fulfillment> Orders<F> {
         }
     }
 
+    /// Records an event in `outbox` for every change of the book from now on.
+    pub fn with_outbox(mut self, outbox: Outbox) -> Self {
+        let book = self.book.get_mut().unwrap_or_else(PoisonError::into_inner);
+        book.outbox = Some(outbox);
+        self
+    }
+
     pub fn fulfillment(&self) -> &F {
         &self.fulfillment
+    }
+
+    /// The order book, e.g. for applying events to it.
+    pub fn book(&self) -> &Mutex<OrderBook> {
+        &self.book
     }
 
     /// Answers the order routes; anything else under them is `404`.

@@ -10,6 +10,10 @@
 //!
 //! The test card [`DECLINED_CARD`] is always declined; every other well-formed card is
 //! charged.
+//!
+//! With an [`Outbox`], the ledger records `payment.completed` or `payment.declined` for each
+//! charge and `payment.refunded` for each refund, carrying the payment after the change;
+//! [`Ledger::apply`] stores a payment learnt from such an event (the legacy stub's side).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -21,6 +25,7 @@ use crate::domain::{
     validate_amount, validate_card, validate_order_id, NewPayment, Payment, PaymentStatus,
 };
 use crate::error::{ApiError, ErrorKind};
+use crate::events::{EventType, Outbox};
 use crate::http::{self, HttpResponse};
 use crate::idempotency::IdempotencyCache;
 use crate::{clock, lock, seed, RequestBody};
@@ -34,6 +39,7 @@ pub struct Ledger {
     payments: BTreeMap<u64, Payment>,
     next_id: u64,
     idempotency: IdempotencyCache,
+    outbox: Option<Outbox>,
 }
 
 impl Ledger {
@@ -45,7 +51,26 @@ impl Ledger {
             next_id: payments.keys().max().copied().unwrap_or(0) + 1,
             payments,
             idempotency: IdempotencyCache::default(),
+            outbox: None,
         }
+    }
+
+    /// Records an event in `outbox` for every change from now on.
+    pub fn with_outbox(mut self, outbox: Outbox) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    fn emit(&self, event_type: EventType, payment: &Payment) {
+        if let Some(outbox) = &self.outbox {
+            outbox.record_change(event_type, payment.id, payment);
+        }
+    }
+
+    /// Stores `payment` as an event reported it, replacing any payment with its id.
+    pub fn apply(&mut self, payment: Payment) {
+        self.next_id = self.next_id.max(payment.id.saturating_add(1));
+        self.payments.insert(payment.id, payment);
     }
 
     pub fn get(&self, id: u64) -> Option<&Payment> {
@@ -79,6 +104,12 @@ impl Ledger {
             created_at: clock::now(),
         };
         self.payments.insert(id, payment.clone());
+        let event_type = if declined {
+            EventType::PaymentDeclined
+        } else {
+            EventType::PaymentCompleted
+        };
+        self.emit(event_type, &payment);
         payment
     }
 
@@ -90,7 +121,12 @@ impl Ledger {
             .get_mut(&id)
             .ok_or_else(|| ApiError::not_found(format!("no payment {id}")))?;
         match payment.status {
-            PaymentStatus::Completed => payment.status = PaymentStatus::Refunded,
+            PaymentStatus::Completed => {
+                payment.status = PaymentStatus::Refunded;
+                let payment = payment.clone();
+                self.emit(EventType::PaymentRefunded, &payment);
+                return Ok(payment);
+            }
             PaymentStatus::Refunded => {}
             PaymentStatus::Declined => {
                 return Err(ApiError::new(

@@ -20,6 +20,7 @@ use hyper::StatusCode;
 use crate::backoff::Backoff;
 use crate::domain::{LineItem, Order, OrderStatus, SagaStep, StepStatus};
 use crate::error::{ApiError, ErrorKind};
+use crate::events::EventType;
 use crate::lock;
 use crate::orders::OrderBook;
 
@@ -175,7 +176,11 @@ pub async fn run<F: Fulfillment>(
             Err(e) => break 'steps Some((PROCESS_PAYMENT, e)),
         }
         match confirm(book, &mut order) {
-            Ok(()) => record(book, &mut order, CONFIRM_ORDER, StepStatus::Done, None),
+            Ok(()) => {
+                let confirmed = Some(EventType::OrderConfirmed);
+                let done = StepStatus::Done;
+                record_emitting(book, &mut order, CONFIRM_ORDER, done, None, confirmed);
+            }
             Err(e) => break 'steps Some((CONFIRM_ORDER, e)),
         }
         None
@@ -195,7 +200,10 @@ pub async fn run<F: Fulfillment>(
     for done in completed.into_iter().rev() {
         compensate(book, fulfillment, policy, &mut order, done).await;
     }
-    update(book, &mut order, |o| o.error = Some(error.kind.clone()));
+    let cancelled = Some(EventType::OrderCancelled);
+    update_emitting(book, &mut order, cancelled, |o| {
+        o.error = Some(error.kind.clone());
+    });
     (error.answer_status(), order)
 }
 
@@ -255,11 +263,24 @@ async fn compensate<F: Fulfillment>(
 
 /// Applies `change` to the stored order and refreshes `order` from it.
 fn update(book: &Mutex<OrderBook>, order: &mut Order, change: impl FnOnce(&mut Order)) {
+    update_emitting(book, order, None, change);
+}
+
+/// [`update`], then records `event` with the changed order, under the same lock.
+fn update_emitting(
+    book: &Mutex<OrderBook>,
+    order: &mut Order,
+    event: Option<EventType>,
+    change: impl FnOnce(&mut Order),
+) {
     let mut book = lock(book);
     match book.get_mut(order.id) {
         Some(stored) => {
             change(stored);
             *order = stored.clone();
+            if let Some(event) = event {
+                book.emit(event, order.id);
+            }
         }
         None => change(order),
     }
@@ -273,7 +294,19 @@ fn record(
     status: StepStatus,
     error: Option<String>,
 ) {
-    update(book, order, |o| {
+    record_emitting(book, order, step, status, error, None);
+}
+
+/// [`record`], then records `event` with the changed order, under the same lock.
+fn record_emitting(
+    book: &Mutex<OrderBook>,
+    order: &mut Order,
+    step: &'static str,
+    status: StepStatus,
+    error: Option<String>,
+    event: Option<EventType>,
+) {
+    update_emitting(book, order, event, |o| {
         match o.saga.iter_mut().find(|s| s.step == step) {
             Some(entry) => {
                 entry.status = status;
