@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# Profile strangler's request path under a short wrk load — one command:
+#
+#     bench/profile.sh            # writes bench/results/profile.md
+#
+# Starts the NGINX origin and strangler (`workers: 1`, RUST_LOG=warn, pinned
+# like bench/run.sh), drives GET /api/item with wrk (-t1, $CONNS connections),
+# and samples the strangler process with `perf record` (cycles when the CPU
+# exposes hardware counters, else the cpu-clock software event; frame-pointer
+# call graphs for the flat profile, plus a short DWARF call-graph recording to
+# attribute allocations to their Rust callers). Falls back to
+# `valgrind --tool=callgrind` when perf cannot record (PROFILER=callgrind forces it).
+#
+# Environment: PROFILE_DURATION=10 (s) CONNS=50 FREQ=1999 PROFILER=auto|perf|callgrind
+#              SKIP_BUILD=1 KEEP_TMP=1 BENCH_PORT_BASE=28100 PIN=1
+#              OUT=bench/results/profile.md
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PROFILE_DURATION="${PROFILE_DURATION:-10}"
+CONNS="${CONNS:-50}"
+FREQ="${FREQ:-1999}"
+PROFILER="${PROFILER:-auto}"
+OUT="${OUT:-$BENCH_DIR/results/profile.md}"
+
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+need_tools nginx:nginx wrk:wrk curl:curl python3:python3 ss:iproute2 pgrep:procps
+if [[ $PROFILER != callgrind ]]; then need_tools perf:linux-perf; fi
+[[ "${SKIP_BUILD:-0}" == 1 ]] || build_strangler
+[[ -x "$STRANGLER_BIN" ]] || die "$STRANGLER_BIN missing (unset SKIP_BUILD)"
+check_ports_free
+hard=$(ulimit -Hn); [[ $hard == unlimited || $hard -ge 65536 ]] && ulimit -n 65536 || ulimit -n "$hard"
+make_tmp
+write_configs
+
+URL="http://127.0.0.1:$STRANGLER_PORT/api/item"
+COMMIT="$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO_DIR" diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted src changes')"
+
+# --- which profiler -----------------------------------------------------------------
+EVENT=""
+if [[ $PROFILER != callgrind ]]; then
+  if perf stat -e instructions true 2>&1 | grep -q '<not supported>\|not supported\|Error'; then
+    EVENT=cpu-clock
+    log "perf: no hardware counters here (perf stat -e instructions: not supported); sampling cpu-clock"
+  elif perf stat -e instructions true >/dev/null 2>&1; then
+    EVENT=cycles
+  fi
+  if [[ -z $EVENT ]] || ! perf record -q -e "${EVENT}" -o "$TMP/probe.data" -- true >/dev/null 2>&1; then
+    [[ $PROFILER == perf ]] && die "perf cannot record here (perf_event_paranoid=$(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null))"
+    log "perf cannot record here: falling back to callgrind"
+    PROFILER=callgrind
+  else
+    PROFILER=perf
+  fi
+fi
+
+start_origin
+
+if [[ $PROFILER == callgrind ]]; then
+  need_tools valgrind:valgrind
+  log "callgrind: strangler under valgrind (~50x slower), wrk -c10 for ${PROFILE_DURATION}s"
+  STRANGLER_PID=$(start_bg strangler "$PROXY_CPU" env RUST_LOG=warn valgrind --tool=callgrind \
+    --callgrind-out-file="$TMP/callgrind.out" "$STRANGLER_BIN" run --config "$TMP/strangler/routes.yaml")
+  PIDS+=("$STRANGLER_PID")
+  wait_http "$URL" 120 || die "strangler under valgrind did not start: $(tail "$TMP/logs/strangler.out")"
+  line=$(run_wrk profile 10 "$PROFILE_DURATION" "$URL")
+  kill -TERM "$STRANGLER_PID"
+  for _ in $(seq 300); do alive "$STRANGLER_PID" || break; sleep 0.1; done
+  read -r req _ rps _ <<<"$line"
+  {
+    echo "# strangler request-path profile (callgrind)"
+    echo
+    echo "Commit \`$COMMIT\`, $(date -u +%Y-%m-%dT%H:%MZ). wrk -t1 -c10 ${PROFILE_DURATION}s against strangler under valgrind: $req requests ($rps req/s, slowed by valgrind)."
+    echo
+    echo '```'
+    callgrind_annotate --inclusive=no "$TMP/callgrind.out" 2>/dev/null | head -n 60
+    echo '```'
+  } >"$OUT"
+  cat "$OUT"
+  exit 0
+fi
+
+start_strangler
+log "warm-up 2s"
+run_wrk warm "$CONNS" 2 "$URL" >/dev/null
+
+# Load for the whole recording: wrk runs PROFILE_DURATION + 6 s (both recordings + margin).
+WRK_SECS=$((PROFILE_DURATION + 7))
+pin "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WRK_SECS}s" --latency -s "$BENCH_DIR/report.lua" "$URL" >"$TMP/logs/wrk-profile.txt" 2>&1 &
+WRK_PID=$!
+PIDS+=("$WRK_PID")
+sleep 1
+read -r u0 s0 < <(cpu_ticks "$STRANGLER_PID")
+log "perf record -e $EVENT -F $FREQ -g for ${PROFILE_DURATION}s (pid $STRANGLER_PID)"
+perf record -q -e "$EVENT" -F "$FREQ" -g -p "$STRANGLER_PID" -o "$TMP/perf.data" -- sleep "$PROFILE_DURATION" >/dev/null 2>&1
+read -r u1 s1 < <(cpu_ticks "$STRANGLER_PID")
+log "perf record --call-graph dwarf for 3s (allocation callers)"
+perf record -q -e "$EVENT" -F 999 --call-graph dwarf,16384 -p "$STRANGLER_PID" -o "$TMP/perf-dwarf.data" -- sleep 4 >/dev/null 2>&1 || true
+wait "$WRK_PID" || true
+read -r REQS RPS < <(awk '/^BENCH / { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+  printf "%d %.0f\n", v["requests"], v["requests"] / (v["duration_us"] / 1e6) }' "$TMP/logs/wrk-profile.txt")
+CPU_US=$(awk -v t=$((u1 + s1 - u0 - s0)) -v hz="$CLK_TCK" -v rps="$RPS" -v d="$PROFILE_DURATION" 'BEGIN { if (rps > 0) printf "%.1f", t / hz * 1e6 / (rps * d); else print "?" }')
+
+# Syscalls per request, strangler vs NGINX (same pinning, same load), from the
+# raw_syscalls / syscalls tracepoints over a 3 s window inside a 5 s wrk run.
+perf list tracepoint >"$TMP/perf-list.txt" 2>/dev/null || true
+SYSCALLS="read write writev readv recvfrom sendto recvmsg sendmsg epoll_wait epoll_pwait epoll_ctl futex sched_yield accept4 close"
+syscall_counts() { # syscall_counts KEY PID URL
+  local key="$1" pid="$2" url="$3" ev="" sc
+  for sc in $SYSCALLS; do
+    grep -q "syscalls:sys_enter_$sc " "$TMP/perf-list.txt" && ev+="syscalls:sys_enter_$sc,"
+  done
+  [[ -n $ev ]] || { log "no syscall tracepoints: skipping syscall counts"; return; }
+  pin "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d5s -s "$BENCH_DIR/report.lua" "$url" >"$TMP/logs/wrk-sys-$key.txt" 2>&1 &
+  local wpid=$!
+  PIDS+=("$wpid")
+  sleep 1
+  local pids; pids=$(echo "$pid" $(pgrep -P "$pid" || true) | tr ' ' ',')   # NGINX: master + worker
+  perf stat -x, -e "${ev%,}" -p "$pids" -o "$TMP/sys-$key.csv" -- sleep 3 >/dev/null 2>&1 || true
+  wait "$wpid" || true
+  awk '/^BENCH / { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    printf "%.0f\n", v["requests"] / (v["duration_us"] / 1e6) * 3 }' "$TMP/logs/wrk-sys-$key.txt" >"$TMP/sys-$key.reqs"
+}
+if grep -q "syscalls:sys_enter_writev " "$TMP/perf-list.txt"; then
+  log "syscalls per request: strangler, then NGINX"
+  syscall_counts strangler "$STRANGLER_PID" "$URL"
+  start_nginx_proxy
+  syscall_counts nginx "$NGINX_PID" "http://127.0.0.1:$NGINX_PORT/api/item"
+fi
+
+log "perf report (this can take a minute)"
+REPORT_OPTS=(--stdio --no-inline --no-children -g none --percent-limit 0)
+perf report -i "$TMP/perf.data" "${REPORT_OPTS[@]}" --sort symbol 2>/dev/null | grep -v '^#' | grep -v '^$' >"$TMP/self.txt" || true
+perf report -i "$TMP/perf.data" "${REPORT_OPTS[@]}" --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' >"$TMP/dso.txt" || true
+perf report -i "$TMP/perf.data" "${REPORT_OPTS[@]}" --sort comm 2>/dev/null | grep -v '^#' | grep -v '^$' >"$TMP/comm.txt" || true
+# Allocation callers from the DWARF recording: who calls malloc/free/realloc (caller-based graph).
+ALLOC_SYMS="malloc,free,cfree@GLIBC_2.2.5,realloc,calloc,_int_malloc,_int_free,cfree,__libc_malloc,__libc_free,__libc_realloc,_int_realloc,malloc_consolidate,unlink_chunk.constprop.0,__rust_alloc,__rust_dealloc,__rust_realloc"
+if [[ -s $TMP/perf-dwarf.data ]]; then
+  timeout 300 perf report -i "$TMP/perf-dwarf.data" --stdio --no-inline --no-children --sort symbol \
+    --percent-limit 0.3 --symbols "$ALLOC_SYMS" -g callee,0.15,function,percent --max-stack 9 2>/dev/null \
+    | grep -v '^#' | grep -v '^$' | head -n 250 >"$TMP/alloc-callers.txt" || true
+  timeout 300 perf report -i "$TMP/perf-dwarf.data" --stdio --no-inline --children --sort symbol \
+    -g none --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 60 >"$TMP/inclusive.txt" || true
+fi
+
+python3 - "$TMP" "$OUT" "$EVENT" "$FREQ" "$PROFILE_DURATION" "$CONNS" "$REQS" "$RPS" "$CPU_US" "$COMMIT" <<'PY'
+import re, sys, datetime
+tmp, out, event, freq, dur, conns, reqs, rps, cpu_us, commit = sys.argv[1:]
+
+def rows(name):
+    res = []
+    try:
+        for line in open(f"{tmp}/{name}"):
+            m = re.match(r"\s*([\d.]+)%\s+(.*)$", line.rstrip())
+            if m:
+                res.append((float(m.group(1)), m.group(2).strip()))
+    except FileNotFoundError:
+        pass
+    return res
+
+def clean(sym):
+    sym = re.sub(r"(\s+-)+\s*$", "", sym).strip()
+    sym = re.sub(r"^\[[.k]\]\s+", "", sym)
+    sym = re.sub(r"::h[0-9a-f]{16}$", "", sym)
+    return sym
+
+selfs = [(p, clean(s), s.startswith("[k]")) for p, s in rows("self.txt")]
+groups = {
+    "allocator (malloc/free/realloc and friends)": r"^(malloc|free|realloc|calloc|cfree|_int_malloc|_int_free|_int_realloc|__libc_(malloc|free|realloc|calloc)|malloc_consolidate|unlink_chunk.*|tcache_.*|__rust_(alloc|dealloc|realloc|alloc_zeroed)|alloc::alloc::.*|<alloc::alloc::Global.*)$",
+    "memcpy/memmove/memset": r"^(__)?(memcpy|memmove|memset|memcmp|bcmp)(_\w+)?$",
+    "kernel (syscalls, TCP loopback, scheduler)": None,
+    "hyper": r"hyper(_util)?::",
+    "tokio": r"tokio::",
+    "http / HeaderMap": r"\bhttp::",
+    "tracing / tracing-subscriber": r"tracing(_subscriber|_core)?::",
+    "strangler": r"strangler::",
+}
+totals = {}
+for name, rx in groups.items():
+    if rx is None:
+        totals[name] = sum(p for p, s, k in selfs if k)
+    else:
+        totals[name] = sum(p for p, s, k in selfs if not k and re.search(rx, s))
+
+o = []
+w = o.append
+w("# strangler request-path profile\n")
+w(f"Commit `{commit}`, {datetime.datetime.utcnow():%Y-%m-%dT%H:%MZ}. `bench/profile.sh`: strangler `workers: 1`, "
+  f"RUST_LOG=warn, GET /api/item → NGINX origin (1 KiB JSON), wrk -t1 -c{conns}; "
+  f"`perf record -e {event} -F {freq} -g` on the strangler pid for {dur} s.  ")
+w(f"Load during the profile: {int(rps):,} req/s; strangler CPU {cpu_us} µs per request (utime+stime / requests).\n")
+w("## Where the time goes (self time, grouped)\n")
+w("| group | self % |")
+w("|---|---:|")
+for name, v in sorted(totals.items(), key=lambda kv: -kv[1]):
+    w(f"| {name} | {v:.1f} |")
+w("\nGroups overlap only where a symbol matches two patterns (rare); the rest is libc, std and other crates.\n")
+w("## Threads\n")
+w("| thread | % of samples |")
+w("|---|---:|")
+for p, s in rows("comm.txt")[:6]:
+    w(f"| {s} | {p:.1f} |")
+w("\n## Shared objects\n")
+w("| object | % |")
+w("|---|---:|")
+for p, s in rows("dso.txt")[:8]:
+    w(f"| {s} | {p:.1f} |")
+w("\n## Top 40 functions by self time\n")
+w("| # | self % | function |")
+w("|---:|---:|---|")
+for i, (p, s, k) in enumerate(selfs[:40], 1):
+    s = s.replace("|", "\\|")
+    w(f"| {i} | {p:.2f} | `{s}`{' (kernel)' if k else ''} |")
+def tidy(l):
+    l = re.sub(r"::h[0-9a-f]{16}", "", l)
+    l = re.sub(r"(\s+-){2}\s*$", "", l)
+    return l.rstrip()
+
+def syscalls(key):
+    try:
+        reqs = float(open(f"{tmp}/sys-{key}.reqs").read().strip() or 0)
+        counts = {}
+        for line in open(f"{tmp}/sys-{key}.csv"):
+            f = line.strip().split(",")
+            if len(f) > 2 and f[2].startswith("syscalls:sys_enter_") and f[0].isdigit():
+                counts[f[2].removeprefix("syscalls:sys_enter_")] = int(f[0])
+        return reqs, counts
+    except (FileNotFoundError, ValueError):
+        return 0, {}
+sr, sc = syscalls("strangler")
+nr, nc = syscalls("nginx")
+if sr and nr:
+    w("\n## Syscalls per request (strangler vs NGINX proxy, same load, 3 s window)\n")
+    w("| syscall | strangler | NGINX |")
+    w("|---|---:|---:|")
+    names = sorted(set(sc) | set(nc), key=lambda n: -(sc.get(n, 0) / sr))
+    for n in names:
+        a, b = sc.get(n, 0) / sr, nc.get(n, 0) / nr
+        if a >= 0.005 or b >= 0.005:
+            w(f"| {n} | {a:.2f} | {b:.2f} |")
+    w(f"| **total** | **{sum(sc.values()) / sr:.2f}** | **{sum(nc.values()) / nr:.2f}** |")
+    w(f"\nRequests in the window estimated from wrk's rate: strangler {sr:,.0f}, NGINX {nr:,.0f}.")
+try:
+    inc = open(f"{tmp}/inclusive.txt").read().strip()
+except FileNotFoundError:
+    inc = ""
+if inc:
+    w("\n## Inclusive time (children), DWARF call graphs, 4 s\n")
+    w("```")
+    w("\n".join(tidy(l) for l in inc.splitlines()[:45]))
+    w("```")
+try:
+    ac = open(f"{tmp}/alloc-callers.txt").read().strip()
+except FileNotFoundError:
+    ac = ""
+if ac:
+    w("\n## Who allocates: callers of the allocator (DWARF call graphs, 4 s)\n")
+    w("Percentages are of all samples; under each allocator symbol, its immediate callers first, then their callers (at most 9 frames).\n")
+    w("```")
+    w("\n".join(tidy(l) for l in ac.splitlines()[:220]))
+    w("```")
+open(out, "w").write("\n".join(o) + "\n")
+print("\n".join(o[:60]))
+PY
+log "written: $OUT"

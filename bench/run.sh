@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# strangler benchmark — one command:
+#
+#     bench/run.sh                    # defaults: 5 rounds x 10 s, ~7-8 min plus the build
+#     ROUNDS=1 DURATION=3 bench/run.sh   # quick check
+#
+# Installs nginx, haproxy and wrk with apt-get if missing, builds strangler in
+# release, starts an NGINX origin (1 KiB JSON, keep-alive) on 127.0.0.1 and
+# measures on loopback, interleaved over rounds (origin, NGINX, HAProxy,
+# strangler, strangler with a shadowed route; then the same at 1 connection):
+#   req/s at $CONNS connections (median, min-max), p50/p99 at $CONNS and at 1
+#   connection, the proxy's CPU time per request (/proc/PID/stat), ratios;
+#   requests lost while the config is rewritten (and POST /-/reload) every
+#   100 ms; VmRSS with 10,000 idle keep-alive connections.
+# Prints a Markdown table and writes it to bench/results/latest.md.
+#
+# Environment:
+#   ROUNDS=5 DURATION=10 (s, at CONNS) LAT_DURATION=5 (s, at 1 connection)
+#   CONNS=50 WARMUP=2 (s per target) RELOAD_DURATION=10 IDLE_CONNS=10000
+#   PIN=1 CLIENT_CPU=0 PROXY_CPU=1   wrk (-t1) + origin on CLIENT_CPU, proxy on PROXY_CPU
+#   BENCH_PORT_BASE=28100            ports BASE+1..BASE+6 on 127.0.0.1 must be free
+#   SKIP_BUILD=1                     use target/release/strangler as it is
+#   KEEP_TMP=1                       keep the temp dir (configs, wrk outputs)
+#   OUT=bench/results/latest.md      where the report goes
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ROUNDS="${ROUNDS:-5}"
+DURATION="${DURATION:-10}"
+LAT_DURATION="${LAT_DURATION:-5}"
+CONNS="${CONNS:-50}"
+WARMUP="${WARMUP:-2}"
+RELOAD_DURATION="${RELOAD_DURATION:-10}"
+IDLE_CONNS="${IDLE_CONNS:-10000}"
+OUT="${OUT:-$BENCH_DIR/results/latest.md}"
+START_TS=$(date +%s)
+
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+need_tools nginx:nginx haproxy:haproxy wrk:wrk curl:curl python3:python3 taskset:util-linux ss:iproute2 pgrep:procps
+[[ "${SKIP_BUILD:-0}" == 1 ]] || build_strangler
+[[ -x "$STRANGLER_BIN" ]] || die "$STRANGLER_BIN missing (unset SKIP_BUILD)"
+check_ports_free
+# File descriptors: 10k idle connections plus their upstream side (before the
+# configs: HAProxy's maxconn is derived from it).
+hard=$(ulimit -Hn)
+if [[ $hard == unlimited || $hard -ge 65536 ]]; then ulimit -n 65536; else ulimit -n "$hard"; fi
+if (( $(ulimit -n) < IDLE_CONNS + 512 )); then
+  IDLE_CONNS=$(( $(ulimit -n) - 512 ))
+  log "ulimit -n is $(ulimit -n): holding only $IDLE_CONNS idle connections"
+fi
+make_tmp
+write_configs
+log "temp dir: $TMP"
+
+RESULTS="$TMP/results.tsv"
+FACTS="$TMP/facts.env"
+: >"$RESULTS"
+fact() { printf '%s=%s\n' "$1" "$2" >>"$FACTS"; }
+fact date "$(date -u +%Y-%m-%dT%H:%MZ)"
+fact commit "$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO_DIR" diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted src changes')"
+fact cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+fact ncpu "$(nproc --all)"
+fact loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
+fact rounds "$ROUNDS"; fact duration "$DURATION"; fact lat_duration "$LAT_DURATION"; fact conns "$CONNS"
+fact wrk "$(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}')"
+fact nginx "$(nginx -v 2>&1 | sed 's/.*: //')"
+fact haproxy "HAProxy $(haproxy -v | head -n1 | awk '{print $3}')"
+fact strangler "$("$STRANGLER_BIN" --version 2>/dev/null | awk '{print $2}')"
+if [[ $PIN == 1 ]]; then
+  fact pinning "wrk -t1 and the origin NGINX on CPU $CLIENT_CPU, the proxy under test alone on CPU $PROXY_CPU (taskset)"
+else
+  fact pinning "none (PIN=0)"
+fi
+
+log "starting origin, NGINX, HAProxy, strangler (ports $ORIGIN_PORT-$ADMIN_PORT)"
+start_origin
+start_nginx_proxy
+start_haproxy
+start_strangler
+
+declare -A URL=(
+  [origin]="http://127.0.0.1:$ORIGIN_PORT/api/item"
+  [nginx]="http://127.0.0.1:$NGINX_PORT/api/item"
+  [haproxy]="http://127.0.0.1:$HAPROXY_PORT/api/item"
+  [strangler]="http://127.0.0.1:$STRANGLER_PORT/api/item"
+  [strangler-shadow]="http://127.0.0.1:$STRANGLER_PORT/shadowed/item"
+)
+declare -A PID_OF=(
+  [origin]="$ORIGIN_PID" [nginx]="$NGINX_PID" [haproxy]="$HAPROXY_PID"
+  [strangler]="$STRANGLER_PID" [strangler-shadow]="$STRANGLER_PID"
+)
+HI_TARGETS=(origin nginx haproxy strangler strangler-shadow)
+LO_TARGETS=(origin nginx haproxy strangler)
+
+for t in "${HI_TARGETS[@]}"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "${URL[$t]}")
+  [[ $code == 200 ]] || die "$t answers $code on ${URL[$t]}, not 200"
+done
+
+shadow_requests() { # requests seen by the shadow NGINX server (stub_status)
+  curl -s "http://127.0.0.1:$SHADOW_PORT/-/nginx-status" | awk '/^ *[0-9]+ +[0-9]+ +[0-9]+/ {print $3}'
+}
+
+log "warm-up: ${WARMUP}s per target"
+for t in "${HI_TARGETS[@]}"; do run_wrk "warm-$t" "$CONNS" "$WARMUP" "${URL[$t]}" >/dev/null; done
+
+shadow_copies=0
+for ((r = 1; r <= ROUNDS; r++)); do
+  for t in "${HI_TARGETS[@]}"; do
+    [[ $t == strangler-shadow ]] && s0=$(shadow_requests)
+    line=$(run_wrk "$t" "$CONNS" "$DURATION" "${URL[$t]}" "${PID_OF[$t]}")
+    [[ $t == strangler-shadow ]] && shadow_copies=$((shadow_copies + $(shadow_requests) - s0 - 1))
+    echo "$t $CONNS $r $line" >>"$RESULTS"
+    read -r req _ rps p50 p99 non2xx serr cpu _ <<<"$line"
+    log "round $r/$ROUNDS  $t @$CONNS: $rps req/s  p50 ${p50}µs  p99 ${p99}µs  cpu ${cpu}µs/req  failed $((non2xx + serr))"
+  done
+  for t in "${LO_TARGETS[@]}"; do
+    line=$(run_wrk "$t" 1 "$LAT_DURATION" "${URL[$t]}" "${PID_OF[$t]}")
+    echo "$t 1 $r $line" >>"$RESULTS"
+    read -r req _ rps p50 p99 non2xx serr cpu _ <<<"$line"
+    log "round $r/$ROUNDS  $t @1: $rps req/s  p50 ${p50}µs  p99 ${p99}µs"
+  done
+done
+fact shadow_copies "$shadow_copies"
+
+# --- reload every 100 ms under load --------------------------------------------
+log "reload: rewriting the config every 100 ms for ${RELOAD_DURATION}s under load"
+ADMIN="http://127.0.0.1:$ADMIN_PORT"
+config_version() {
+  curl -s -m 1 "$ADMIN/-/config" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])' 2>/dev/null || echo none
+}
+post_code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' -X POST "$ADMIN/-/reload" || true)
+if [[ $post_code == 2* ]]; then post_ok=1; post_note="POST /-/reload available"; else
+  post_ok=0; post_note="POST /-/reload not available (HTTP ${post_code:-none}); file rewrites only"; fi
+log "$post_note"
+base=$(run_wrk reload-baseline "$CONNS" "$RELOAD_DURATION" "${URL[strangler]}" "$STRANGLER_PID")
+read -r _ _ base_rps _ base_p99 base_non2xx base_serr _ <<<"$base"
+v0=$(config_version)
+reload_loop() {
+  local i=0 next
+  while :; do
+    if (( i % 2 == 0 )); then next=B; else next=A; fi
+    cp "$TMP/strangler/routes.$next" "$TMP/strangler/.routes.tmp"
+    mv "$TMP/strangler/.routes.tmp" "$TMP/strangler/routes.yaml"   # editor-style atomic replace
+    if [[ $post_ok == 1 ]]; then
+      curl -s -o /dev/null -m 1 -w '%{http_code}\n' -X POST "$ADMIN/-/reload" >>"$TMP/reload-posts.txt" || echo fail >>"$TMP/reload-posts.txt"
+    fi
+    echo "$i" >"$TMP/reload-count.txt"
+    i=$((i + 1))
+    sleep 0.1
+  done
+}
+: >"$TMP/reload-posts.txt"
+reload_loop &
+RELOAD_PID=$!
+PIDS+=("$RELOAD_PID")
+line=$(run_wrk reload "$CONNS" "$RELOAD_DURATION" "${URL[strangler]}" "$STRANGLER_PID")
+kill "$RELOAD_PID" 2>/dev/null || true
+wait "$RELOAD_PID" 2>/dev/null || true
+cp "$TMP/strangler/routes.A" "$TMP/strangler/routes.yaml"
+read -r req _ rps p50 p99 non2xx serr cpu _ <<<"$line"
+rewrites=$(( $(cat "$TMP/reload-count.txt" 2>/dev/null || echo -1) + 1 ))
+v1=$(config_version)
+posts_ok=$(grep -c '^2' "$TMP/reload-posts.txt" || true)
+posts_all=$(grep -c . "$TMP/reload-posts.txt" || true)
+lost=$((non2xx + serr))
+verdict=$([[ $lost == 0 ]] && echo "**0 lost** (requirement: 0)" || echo "**$lost LOST** (requirement: 0)")
+if [[ $v0 == none ]]; then
+  applied="GET /-/config not available, so whether the file watcher applied the rewrites is unknown"
+else
+  applied="config version $v0 → $v1 over the run"
+fi
+if [[ $post_ok == 1 ]]; then posts="POST /-/reload: $posts_ok of $posts_all answered 2xx"; else posts="$post_note"; fi
+summary="$rewrites config rewrites (two valid versions alternating, write-to-temp + rename) in ${RELOAD_DURATION} s under $CONNS connections: $req requests, $rps req/s, p99 ${p99} µs (the same run just before, without rewrites: $base_rps req/s, p99 ${base_p99} µs, $((base_non2xx + base_serr)) failed); non-2xx $non2xx, socket errors $serr → $verdict. $posts; $applied."
+fact reload_summary "$summary"
+log "reload: $summary"
+
+# --- RSS with idle keep-alive connections ----------------------------------------
+measure_rss() { # measure_rss KEY PID PORT N
+  local key="$1" pid="$2" port="$3" n="$4" before after held ready="$TMP/idle-$1.ready" opid
+  sleep 1
+  before=$(rss_kib "$pid")
+  opid=$(start_bg "idle-$key" "$CLIENT_CPU" python3 "$BENCH_DIR/idle_conns.py" --port "$port" \
+    -n "$n" --request --ready-file "$ready" --hold 90)
+  PIDS+=("$opid")
+  for _ in $(seq 900); do [[ -e $ready ]] && break; alive "$opid" || break; sleep 0.1; done
+  [[ -e $ready ]] || { log "idle opener for $key did not get ready: $(cat "$TMP/logs/idle-$key.out")"; kill "$opid" 2>/dev/null || true; return; }
+  sleep 1
+  after=$(rss_kib "$pid")
+  held=$(ss -Htn state established "dport = :$port" | wc -l)
+  kill "$opid" 2>/dev/null || true
+  for _ in $(seq 50); do alive "$opid" || break; sleep 0.1; done
+  fact "rss_${key}_before" "$before"; fact "rss_${key}_after" "$after"; fact "rss_${key}_held" "$held"
+  log "RSS $key: ${before} KiB → ${after} KiB with $held idle connections ($(cat "$TMP/logs/idle-$key.out"))"
+}
+log "memory: $IDLE_CONNS idle keep-alive connections each to strangler, NGINX, HAProxy"
+fact idle_conns "$IDLE_CONNS"
+measure_rss strangler "$STRANGLER_PID" "$STRANGLER_PORT" "$IDLE_CONNS"
+measure_rss nginx "$NGINX_PID" "$NGINX_PORT" "$IDLE_CONNS"
+hap_n=$IDLE_CONNS
+(( hap_n > HAPROXY_MAXCONN - 100 )) && hap_n=$((HAPROXY_MAXCONN - 100))
+measure_rss haproxy "$HAPROXY_PID" "$HAPROXY_PORT" "$hap_n"
+note="Connections held = ESTABLISHED client sockets at the sample (ss). NGINX's RSS is master + worker summed."
+(( hap_n < IDLE_CONNS )) && note="$note HAProxy got $hap_n connections: its maxconn is capped at $HAPROXY_MAXCONN by the fd limit ($(ulimit -n)), as it reserves 2 fds per connection."
+fact rss_note "$note"
+
+fact elapsed "$(( $(date +%s) - START_TS ))"
+mkdir -p "$(dirname "$OUT")"
+python3 "$BENCH_DIR/summarize.py" "$RESULTS" "$FACTS" >"$TMP/latest.md"
+cp "$TMP/latest.md" "$OUT"
+cp "$RESULTS" "$(dirname "$OUT")/latest-raw.tsv"
+echo
+cat "$OUT"
+log "written: $OUT (raw runs: $(dirname "$OUT")/latest-raw.tsv)"

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Turn the raw measurements of bench/run.sh into the Markdown report.
+
+    summarize.py RESULTS.tsv FACTS.env > latest.md
+
+RESULTS.tsv: one wrk run a line:
+    target conns round requests duration_s rps p50_us p99_us non2xx sockerr cpu_us_per_req user_us sys_us
+FACTS.env: key=value lines (environment, shadow, reload and RSS facts).
+"""
+import statistics
+import sys
+
+TARGETS = [
+    ("origin", "origin (direct, the limit)"),
+    ("nginx", "NGINX proxy"),
+    ("haproxy", "HAProxy"),
+    ("strangler", "strangler"),
+    ("strangler-shadow", "strangler, shadowed route"),
+]
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if len(p) != 13:
+                continue
+            rows.append(dict(target=p[0], conns=int(p[1]), round=int(p[2]), requests=int(p[3]),
+                             dur=float(p[4]), rps=float(p[5]), p50=int(p[6]), p99=int(p[7]),
+                             non2xx=int(p[8]), sockerr=int(p[9]), cpu=float(p[10]),
+                             cpu_u=float(p[11]), cpu_s=float(p[12])))
+    return rows
+
+
+def facts(path):
+    d = {}
+    with open(path) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                d[k] = v
+    return d
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def us(v):
+    if v is None:
+        return "–"
+    return f"{v / 1000:.2f} ms" if v >= 1000 else f"{v:.0f} µs"
+
+
+def num(v, fmt="{:,.0f}"):
+    return "–" if v is None else fmt.format(v)
+
+
+def ratio(a, b):
+    return "–" if not a or not b else f"{a / b:.2f}"
+
+
+def main():
+    rows, fx = load(sys.argv[1]), facts(sys.argv[2])
+    conns = int(fx.get("conns", 50))
+    stats = {}
+    for key, _ in TARGETS:
+        hi = [r for r in rows if r["target"] == key and r["conns"] == conns and r["requests"] > 0]
+        lo = [r for r in rows if r["target"] == key and r["conns"] == 1 and r["requests"] > 0]
+        allr = [r for r in rows if r["target"] == key]
+        if not hi and not lo:
+            continue
+        rps = [r["rps"] for r in hi]
+        stats[key] = dict(
+            n=len(hi),
+            rps=med(rps), rps_min=min(rps) if rps else None, rps_max=max(rps) if rps else None,
+            p50=med([r["p50"] for r in hi]), p99=med([r["p99"] for r in hi]),
+            p50_1=med([r["p50"] for r in lo]), p99_1=med([r["p99"] for r in lo]),
+            rps_1=med([r["rps"] for r in lo]),
+            cpu=med([r["cpu"] for r in hi]),
+            cpu_u=med([r["cpu_u"] for r in hi]), cpu_s=med([r["cpu_s"] for r in hi]),
+            errors=sum(r["non2xx"] + r["sockerr"] for r in allr),
+            requests=sum(r["requests"] for r in allr),
+        )
+
+    out = []
+    w = out.append
+    w("# strangler benchmark: latest run\n")
+    w(f"Run {fx.get('date', '?')} on commit `{fx.get('commit', '?')}` — {fx.get('cpu', '?')}, "
+      f"{fx.get('ncpu', '?')} CPUs, load average at start {fx.get('loadavg', '?')}.  ")
+    w(f"{fx.get('rounds')} interleaved rounds; {fx.get('duration')} s per run at {conns} connections, "
+      f"{fx.get('lat_duration')} s per run at 1 connection; wrk -t1 ({fx.get('wrk', '?')}).  ")
+    w(f"Pinning: {fx.get('pinning', '?')}.  ")
+    w(f"Versions: {fx.get('nginx', '?')}, {fx.get('haproxy', '?')}, strangler {fx.get('strangler', '?')}. "
+      "Origin: NGINX returning a 1 KiB JSON body, keep-alive. All proxies: one worker, keep-alive to the origin, "
+      "access logs off.\n")
+
+    w(f"## Throughput and latency\n")
+    w(f"| target | req/s @{conns} (median) | min–max | p50 @{conns} | p99 @{conns} | p50 @1 | p99 @1 | "
+      "proxy CPU per request | failed requests |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for key, label in TARGETS:
+        s = stats.get(key)
+        if not s:
+            continue
+        cpu_label = f"{us(s['cpu'])} ({s['cpu_u']:.1f} user + {s['cpu_s']:.1f} sys)" + (" (origin)" if key == "origin" else "")
+        w(f"| {label} | {num(s['rps'])} | {num(s['rps_min'])}–{num(s['rps_max'])} | {us(s['p50'])} | "
+          f"{us(s['p99'])} | {us(s['p50_1'])} | {us(s['p99_1'])} | {cpu_label} | "
+          f"{s['errors']} of {s['requests']:,} |")
+    w("")
+    w("CPU per request = (utime + stime of the proxy's processes, from /proc/PID/stat, over the run) / requests "
+      "wrk completed; for the origin row it is the origin NGINX's own cost. Latencies are medians over rounds "
+      "of wrk's per-run percentiles. Failed = non-2xx responses + socket errors.\n")
+
+    st = stats.get("strangler")
+    if st:
+        w("## Ratios (strangler / other)\n")
+        w("| vs | req/s @%d | p50 @%d | p99 @%d | p50 @1 | p99 @1 | CPU per request |" % (conns, conns, conns))
+        w("|---|---:|---:|---:|---:|---:|---:|")
+        for key, label in (("nginx", "NGINX"), ("haproxy", "HAProxy"), ("origin", "origin (direct)")):
+            o = stats.get(key)
+            if not o:
+                continue
+            w(f"| strangler / {label} | {ratio(st['rps'], o['rps'])} | {ratio(st['p50'], o['p50'])} | "
+              f"{ratio(st['p99'], o['p99'])} | {ratio(st['p50_1'], o['p50_1'])} | {ratio(st['p99_1'], o['p99_1'])} | "
+              f"{ratio(st['cpu'], o['cpu']) if key != 'origin' else '–'} |")
+        w("")
+        w("req/s above 1 is better for strangler; latency and CPU above 1 are worse.\n")
+
+    sh = stats.get("strangler-shadow")
+    if st and sh:
+        w("## Shadow cost\n")
+        cost = (1 - sh["rps"] / st["rps"]) * 100 if st["rps"] else 0
+        copies = int(fx.get("shadow_copies", "0") or 0)
+        sent = sh["requests"]
+        w(f"strangler with a shadowed route (`sample: 1.0`, copy to a second NGINX server with the same body): "
+          f"**{num(sh['rps'])} req/s** vs {num(st['rps'])} without → throughput cost **{cost:.1f}%**; "
+          f"CPU per request {us(sh['cpu'])} vs {us(st['cpu'])}; p99 @{conns} {us(sh['p99'])} vs {us(st['p99'])}.  ")
+        w(f"Shadow copies received by the shadow server: {copies:,} for {sent:,} shadowed requests "
+          f"({copies / sent * 100 if sent else 0:.1f}%; copies of requests still in flight when wrk stopped count too).")
+        if copies == 0:
+            w("**Shadowing is not active in this build** (no copy reached the shadow server): the numbers above "
+              "measure a route with a `shadow:` block that the proxy does not act on yet.")
+        w("")
+
+    w("## Requests lost during reloads\n")
+    w(f"{fx.get('reload_summary', 'not measured')}\n")
+
+    w(f"## Memory with {fx.get('idle_conns', '?')} idle keep-alive connections\n")
+    w("| server | connections held | VmRSS before | VmRSS with them | per connection |")
+    w("|---|---:|---:|---:|---:|")
+    for key, label in (("strangler", "strangler"), ("nginx", "NGINX (master + worker)"), ("haproxy", "HAProxy")):
+        if f"rss_{key}_before" not in fx:
+            continue
+        b, a = int(fx[f"rss_{key}_before"]), int(fx[f"rss_{key}_after"])
+        held = int(fx.get(f"rss_{key}_held", 0) or 0)
+        per = f"{(a - b) * 1024 / held / 1024:.1f} KiB" if held else "–"
+        w(f"| {label} | {held:,} | {b / 1024:.1f} MiB | {a / 1024:.1f} MiB | {per} |")
+    w("")
+    w(f"Each connection made one keep-alive `GET /` (answered 200) and then stayed idle; RSS sampled "
+      f"~1 s after the last answer. {fx.get('rss_note', '')}\n")
+
+    w(f"Total wall time: {fx.get('elapsed', '?')} s.")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
