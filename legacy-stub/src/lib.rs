@@ -8,6 +8,7 @@
 //! /orders/...                as order-service; POST /orders runs the saga in-process
 //! /payments/...              as payment-service
 //! /inventory/..., /reservations/...   as inventory-service
+//! GET  /events/stats         {"published", "pending", "consumed", "duplicates"}
 //! ```
 //!
 //! One process, one set of stores shared by every route: placing an order reserves from the
@@ -15,6 +16,10 @@
 //! reads — what the extracted services later split apart. The routes for orders, payments
 //! and inventory are the services' own ([`service_common`]), over the same seed data, so the
 //! same `GET` answers the same bytes here and there.
+//!
+//! The stub also consumes the services' domain events ([`sync`]): an order placed through
+//! order-service shows up in the stub's `GET /orders/{id}` too, and so do payments, refunds,
+//! reservations and releases.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,11 +30,13 @@ use service_common::http::{self, HttpResponse};
 use service_common::local::LocalFulfillment;
 use service_common::orders::Orders;
 use service_common::saga::SagaPolicy;
+use service_common::events::{self, Bus, Consumer};
 use service_common::{inventory, payments, server, RequestBody};
 use tokio::net::TcpListener;
 
 mod customers;
 mod home;
+pub mod sync;
 
 /// Where the binary listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -39,12 +46,21 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 pub struct Options {
     /// How long in-flight requests may take to finish after shutdown is signalled.
     pub shutdown_grace: Duration,
+    /// The bus whose events the stub applies; `None`: a private in-process bus.
+    pub event_bus: Option<Bus>,
+    /// The stub's durable consumer on that bus.
+    pub event_consumer: Consumer,
 }
+
+/// The name of the stub's durable consumer.
+pub const CONSUMER: &str = "legacy-stub";
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             shutdown_grace: Duration::from_secs(5),
+            event_bus: None,
+            event_consumer: Consumer::new(CONSUMER),
         }
     }
 }
@@ -53,6 +69,7 @@ impl Default for Options {
 #[derive(Debug)]
 pub struct Monolith {
     orders: Orders<LocalFulfillment>,
+    replica: sync::Replica,
 }
 
 impl Monolith {
@@ -60,6 +77,7 @@ impl Monolith {
     pub fn seeded() -> Self {
         Monolith {
             orders: Orders::new(LocalFulfillment::seeded(), SagaPolicy::default()),
+            replica: sync::Replica::default(),
         }
     }
 
@@ -78,28 +96,39 @@ impl Monolith {
             }
             ["customers", ..] => customers::customer(req.method(), &segments),
             ["catalog"] => customers::catalog(req.method()),
+            ["events", "stats"] => events::stats_response(req.method(), self.replica.stats()),
             _ => http::no_route(&path),
         }
     }
 }
 
-/// Serves the monolith on `listener` until `shutdown` completes.
+/// Serves the monolith on `listener` until `shutdown` completes, applying the events of
+/// `options.event_bus` meanwhile.
 pub async fn serve(
     listener: TcpListener,
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    options.event_consumer.validate()?;
     let monolith = Arc::new(Monolith::seeded());
+    let bus = options.event_bus.clone().unwrap_or_else(Bus::memory);
+    let subscription = bus.subscribe(&options.event_consumer);
+    let consumer = tokio::spawn({
+        let monolith = Arc::clone(&monolith);
+        async move { sync::consume(&monolith, subscription).await }
+    });
     let handler = move |req| {
         let monolith = Arc::clone(&monolith);
         async move { monolith.route(req).await }
     };
-    server::serve(
+    let served = server::serve(
         "legacy-stub",
         listener,
         options.shutdown_grace,
         handler,
         shutdown,
     )
-    .await
+    .await;
+    consumer.abort();
+    served
 }

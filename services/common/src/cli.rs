@@ -1,5 +1,5 @@
-//! What every service binary does around its `serve`: logging to stderr, binding the
-//! listen address, and stopping on Ctrl-C or SIGTERM.
+//! What every service binary does around its `serve`: logging to stderr, choosing the event
+//! bus (`--event-bus`), binding the listen address, and stopping on Ctrl-C or SIGTERM.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -75,3 +75,16 @@ where
         }
     }
 }
+
+/// The bus `--event-bus` names (`memory` or `nats://HOST:PORT`); logs and yields exit code
+/// 1 when the setting is invalid.
+pub async fn event_bus(spec: &str) -> Result<crate::events::Bus, ExitCode> {
+    crate::events::Bus::from_spec(spec).await.map_err(|e| {
+        tracing::error!(error = %e, "invalid --event-bus");
+        ExitCode::from(1)
+    })
+}
+
+/// The help of `--event-bus`.
+pub const EVENT_BUS_HELP: &str =
+    "Event bus: \"memory\" (in-process) or \"nats://HOST:PORT\" (NATS JetStream)";

@@ -1,4 +1,5 @@
-//! `inventory-service --listen ADDR`: the inventory service as a process.
+//! `inventory-service --listen ADDR [--event-bus memory|nats://HOST:PORT]`: the inventory
+//! service as a process.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -14,14 +15,24 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = inventory_service::DEFAULT_LISTEN)]
     listen: SocketAddr,
+    #[arg(long, default_value = "memory", help = cli::EVENT_BUS_HELP)]
+    event_bus: String,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
     cli::init_logging();
+    let event_bus = match cli::event_bus(&args.event_bus).await {
+        Ok(bus) => bus,
+        Err(code) => return code,
+    };
+    let options = Options {
+        event_bus: Some(event_bus),
+        ..Options::default()
+    };
     cli::run("inventory-service", args.listen, |listener| {
-        serve(listener, Options::default(), cli::shutdown_signal())
+        serve(listener, options, cli::shutdown_signal())
     })
     .await
 }

@@ -4,7 +4,12 @@
 //! GET  /orders, GET /orders/{id}, POST /orders/{id}/cancel   as the legacy stub
 //! POST /orders          runs the fulfillment saga against inventory- and payment-service
 //! GET  /health          {"status": "ok", "peers": {"inventory": {"url", "breaker"}, "payment": ...}}
+//! GET  /events/stats    {"published", "pending", "consumed", "duplicates"}
 //! ```
+//!
+//! The order book records `order.created`, `order.confirmed` and `order.cancelled` in the
+//! service's outbox, under the book's lock; a relay publishes them to [`Options::event_bus`]
+//! (SPEC §10).
 //!
 //! Its own in-memory order book, seeded exactly like the legacy stub's, so that the same
 //! `GET` answers the same bytes from both.
@@ -36,6 +41,7 @@ use std::time::Duration;
 use hyper::Request;
 use hyper::StatusCode;
 use serde_json::json;
+use service_common::events::{self, Bus, Outbox, Publisher};
 use service_common::http::{self, HttpResponse};
 use service_common::orders::Orders;
 use service_common::saga::SagaPolicy;
@@ -66,6 +72,8 @@ pub struct Options {
     pub peer_policy: PeerPolicy,
     /// Retries of a failed compensation before it is recorded as `compensation_failed`.
     pub compensation_retry: Backoff,
+    /// Where events go; `None`: a private in-process bus that nobody reads.
+    pub event_bus: Option<Bus>,
 }
 
 impl Default for Options {
@@ -76,6 +84,7 @@ impl Default for Options {
             shutdown_grace: Duration::from_secs(5),
             peer_policy: PeerPolicy::default(),
             compensation_retry: SagaPolicy::default().compensation,
+            event_bus: None,
         }
     }
 }
@@ -84,11 +93,18 @@ impl Default for Options {
 #[derive(Debug)]
 pub struct OrderService {
     orders: Orders<RemoteFulfillment>,
+    outbox: Outbox,
 }
 
 impl OrderService {
-    /// Fails when a peer URL is not `http://HOST:PORT`.
+    /// Fails when a peer URL is not `http://HOST:PORT`. Its events wait in
+    /// [`OrderService::outbox`] until a relay publishes them.
     pub fn new(options: &Options) -> std::io::Result<Self> {
+        OrderService::with_outbox(options, Outbox::new())
+    }
+
+    /// [`OrderService::new`], recording events in `outbox`.
+    pub fn with_outbox(options: &Options, outbox: Outbox) -> std::io::Result<Self> {
         let fulfillment = RemoteFulfillment::new(
             options.inventory_url.as_deref(),
             options.payment_url.as_deref(),
@@ -99,8 +115,13 @@ impl OrderService {
             compensation: options.compensation_retry,
         };
         Ok(OrderService {
-            orders: Orders::new(fulfillment, policy),
+            orders: Orders::new(fulfillment, policy).with_outbox(outbox.clone()),
+            outbox,
         })
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     /// Routes one request.
@@ -108,6 +129,7 @@ impl OrderService {
         let path = req.uri().path().to_owned();
         match http::segments(&path).as_slice() {
             ["orders", ..] => self.orders.handle(req).await,
+            ["events", "stats"] => events::stats_response(req.method(), self.outbox.stats()),
             ["health"] => match http::expect_method(req.method(), "GET") {
                 Ok(()) => {
                     let peers = self.orders.fulfillment().peers();
@@ -138,17 +160,21 @@ pub async fn serve(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = Arc::new(OrderService::new(&options)?);
+    let outbox = Outbox::new();
+    let service = Arc::new(OrderService::with_outbox(&options, outbox.clone())?);
+    let publisher = Publisher::start_with(outbox, options.event_bus.clone());
     let handler = move |req| {
         let service = Arc::clone(&service);
         async move { service.route(req).await }
     };
-    server::serve(
+    let served = server::serve(
         "order-service",
         listener,
         options.shutdown_grace,
         handler,
         shutdown,
     )
-    .await
+    .await;
+    publisher.stop(options.shutdown_grace).await;
+    served
 }

@@ -1,5 +1,5 @@
-//! `order-service --listen ADDR [--inventory-url URL] [--payment-url URL]`: the order
-//! service as a process.
+//! `order-service --listen ADDR [--inventory-url URL] [--payment-url URL]
+//! [--event-bus memory|nats://HOST:PORT]`: the order service as a process.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -21,13 +21,20 @@ struct Args {
     /// Base URL of payment-service, e.g. http://127.0.0.1:9102.
     #[arg(long)]
     payment_url: Option<String>,
+    #[arg(long, default_value = "memory", help = cli::EVENT_BUS_HELP)]
+    event_bus: String,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
     cli::init_logging();
+    let event_bus = match cli::event_bus(&args.event_bus).await {
+        Ok(bus) => bus,
+        Err(code) => return code,
+    };
     let options = Options {
+        event_bus: Some(event_bus),
         inventory_url: args.inventory_url,
         payment_url: args.payment_url,
         ..Options::default()

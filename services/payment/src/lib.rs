@@ -6,11 +6,15 @@
 //! GET  /payments/order/{order_id}
 //! POST /payments/{id}/refund
 //! GET  /health
+//! GET  /events/stats                {"published", "pending", "consumed", "duplicates"}
 //! ```
 //!
 //! Its own in-memory [`Ledger`], seeded exactly like the legacy stub's, so that the same
 //! `GET` answers the same bytes from both. The routes themselves live in
 //! [`service_common::payments`], shared with the stub.
+//!
+//! Every change is recorded as a domain event in the service's outbox, under the store's
+//! lock, and relayed to [`Options::event_bus`] (SPEC §10).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -19,6 +23,7 @@ use std::time::Duration;
 use hyper::Request;
 use service_common::http::{self, HttpResponse};
 use service_common::payments::{self, Ledger};
+use service_common::events::{self, Bus, Outbox, Publisher};
 use service_common::{server, RequestBody};
 use tokio::net::TcpListener;
 
@@ -30,12 +35,15 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9102";
 pub struct Options {
     /// How long in-flight requests may take to finish after shutdown is signalled.
     pub shutdown_grace: Duration,
+    /// Where events go; `None`: a private in-process bus that nobody reads.
+    pub event_bus: Option<Bus>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             shutdown_grace: Duration::from_secs(5),
+            event_bus: None,
         }
     }
 }
@@ -46,24 +54,36 @@ pub async fn serve(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let ledger = Arc::new(Mutex::new(Ledger::seeded()));
+    let publisher = Publisher::start(options.event_bus.clone());
+    let outbox = publisher.outbox.clone();
+    let ledger = Arc::new(Mutex::new(Ledger::seeded().with_outbox(outbox.clone())));
     let handler = move |req| {
         let ledger = Arc::clone(&ledger);
-        async move { route(&ledger, req).await }
+        let outbox = outbox.clone();
+        async move { route(&ledger, &outbox, req).await }
     };
-    server::serve(
+    let served = server::serve(
         "payment-service",
         listener,
         options.shutdown_grace,
         handler,
         shutdown,
     )
-    .await
+    .await;
+    publisher.stop(options.shutdown_grace).await;
+    served
 }
 
 /// Routes one request.
-pub async fn route<B: RequestBody>(ledger: &Mutex<Ledger>, req: Request<B>) -> HttpResponse {
+pub async fn route<B: RequestBody>(
+    ledger: &Mutex<Ledger>,
+    outbox: &Outbox,
+    req: Request<B>,
+) -> HttpResponse {
     let path = req.uri().path().to_owned();
+    if http::segments(&path) == ["events", "stats"] {
+        return events::stats_response(req.method(), outbox.stats());
+    }
     match http::segments(&path).first().copied() {
         Some("payments") => payments::handle(ledger, req).await,
         Some("health") if http::segments(&path).len() == 1 => http::health(req.method()),

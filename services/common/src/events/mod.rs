@@ -35,7 +35,7 @@ mod stats;
 
 pub use memory::MemoryBus;
 pub use nats::NatsBus;
-pub use outbox::Outbox;
+pub use outbox::{Outbox, Publisher, RelayPolicy};
 pub use stats::{stats_response, EventStats};
 
 /// A boxed future, so that [`EventBus`] can be used as a trait object.

@@ -178,3 +178,32 @@ async fn relay(inner: Arc<Inner>, bus: Bus, policy: RelayPolicy) {
         tokio::time::sleep(policy.retry.delay(failures)).await;
     }
 }
+
+/// A service's publishing side: its outbox and the relay feeding the bus.
+#[derive(Debug)]
+pub struct Publisher {
+    pub outbox: Outbox,
+    relay: Relay,
+}
+
+impl Publisher {
+    /// A fresh outbox relayed to `bus` (a private memory bus when `None`).
+    pub fn start(bus: Option<Bus>) -> Self {
+        Publisher::start_with(Outbox::new(), bus)
+    }
+
+    /// Relays `outbox` to `bus` (a private memory bus when `None`).
+    pub fn start_with(outbox: Outbox, bus: Option<Bus>) -> Self {
+        let relay = outbox.spawn_relay(bus.unwrap_or_else(Bus::memory), RelayPolicy::default());
+        Publisher { outbox, relay }
+    }
+
+    /// Gives the relay up to `grace` to publish what is pending, then stops it.
+    pub async fn stop(self, grace: Duration) {
+        if !self.outbox.drain(grace).await {
+            let pending = self.outbox.stats().pending;
+            tracing::warn!(pending, "stopping with events not yet published; they are lost");
+        }
+        drop(self.relay);
+    }
+}
