@@ -7,6 +7,8 @@
 //! let reply = server.get("/orders/1").await;
 //! assert_eq!(reply.status, 200);
 //! ```
+//!
+//! [`bus`] and [`nats`] help test domain events against both buses.
 
 use std::future::Future;
 use std::io;
@@ -23,6 +25,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+pub mod bus;
+pub mod nats;
 
 /// What tests pass as the `shutdown` future of a crate's `serve`.
 pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;

@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::Request;
+use service_common::events::{self, Bus, Outbox, Publisher};
 use service_common::http::{self, HttpResponse};
 use service_common::payments::{self, Ledger};
-use service_common::events::{self, Bus, Outbox, Publisher};
 use service_common::{server, RequestBody};
 use tokio::net::TcpListener;
 

@@ -86,7 +86,9 @@ impl MemoryBus {
 
     fn append(&self, event: &Event) -> Result<(), BusError> {
         if !self.shared.available.load(Ordering::SeqCst) {
-            return Err(BusError::Unavailable("the memory bus is switched off".into()));
+            return Err(BusError::Unavailable(
+                "the memory bus is switched off".into(),
+            ));
         }
         let mut state = lock(&self.shared.state);
         state.log.push_back(event.clone());
@@ -105,7 +107,12 @@ impl Shared {
     /// The consumer's next position and the event there, if it has been published.
     fn next_for(&self, name: &str) -> (u64, Option<Event>) {
         let state = lock(&self.state);
-        let cursor = state.cursors.get(name).copied().unwrap_or(0).max(state.base);
+        let cursor = state
+            .cursors
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+            .max(state.base);
         let index = usize::try_from(cursor - state.base).unwrap_or(usize::MAX);
         (cursor, state.log.get(index).cloned())
     }

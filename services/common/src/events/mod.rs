@@ -115,7 +115,11 @@ pub struct Event {
 
 impl Event {
     /// A new event with a fresh id, occurring now.
-    pub fn new(event_type: EventType, aggregate_id: impl ToString, data: serde_json::Value) -> Self {
+    pub fn new(
+        event_type: EventType,
+        aggregate_id: impl ToString,
+        data: serde_json::Value,
+    ) -> Self {
         Event {
             id: Uuid::new_v4(),
             event_type,
@@ -274,10 +278,7 @@ pub struct Subscription {
 impl Subscription {
     /// A subscription over `deliveries`, fed by `feeder`, which is aborted on drop.
     pub fn new(deliveries: mpsc::Receiver<Delivery>, feeder: JoinHandle<()>) -> Self {
-        Subscription {
-            deliveries,
-            feeder,
-        }
+        Subscription { deliveries, feeder }
     }
 
     /// The next delivery; `None` once the bus has stopped feeding this subscription.

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
-use async_nats::jetstream::stream::{self, StorageType};
 use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::{self, StorageType};
 use async_nats::jetstream::{self, AckKind};
 use async_nats::ServerAddr;
 use futures_util::StreamExt;

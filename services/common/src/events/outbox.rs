@@ -202,7 +202,10 @@ impl Publisher {
     pub async fn stop(self, grace: Duration) {
         if !self.outbox.drain(grace).await {
             let pending = self.outbox.stats().pending;
-            tracing::warn!(pending, "stopping with events not yet published; they are lost");
+            tracing::warn!(
+                pending,
+                "stopping with events not yet published; they are lost"
+            );
         }
         drop(self.relay);
     }
