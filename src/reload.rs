@@ -229,6 +229,12 @@ pub fn watch(reloader: Arc<Reloader>, poll: Duration) -> Watch {
     tasks.push(tokio::spawn(async move {
         while let Some(trigger) = rx.recv().await {
             r.reload(trigger).await;
+            if trigger == "watch" {
+                // Settle: an editor's temp-write + rename can land in one
+                // debounce window around the read; look once more.
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                r.reload(trigger).await;
+            }
         }
     }));
     let poll_tx = tx.clone();

@@ -49,6 +49,7 @@ pub struct UpstreamBuilder {
     headers: Vec<(String, String)>,
     fail_first: usize,
     mode: Mode,
+    rules: Vec<(String, u16, Duration)>,
 }
 
 /// A purpose-built upstream, by default describing each request as JSON.
@@ -60,6 +61,7 @@ pub fn upstream() -> UpstreamBuilder {
         headers: Vec::new(),
         fail_first: 0,
         mode: Mode::Describe,
+        rules: Vec::new(),
     }
 }
 
@@ -84,6 +86,11 @@ impl UpstreamBuilder {
     /// Answer 500 to the first `n` requests, then normally.
     pub fn fail_first(mut self, n: usize) -> Self {
         self.fail_first = n;
+        self
+    }
+    /// Requests whose path starts with `prefix` get `status` after `delay`.
+    pub fn on_path(mut self, prefix: &str, status: u16, delay: Duration) -> Self {
+        self.rules.push((prefix.into(), status, delay));
         self
     }
     pub fn echo_body(mut self) -> Self {
@@ -205,8 +212,14 @@ type Body = BoxBody<Bytes, hyper::Error>;
 async fn answer(req: Request<Incoming>, st: Arc<State>) -> Response<Body> {
     let n = st.hits.fetch_add(1, Ordering::SeqCst);
     let b = &st.b;
-    if !b.delay.is_zero() {
-        tokio::time::sleep(b.delay).await;
+    let rule = b
+        .rules
+        .iter()
+        .find(|(p, _, _)| req.uri().path().starts_with(p.as_str()))
+        .cloned();
+    let delay = rule.as_ref().map_or(b.delay, |r| r.2);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     let (parts, body) = req.into_parts();
     let mut seen = Seen {
@@ -215,7 +228,11 @@ async fn answer(req: Request<Incoming>, st: Arc<State>) -> Response<Body> {
         headers: parts.headers.clone(),
         body_len: 0,
     };
-    let status = if n < b.fail_first { 500 } else { b.status };
+    let status = if n < b.fail_first {
+        500
+    } else {
+        rule.map_or(b.status, |r| r.1)
+    };
     let mut resp = if matches!(b.mode, Mode::EchoBody) {
         st.seen.lock().expect("lock").push(seen);
         Response::new(body.boxed())
