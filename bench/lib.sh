@@ -58,7 +58,13 @@ need_tools() { # need_tools bin:package ...
 
 build_strangler() {
   log "building strangler (cargo build --release -j2 --bin strangler)"
-  (cd "$REPO_DIR" && cargo build --release -j2 --bin strangler 2>&1 | tail -n 3) >&2
+  local out; out=$(mktemp)
+  if ! (cd "$REPO_DIR" && cargo build --release -j2 --bin strangler) >"$out" 2>&1; then
+    grep -E '^(error|warning: build failed)' "$out" | head -n 10 >&2
+    rm -f "$out"
+    die "cargo build --release failed (SKIP_BUILD=1 benchmarks the existing target/release/strangler)"
+  fi
+  tail -n 1 "$out" >&2; rm -f "$out"
   [[ -x "$STRANGLER_BIN" ]] || die "no $STRANGLER_BIN after the build"
 }
 
@@ -118,6 +124,7 @@ http {
   client_body_temp_path $TMP/origin_body;
   server {
     listen 127.0.0.1:$ORIGIN_PORT backlog=4096;
+    location = /-/nginx-status { stub_status; }
     location / { default_type application/json; return 200 '$body'; }
   }
 }
