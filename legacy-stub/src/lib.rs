@@ -26,11 +26,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::Request;
+use service_common::events::{self, Bus, Consumer};
 use service_common::http::{self, HttpResponse};
 use service_common::local::LocalFulfillment;
 use service_common::orders::Orders;
 use service_common::saga::SagaPolicy;
-use service_common::events::{self, Bus, Consumer};
 use service_common::{inventory, payments, server, RequestBody};
 use tokio::net::TcpListener;
 

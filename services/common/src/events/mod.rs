@@ -183,7 +183,9 @@ pub struct Consumer {
 }
 
 /// The default time a consumer has to acknowledge a delivery.
-pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
+/// Short, because delivery is one event at a time: an ack lost with a broker restart holds
+/// the consumer up this long.
+pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(5);
 
 impl Consumer {
     /// A consumer named `name` (letters, digits, `-` and `_`), with [`DEFAULT_ACK_WAIT`].

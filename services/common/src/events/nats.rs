@@ -222,8 +222,9 @@ async fn pull_into(
             Ok(event) => {
                 let acker = move || -> BoxFuture<'static, Result<(), BusError>> {
                     Box::pin(async move {
+                        // Waits for the server to confirm, so a lost ack is reported.
                         message
-                            .ack()
+                            .double_ack()
                             .await
                             .map_err(|e| BusError::Unavailable(e.to_string()))
                     })
