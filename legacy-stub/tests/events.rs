@@ -27,8 +27,7 @@ async fn stub(bus: Bus, ack_wait: Duration) -> TestServer {
 async fn stats(server: &TestServer) -> EventStats {
     let reply = server.get("/events/stats").await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    serde_json::from_slice(&reply.body)
-        .unwrap_or_else(|e| panic!("stats ({e}): {}", reply.text()))
+    serde_json::from_slice(&reply.body).unwrap_or_else(|e| panic!("stats ({e}): {}", reply.text()))
 }
 
 /// Waits until `path` answers the same on both servers; returns the answer.
@@ -55,7 +54,10 @@ async fn applies_each_event_once(bus: TestBus) {
         Event::new(EventType::InventoryReserved, 100, reservation.clone()),
         Event::new(EventType::PaymentCompleted, 100, payment.clone()),
     ] {
-        publisher.publish(&e).await.unwrap_or_else(|e| panic!("{e}"));
+        publisher
+            .publish(&e)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     eventually("both events delivered twice", DEADLINE, || async {
         let s = stats(&stub).await;
@@ -66,7 +68,10 @@ async fn applies_each_event_once(bus: TestBus) {
     let count = |v: &Value, field: &str| v[field].as_u64().unwrap_or(u64::MAX);
     assert_eq!(count(&after, "reserved"), count(&before, "reserved") + 2);
     assert_eq!(count(&after, "available"), count(&before, "available") - 2);
-    assert_eq!(stub.get("/reservations/order/60").await.json(), json!([reservation]));
+    assert_eq!(
+        stub.get("/reservations/order/60").await.json(),
+        json!([reservation])
+    );
     assert_eq!(stub.get("/payments/100").await.json(), payment);
 }
 
@@ -98,7 +103,10 @@ async fn mirrors_the_services(bus: TestBus) {
 
     let items = json!([{"sku": "sku-2", "qty": 3}, {"sku": "sku-5", "qty": 1}]);
     let placed = orders
-        .post("/orders", &json!({"customer_id": 3, "items": items, "card": CARD}).to_string())
+        .post(
+            "/orders",
+            &json!({"customer_id": 3, "items": items, "card": CARD}).to_string(),
+        )
         .await;
     assert_eq!(placed.status, 201, "{}", placed.text());
     let order = converges(&stub, &orders, "/orders/51").await;
@@ -110,7 +118,10 @@ async fn mirrors_the_services(bus: TestBus) {
     assert_eq!(held[0]["status"], "held");
 
     let refused = orders
-        .post("/orders", &json!({"customer_id": 4, "items": items, "card": DECLINED}).to_string())
+        .post(
+            "/orders",
+            &json!({"customer_id": 4, "items": items, "card": DECLINED}).to_string(),
+        )
         .await;
     assert_eq!(refused.status, 409, "{}", refused.text());
     let cancelled = converges(&stub, &orders, "/orders/52").await;
@@ -124,8 +135,14 @@ async fn mirrors_the_services(bus: TestBus) {
     assert_eq!(payments.post("/payments/51/refund", "").await.status, 200);
     assert_eq!(inventory.delete("/reservations/51").await.status, 200);
     assert_eq!(orders.post("/orders/51/cancel", "").await.status, 200);
-    assert_eq!(converges(&stub, &orders, "/orders/51").await["status"], "cancelled");
-    assert_eq!(converges(&stub, &payments, "/payments/51").await["status"], "refunded");
+    assert_eq!(
+        converges(&stub, &orders, "/orders/51").await["status"],
+        "cancelled"
+    );
+    assert_eq!(
+        converges(&stub, &payments, "/payments/51").await["status"],
+        "refunded"
+    );
     converges(&stub, &inventory, "/reservations/order/51").await;
     for sku in ["/inventory/sku-2", "/inventory/sku-5"] {
         converges(&stub, &inventory, sku).await;
