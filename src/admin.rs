@@ -63,6 +63,13 @@ impl Admin {
             (&Method::GET, "/-/config") => json_response(StatusCode::OK, &self.config()),
             (&Method::POST, "/-/reload") => self.reload().await,
             (&Method::GET, "/-/breakers") => json_response(StatusCode::OK, &self.breakers()),
+            (&Method::GET, "/-/shadow") => {
+                let report = self.state.shadow_log.report();
+                json_response(
+                    StatusCode::OK,
+                    &serde_json::to_value(&report).unwrap_or_default(),
+                )
+            }
             (&Method::GET, "/metrics") => {
                 self.refresh_breaker_gauges();
                 respond(

@@ -75,7 +75,11 @@ pub async fn serve(
     let metrics = Arc::new(Metrics::new());
     let on_transition = on_transition(&metrics);
     let snapshot = Snapshot::build(config, sha256, 1, None, &on_transition)?;
-    let state = Arc::new(ProxyState::new(snapshot, metrics));
+    let shadow_log = crate::shadow::log::ShadowLog::start(
+        Arc::clone(&metrics),
+        snapshot.config.shadow.log.clone(),
+    );
+    let state = Arc::new(ProxyState::new(snapshot, metrics, shadow_log));
     let reloader = Reloader::new(config_path, Arc::clone(&state), on_transition);
     let _watch = crate::reload::watch(Arc::clone(&reloader), POLL_INTERVAL);
     let admin = Arc::new(Admin {

@@ -26,26 +26,37 @@ use crate::headers::{self, Origin, X_REQUEST_ID};
 use crate::metrics::{Metrics, Name, RequestLabels, RouteUpstream};
 use crate::normalize::normalize;
 use crate::retry::idempotent;
+use crate::shadow::log::ShadowLog;
+use crate::shadow::mirror::{self, Captured, Copy, Tee};
+use crate::shadow::record::{PrimarySide, SkipReason};
 use crate::snapshot::Snapshot;
+use tokio::sync::{oneshot, Semaphore};
 
 /// State shared by every connection.
 pub struct ProxyState {
     pub snapshot: ArcSwap<Snapshot>,
     pub metrics: Arc<Metrics>,
+    pub shadow_log: Arc<ShadowLog>,
+    /// `shadow.max_inflight` copies at most (sized at start).
+    pub shadow_slots: Arc<Semaphore>,
 }
 
 impl ProxyState {
-    pub fn new(first: Snapshot, metrics: Arc<Metrics>) -> Self {
+    pub fn new(first: Snapshot, metrics: Arc<Metrics>, shadow_log: Arc<ShadowLog>) -> Self {
         metrics.config_version.set(first.version as i64);
+        let shadow_slots = Arc::new(Semaphore::new(first.config.shadow.max_inflight));
         ProxyState {
             snapshot: ArcSwap::from_pointee(first),
             metrics,
+            shadow_log,
+            shadow_slots,
         }
     }
 
     /// Swap in a new snapshot; requests in flight keep the one they loaded.
     pub fn install(&self, next: Snapshot) {
         self.metrics.config_version.set(next.version as i64);
+        self.shadow_log.set_path(&next.config.shadow.log);
         self.snapshot.store(Arc::new(next));
     }
 }
@@ -71,16 +82,7 @@ pub async fn handle(
     let method = req.method().clone();
     let uri = req.uri().clone();
     let mut served = Served::default();
-    let mut resp = match forward(
-        req,
-        &snapshot,
-        &state.metrics,
-        conn,
-        &request_id,
-        &mut served,
-    )
-    .await
-    {
+    let mut resp = match forward(req, &state, &snapshot, conn, &request_id, &mut served).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(ErrorContext {
             route: served.route.as_deref(),
@@ -125,8 +127,8 @@ pub async fn handle(
 
 async fn forward(
     req: Request<Incoming>,
+    state: &ProxyState,
     snap: &Snapshot,
-    metrics: &Metrics,
     conn: Conn,
     request_id: &HeaderValue,
     served: &mut Served,
@@ -172,34 +174,134 @@ async fn forward(
     }
     out_headers.insert(&X_REQUEST_ID, request_id.clone());
 
-    // Buffer only what may be sent twice: small bodies of requests that
-    // can be retried or fall back. Everything else streams.
+    // A sampled request whose method the route shadows.
+    let shadow = route.shadow.as_ref().filter(|s| {
+        s.config.methods.iter().any(|m| m.0 == parts.method)
+            && (s.config.sample.0 >= 1.0 || rand::random::<f64>() < s.config.sample.0)
+    });
+    let max_shadow = snap.config.shadow.max_body;
+    let shadow_fits = body.is_end_stream() || declared.is_some_and(|n| n <= max_shadow);
+    // Buffer only what may be sent twice: small bodies of requests that can
+    // be retried, fall back, or be shadowed. Everything else streams.
     let may_replay =
         route.fallback.is_some() || (route.retry.is_some() && idempotent(&parts.method));
     let body = if body.is_end_stream() {
         CallBody::Buffered(bytes::Bytes::new())
-    } else if may_replay && declared.is_some_and(|n| n <= MAX_REPLAY_BODY) {
+    } else if (may_replay && declared.is_some_and(|n| n <= MAX_REPLAY_BODY))
+        || (shadow.is_some() && shadow_fits)
+    {
         CallBody::Buffered(buffer(body, limits.max_request_body, limits.body_idle_timeout).await?)
     } else {
         CallBody::Stream(Some(
             Guarded::new(body, limits.max_request_body, limits.body_idle_timeout).boxed(),
         ))
     };
+    let plan = match shadow {
+        None => ShadowPlan::None,
+        Some(target) => {
+            let copy = || Copy {
+                meta: mirror::meta(
+                    request_id.to_str().unwrap_or(""),
+                    &route.name,
+                    &parts.method,
+                    &path,
+                ),
+                upstream: Arc::clone(&snap.upstreams[target.upstream]),
+                target: Arc::clone(target),
+                method: parts.method.clone(),
+                uri_path: path.to_string(),
+                query: parts.uri.query().map(str::to_owned),
+                headers: out_headers.clone(),
+                body: match &body {
+                    CallBody::Buffered(b) => b.clone(),
+                    CallBody::Stream(_) => bytes::Bytes::new(),
+                },
+                max_body: max_shadow,
+                idle: limits.body_idle_timeout,
+            };
+            plan_shadow(state, snap, target, shadow_fits, copy)
+        }
+    };
     let outgoing = Outgoing {
-        method: parts.method,
+        method: parts.method.clone(),
         path: &path,
         query: parts.uri.query(),
         headers: out_headers,
     };
-    Call {
+    let started = Instant::now();
+    let result = Call {
         snap,
         route,
-        metrics,
+        metrics: &state.metrics,
         outgoing,
         body,
     }
     .run(picked, served)
-    .await
+    .await;
+    match (plan, result) {
+        (ShadowPlan::None, result) => result,
+        (ShadowPlan::Skip(shadow_up, why), Ok(resp)) => {
+            let primary = PrimarySide {
+                upstream: served.upstream.as_deref().unwrap_or("").into(),
+                status: resp.status().as_u16(),
+                latency_ms: mirror::millis(started.elapsed()),
+            };
+            let meta = mirror::meta(
+                request_id.to_str().unwrap_or(""),
+                &route.name,
+                &parts.method,
+                &path,
+            );
+            mirror::record_skip(&state.shadow_log, meta, primary, &shadow_up, why);
+            Ok(resp)
+        }
+        (ShadowPlan::Go(tx), Ok(resp)) => {
+            let (resp_parts, resp_body) = resp.into_parts();
+            let head = Captured {
+                status: resp_parts.status.as_u16(),
+                headers: mirror::header_pairs(&resp_parts.headers),
+                latency_ms: mirror::millis(started.elapsed()),
+                upstream: served.upstream.as_deref().unwrap_or("").into(),
+                body: None,
+            };
+            Ok(Response::from_parts(
+                resp_parts,
+                Tee::new(resp_body, max_shadow, head, tx).boxed(),
+            ))
+        }
+        // The primary failed: the client gets the proxy's error; no comparison.
+        (_, Err(e)) => Err(e),
+    }
+}
+
+enum ShadowPlan {
+    None,
+    Skip(Arc<str>, SkipReason),
+    Go(oneshot::Sender<Captured>),
+}
+
+/// Decide whether the copy goes, and if so start it (it waits for the
+/// primary's answer in its own task).
+fn plan_shadow(
+    state: &ProxyState,
+    snap: &Snapshot,
+    target: &Arc<crate::routing::ShadowTarget>,
+    fits: bool,
+    copy: impl FnOnce() -> Copy,
+) -> ShadowPlan {
+    let up = &snap.upstreams[target.upstream];
+    if !fits {
+        return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::BodyTooLarge);
+    }
+    let Ok(slot) = Arc::clone(&state.shadow_slots).try_acquire_owned() else {
+        return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::InflightLimit);
+    };
+    let Ok(permit) = up.breaker.acquire() else {
+        return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::BreakerOpen);
+    };
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(copy().run(permit, slot, rx, Arc::clone(&state.shadow_log)));
+    ShadowPlan::Go(tx)
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {

@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderName, Method};
 
 use crate::config::route::{RetryConfig, ShadowRoute};
 use crate::config::{Action, PathMatch, RouteConfig, Segment};
+use crate::shadow::diff::CompareSpec;
 
 #[derive(Debug)]
 pub struct Route {
@@ -22,7 +23,7 @@ pub struct Route {
     pub fallback: Option<usize>,
     pub timeout: Option<Duration>,
     pub retry: Option<RetryConfig>,
-    pub shadow: Option<ShadowTarget>,
+    pub shadow: Option<Arc<ShadowTarget>>,
 }
 
 #[derive(Debug)]
@@ -45,6 +46,7 @@ pub struct AggregatePart {
 pub struct ShadowTarget {
     pub upstream: usize,
     pub config: ShadowRoute,
+    pub spec: CompareSpec,
 }
 
 impl Target {
@@ -66,6 +68,22 @@ impl Target {
             Target::Aggregate(_) => None,
         }
     }
+}
+
+fn shadow_target(s: &ShadowRoute, upstream: usize) -> Result<ShadowTarget, String> {
+    let ignore: Vec<String> = s.compare.ignore.iter().map(|p| p.0.clone()).collect();
+    let headers: Vec<String> = s
+        .compare
+        .headers
+        .iter()
+        .map(|h| h.0.as_str().to_string())
+        .collect();
+    let spec = CompareSpec::new(&ignore, Some(&headers))?;
+    Ok(ShadowTarget {
+        upstream,
+        config: s.clone(),
+        spec,
+    })
 }
 
 /// Captured `{name}` segments of a `path` match.
@@ -123,10 +141,7 @@ impl RouteTable {
                 timeout: r.timeout,
                 retry: r.retry.clone(),
                 shadow: match &r.shadow {
-                    Some(s) => Some(ShadowTarget {
-                        upstream: idx(&s.upstream.0)?,
-                        config: s.clone(),
-                    }),
+                    Some(s) => Some(Arc::new(shadow_target(s, idx(&s.upstream.0)?)?)),
                     None => None,
                 },
             });

@@ -7,5 +7,7 @@
 //! - [`html`]: the self-contained HTML report.
 pub mod diff;
 pub mod html;
+pub mod log;
+pub mod mirror;
 pub mod record;
 pub mod report;

@@ -1,0 +1,143 @@
+//! The shadow log and the live report: records arrive on a bounded channel
+//! (a full channel drops the record, counted — request handling never
+//! waits), one writer task appends them as JSON lines to `shadow.log` and
+//! feeds the live [`ReportBuilder`] behind `GET /-/shadow`. An unwritable log
+//! is reported (once per failure streak) and does not stop the proxy.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use super::record::ShadowRecord;
+use super::report::{Report, ReportBuilder};
+use crate::metrics::{Metrics, Name, RouteOutcome};
+
+const CHANNEL: usize = 16 * 1024;
+
+pub struct ShadowLog {
+    tx: mpsc::Sender<ShadowRecord>,
+    path: Arc<arc_swap::ArcSwap<PathBuf>>,
+    report: Arc<Mutex<ReportBuilder>>,
+    pub dropped: AtomicU64,
+}
+
+impl ShadowLog {
+    /// Start the writer task, appending to `path` (see [`ShadowLog::set_path`]).
+    pub fn start(metrics: Arc<Metrics>, path: PathBuf) -> Arc<ShadowLog> {
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        let report = Arc::new(Mutex::new(ReportBuilder::new()));
+        let path = Arc::new(arc_swap::ArcSwap::from_pointee(path));
+        let current = Arc::clone(&path);
+        tokio::spawn(write_loop(rx, Arc::clone(&report), metrics, move || {
+            (**current.load()).clone()
+        }));
+        Arc::new(ShadowLog {
+            tx,
+            path,
+            report,
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    /// A reload may move the log.
+    pub fn set_path(&self, path: &Path) {
+        if **self.path.load() != path {
+            self.path.store(Arc::new(path.to_path_buf()));
+        }
+    }
+
+    pub fn record(&self, r: ShadowRecord) {
+        if self.tx.try_send(r).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn report(&self) -> Report {
+        match self.report.lock() {
+            Ok(b) => b.report(),
+            Err(p) => p.into_inner().report(),
+        }
+    }
+}
+
+struct Sink {
+    path: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    failing: bool,
+}
+
+impl Sink {
+    fn write(&mut self, path: &Path, line: &str) {
+        if self.path != path || self.file.is_none() {
+            self.path = path.to_path_buf();
+            self.file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map(std::io::BufWriter::new)
+                .map_err(|e| self.fail(&e))
+                .ok();
+        }
+        if let Some(f) = &mut self.file {
+            match f.write_all(line.as_bytes()) {
+                Ok(()) => self.failing = false,
+                Err(e) => {
+                    self.fail(&e);
+                    self.file = None;
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, e: &std::io::Error) {
+        if !self.failing {
+            tracing::error!(path = %self.path.display(), error = %e, "cannot write the shadow log; comparisons still count in GET /-/shadow");
+        }
+        self.failing = true;
+    }
+
+    fn flush(&mut self) {
+        if let Some(f) = &mut self.file {
+            if let Err(e) = f.flush() {
+                self.fail(&e);
+                self.file = None;
+            }
+        }
+    }
+}
+
+async fn write_loop(
+    mut rx: mpsc::Receiver<ShadowRecord>,
+    report: Arc<Mutex<ReportBuilder>>,
+    metrics: Arc<Metrics>,
+    path: impl Fn() -> PathBuf,
+) {
+    let mut sink = Sink {
+        path: PathBuf::new(),
+        file: None,
+        failing: false,
+    };
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(r) = next {
+            metrics
+                .shadow_comparisons
+                .get_or_create(&RouteOutcome {
+                    route: Name::from(r.route.as_str()),
+                    outcome: r.outcome.as_str(),
+                })
+                .inc();
+            if let Ok(mut b) = report.lock() {
+                b.add(&r);
+            }
+            let line = r.to_json_line();
+            // A buffered append (memory copy); one flush per batch.
+            sink.write(&path(), &line);
+            next = rx.try_recv().ok();
+        }
+        sink.flush();
+    }
+}

@@ -1,0 +1,298 @@
+//! Sending the copy and comparing the answers. The client's response is
+//! never delayed: the copy runs in its own task with its own timeout, a
+//! global cap of copies in flight (no permit, no copy: `skipped`), and the
+//! shadow upstream's breaker. The primary's body streams to the client
+//! through [`Tee`], which keeps a copy up to `max_body` for the comparison.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Method, Request, Version};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
+
+use super::diff::{compare, Observed};
+use super::log::ShadowLog;
+use super::record::{
+    format_ts, PrimarySide, RequestMeta, ShadowErrorKind, ShadowRecord, ShadowSide, SkipReason,
+};
+use crate::body::{full, BoxError, Guarded, ProxyBody};
+use crate::breaker::Permit;
+use crate::error::ProxyError;
+use crate::routing::ShadowTarget;
+use crate::upstream::Upstream;
+
+/// The primary's answer as the comparison needs it.
+pub struct Captured {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub latency_ms: f64,
+    pub upstream: String,
+    /// `None`: the body was over `max_body`.
+    pub body: Option<Bytes>,
+}
+
+pub fn header_pairs(h: &HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Everything a copy needs, taken before the primary is sent.
+pub struct Copy {
+    pub meta: RequestMeta,
+    pub upstream: Arc<Upstream>,
+    pub target: Arc<ShadowTarget>,
+    pub method: Method,
+    pub uri_path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub max_body: u64,
+    pub idle: Duration,
+}
+
+pub fn meta(request_id: &str, route: &str, method: &Method, path: &str) -> RequestMeta {
+    RequestMeta {
+        ts: format_ts(SystemTime::now()),
+        request_id: request_id.into(),
+        route: route.into(),
+        method: method.to_string(),
+        path: path.into(),
+    }
+}
+
+/// Milliseconds, rounded to the microsecond (for the log).
+pub fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// Record a copy that was not sent, once the primary answered.
+pub fn record_skip(
+    log: &ShadowLog,
+    meta: RequestMeta,
+    primary: PrimarySide,
+    shadow_upstream: &str,
+    why: SkipReason,
+) {
+    log.record(ShadowRecord::skipped(meta, primary, shadow_upstream, why));
+}
+
+impl Copy {
+    /// Mark the copy as one (§7) and build it for the shadow upstream.
+    fn request(&self) -> Result<Request<ProxyBody>, ProxyError> {
+        let mut h = self.headers.clone();
+        h.insert("x-shadow-request", HeaderValue::from_static("1"));
+        if let Some(k) = h.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+            if let Ok(v) = HeaderValue::from_str(&format!("{k}-shadow")) {
+                h.insert("idempotency-key", v);
+            }
+        }
+        if let Ok(v) = HeaderValue::from_str(self.upstream.config.url.authority.as_str()) {
+            h.insert(http::header::HOST, v);
+        }
+        let mut req = Request::new(full(self.body.clone()));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self
+            .upstream
+            .uri_for(&self.uri_path, self.query.as_deref())?;
+        *req.version_mut() = Version::HTTP_11;
+        *req.headers_mut() = h;
+        Ok(req)
+    }
+
+    /// Run in the background: send, read, wait for the primary, compare, record.
+    pub async fn run(
+        self,
+        permit: Permit,
+        _slot: OwnedSemaphorePermit,
+        primary: oneshot::Receiver<Captured>,
+        log: Arc<ShadowLog>,
+    ) {
+        let up = Arc::clone(&self.upstream);
+        let started = Instant::now();
+        let answer = match self.request() {
+            Ok(req) => up.send(req, up.config.timeout.0).await,
+            Err(e) => Err(e),
+        };
+        let latency_ms = millis(started.elapsed());
+        permit.record(matches!(&answer, Ok(r) if !r.status().is_server_error()));
+        let mut side = ShadowSide {
+            upstream: up.name.to_string(),
+            latency_ms: Some(latency_ms),
+            ..ShadowSide::default()
+        };
+        let shadow = match answer {
+            Ok(resp) => {
+                side.status = Some(resp.status().as_u16());
+                let (parts, body) = resp.into_parts();
+                let read = tokio::time::timeout(
+                    up.config.timeout.0,
+                    Guarded::new(body, self.max_body, self.idle).collect(),
+                )
+                .await;
+                match read {
+                    Ok(Ok(c)) => Ok((
+                        parts.status.as_u16(),
+                        header_pairs(&parts.headers),
+                        c.to_bytes(),
+                    )),
+                    Ok(Err(e))
+                        if crate::body::find_body_error(&*e)
+                            == Some(crate::body::BodyError::TooLarge) =>
+                    {
+                        Err(None)
+                    }
+                    Ok(Err(e)) => Err(Some((ShadowErrorKind::Body, e.to_string()))),
+                    Err(_) => Err(Some((
+                        ShadowErrorKind::Timeout,
+                        "the shadow body timed out".to_string(),
+                    ))),
+                }
+            }
+            Err(ProxyError::UpstreamTimeout) => {
+                Err(Some((ShadowErrorKind::Timeout, "no answer in time".into())))
+            }
+            Err(ProxyError::UpstreamUnreachable(e)) => Err(Some((
+                ShadowErrorKind::Connect,
+                crate::error::root_cause(&e),
+            ))),
+            Err(e) => Err(Some((ShadowErrorKind::UpstreamError, e.message()))),
+        };
+        // The primary finishes streaming to its client; wait for its copy.
+        let Ok(Ok(p)) = tokio::time::timeout(Duration::from_secs(300), primary).await else {
+            tracing::debug!(request_id = %self.meta.request_id, "primary did not complete; no comparison");
+            return;
+        };
+        let primary_side = PrimarySide {
+            upstream: p.upstream.clone(),
+            status: p.status,
+            latency_ms: p.latency_ms,
+        };
+        let record = match (shadow, &p.body) {
+            (Err(Some((kind, msg))), _) => {
+                side.error = Some(msg);
+                ShadowRecord::shadow_error(self.meta, primary_side, side, kind)
+            }
+            (Err(None), _) | (_, None) => ShadowRecord::skipped(
+                self.meta,
+                primary_side,
+                &up.name,
+                SkipReason::ResponseTooLarge,
+            ),
+            (Ok((status, headers, body)), Some(pbody)) => {
+                let c = compare(
+                    &Observed {
+                        status: p.status,
+                        headers: &p.headers,
+                        body: pbody,
+                    },
+                    &Observed {
+                        status,
+                        headers: &headers,
+                        body: &body,
+                    },
+                    &self.target.spec,
+                );
+                ShadowRecord::compared(self.meta, primary_side, side, c)
+            }
+        };
+        log.record(record);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Streams the primary's body to the client, keeping a copy up to `max`.
+    pub struct Tee {
+        #[pin]
+        inner: ProxyBody,
+        kept: BytesMut,
+        max: u64,
+        over: bool,
+        head: Option<Captured>,
+        tx: Option<oneshot::Sender<Captured>>,
+    }
+
+    impl PinnedDrop for Tee {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // hyper may never poll a body that is already at its end.
+            if this.inner.is_end_stream() {
+                send(this.tx, this.head, this.kept, *this.over);
+            }
+        }
+    }
+}
+
+fn send(
+    tx: &mut Option<oneshot::Sender<Captured>>,
+    head: &mut Option<Captured>,
+    kept: &mut BytesMut,
+    over: bool,
+) {
+    if let (Some(tx), Some(mut c)) = (tx.take(), head.take()) {
+        c.body = (!over).then(|| std::mem::take(kept).freeze());
+        let _ = tx.send(c);
+    }
+}
+
+impl Tee {
+    pub fn new(inner: ProxyBody, max: u64, head: Captured, tx: oneshot::Sender<Captured>) -> Self {
+        Tee {
+            inner,
+            kept: BytesMut::new(),
+            max,
+            over: false,
+            head: Some(head),
+            tx: Some(tx),
+        }
+    }
+}
+
+impl Body for Tee {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    if !*this.over && (this.kept.len() + d.len()) as u64 <= *this.max {
+                        this.kept.extend_from_slice(d);
+                    } else {
+                        *this.over = true;
+                        this.kept.clear();
+                    }
+                }
+            }
+            Poll::Ready(None) => send(this.tx, this.head, this.kept, *this.over),
+            Poll::Ready(Some(Err(_))) => {
+                this.tx.take();
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
