@@ -34,6 +34,12 @@ pub enum ProxyError {
     CircuitOpen { retry_after: Duration },
     /// A method the proxy does not forward (CONNECT).
     MethodNotAllowed,
+    /// A required aggregate part answered with an error: relayed as is.
+    PartAnswer {
+        status: StatusCode,
+        content_type: Option<HeaderValue>,
+        body: Bytes,
+    },
 }
 
 /// What the error response says about where it happened.
@@ -62,6 +68,7 @@ impl ProxyError {
             ProxyError::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
             ProxyError::CircuitOpen { .. } => (StatusCode::SERVICE_UNAVAILABLE, "circuit_open"),
             ProxyError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ProxyError::PartAnswer { status, .. } => (*status, "part_error"),
         }
     }
 
@@ -83,11 +90,25 @@ impl ProxyError {
                 retry_after_secs(*retry_after)
             ),
             ProxyError::MethodNotAllowed => "CONNECT is not supported".into(),
+            ProxyError::PartAnswer { status, .. } => format!("a required part answered {status}"),
         }
     }
 
     /// The one place an error becomes a response.
     pub fn into_response(self, ctx: ErrorContext<'_>) -> Response<ProxyBody> {
+        if let ProxyError::PartAnswer {
+            status,
+            content_type,
+            body,
+        } = self
+        {
+            let mut resp = Response::new(full(body));
+            *resp.status_mut() = status;
+            if let Some(ct) = content_type {
+                resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            return resp;
+        }
         let (status, kind) = self.status_kind();
         let body = serde_json::json!({
             "error": kind,

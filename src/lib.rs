@@ -1,5 +1,6 @@
 //! strangler: an edge proxy for strangler-fig migrations.
 pub mod admin;
+pub mod aggregate;
 pub mod app;
 pub mod body;
 pub mod breaker;

@@ -26,6 +26,7 @@ use crate::headers::{self, Origin, X_REQUEST_ID};
 use crate::metrics::{Metrics, Name, RequestLabels, RouteUpstream};
 use crate::normalize::normalize;
 use crate::retry::idempotent;
+use crate::routing::Target;
 use crate::shadow::log::ShadowLog;
 use crate::shadow::mirror::{self, Captured, Copy, Tee};
 use crate::shadow::record::{PrimarySide, SkipReason};
@@ -70,6 +71,8 @@ pub struct Conn {
 
 /// The label for "no route" / "no upstream".
 static NONE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
+/// The upstream label of a composed answer.
+static AGGREGATE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("(aggregate)"));
 
 pub async fn handle(
     req: Request<Incoming>,
@@ -139,7 +142,7 @@ async fn forward(
         return Ok(options_star());
     }
     let path = normalize(parts.uri.path()).map_err(|e| ProxyError::BadRequest(e.message()))?;
-    let (route, _captures) = snap
+    let (route, captures) = snap
         .table
         .find(&parts.method, &path, &parts.headers)
         .ok_or(ProxyError::NoRoute)?;
@@ -149,11 +152,7 @@ async fn forward(
     if declared.is_some_and(|n| n > limits.max_request_body) {
         return Err(ProxyError::BodyTooLarge);
     }
-    let Some(picked) = route.target.pick(rand::random()) else {
-        return Err(ProxyError::UpstreamError(
-            "aggregate routes are not served yet".into(),
-        ));
-    };
+    let picked = route.target.pick(rand::random());
     let trusted = snap
         .config
         .trusted_proxies
@@ -173,6 +172,14 @@ async fn forward(
         out_headers.insert(header::HOST, v);
     }
     out_headers.insert(&X_REQUEST_ID, request_id.clone());
+    let Some(picked) = picked else {
+        let Target::Aggregate(parts) = &route.target else {
+            return Err(ProxyError::NoRoute);
+        };
+        served.upstream = Some(Arc::clone(&AGGREGATE));
+        return crate::aggregate::compose(snap, parts, &captures, &out_headers, route.timeout)
+            .await;
+    };
 
     // A sampled request whose method the route shadows.
     let shadow = route.shadow.as_ref().filter(|s| {

@@ -11,8 +11,11 @@ pub mod client;
 pub mod proxy;
 pub mod upstream;
 
+#[allow(unused_imports)]
 pub use client::*;
+#[allow(unused_imports)]
 pub use proxy::*;
+#[allow(unused_imports)]
 pub use upstream::*;
 
 use std::time::{Duration, Instant};

@@ -1,0 +1,218 @@
+//! The demo, end to end, with the real monolith stub and the three real
+//! services behind the proxy: extracted routes, the monolith's own paths,
+//! API composition, the saga through the edge, the shadowed payments route
+//! reaching `ready`, and bad input to the services.
+
+mod support;
+use support::*;
+
+struct Demo {
+    proxy: ProxyHandle,
+    _stop: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+async fn listener() -> (tokio::net::TcpListener, String) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    (l, url)
+}
+
+fn stopper(
+    stop: &mut Vec<tokio::sync::oneshot::Sender<()>>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    stop.push(tx);
+    async move {
+        let _ = rx.await;
+    }
+}
+
+async fn demo() -> Demo {
+    let mut stop = Vec::new();
+    let (legacy, legacy_url) = listener().await;
+    let (order, order_url) = listener().await;
+    let (payment, payment_url) = listener().await;
+    let (inventory, inventory_url) = listener().await;
+    tokio::spawn(legacy_stub::serve(
+        legacy,
+        Default::default(),
+        stopper(&mut stop),
+    ));
+    tokio::spawn(payment_service::serve(
+        payment,
+        Default::default(),
+        stopper(&mut stop),
+    ));
+    tokio::spawn(inventory_service::serve(
+        inventory,
+        Default::default(),
+        stopper(&mut stop),
+    ));
+    let opts = order_service::Options {
+        inventory_url: Some(inventory_url.clone()),
+        payment_url: Some(payment_url.clone()),
+        ..Default::default()
+    };
+    tokio::spawn(order_service::serve(order, opts, stopper(&mut stop)));
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/routes.yaml")).unwrap();
+    let yaml = shipped
+        .replace("http://127.0.0.1:9000", &legacy_url)
+        .replace("http://127.0.0.1:9101", &order_url)
+        .replace("http://127.0.0.1:9102", &payment_url)
+        .replace("http://127.0.0.1:9103", &inventory_url);
+    Demo {
+        proxy: spawn_proxy(&yaml),
+        _stop: stop,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_routes_serve_the_demo() {
+    let d = demo().await;
+    let p = &d.proxy;
+    let r = get(&p.url("/orders/1")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["id"], 1);
+    assert_eq!(r.json()["status"], "confirmed");
+    let r = get(&p.url("/customers/1")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["id"], 1);
+    let r = get(&p.url("/")).await;
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    let r = get(&p.url("/inventory/sku-1")).await;
+    assert_eq!(r.json()["sku"], "sku-1");
+    let metrics = get(&p.admin_url("/metrics")).await.text();
+    assert!(
+        metrics.contains("route=\"orders\",upstream=\"order\",code=\"200\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("route=\"monolith\",upstream=\"legacy\",code=\"200\""),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_composes_three_services() {
+    let d = demo().await;
+    let r = get(&d.proxy.url("/orders/1/summary")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["order"]["id"], 1);
+    assert_eq!(j["payment"][0]["order_id"], 1, "{j}");
+    assert_eq!(j["inventory"][0]["order_id"], 1, "{j}");
+    assert_eq!(j["errors"], serde_json::json!({}));
+    assert_eq!(get(&d.proxy.url("/orders/999/summary")).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_saga_runs_through_the_edge() {
+    let d = demo().await;
+    let p = &d.proxy;
+    let r = send(
+        "POST",
+        &p.url("/orders"),
+        &[("content-type", "application/json")],
+        r#"{"customer_id":1,"items":[{"sku":"sku-3","qty":1}],"card":"4242424242424242"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let order = r.json();
+    assert_eq!(order["status"], "confirmed");
+    let steps: Vec<&str> = order["saga"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "create_order",
+            "reserve_inventory",
+            "process_payment",
+            "confirm_order"
+        ]
+    );
+    let r = send(
+        "POST",
+        &p.url("/orders"),
+        &[("content-type", "application/json")],
+        r#"{"customer_id":1,"items":[{"sku":"sku-3","qty":1}],"card":"4000000000000002"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["status"], "cancelled");
+    assert!(r.json()["saga"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["status"] == "compensated"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shadowed_payments_route_matches_and_becomes_ready() {
+    let d = demo().await;
+    let p = &d.proxy;
+    for i in 0..100 {
+        let id = 1 + i % 50;
+        assert_eq!(get(&p.url(&format!("/payments/{id}"))).await.status, 200);
+    }
+    eventually(PATIENCE, "100 comparisons", || async {
+        get(&p.admin_url("/-/shadow")).await.json()["payments"]["compared"] == 100
+    })
+    .await;
+    let rep = get(&p.admin_url("/-/shadow")).await.json()["payments"].clone();
+    assert_eq!(
+        rep["matched"], 100,
+        "the stub and payment-service answer alike: {rep}"
+    );
+    assert_eq!(rep["verdict"], "ready", "{rep}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_to_the_services_is_a_4xx_json_error() {
+    let d = demo().await;
+    let p = &d.proxy;
+    for (method, path, body) in [
+        ("POST", "/orders", "{not json"),
+        (
+            "POST",
+            "/orders",
+            r#"{"customer_id":1,"items":[{"sku":"sku-1","qty":0}],"card":"4242424242424242"}"#,
+        ),
+        (
+            "POST",
+            "/orders",
+            r#"{"customer_id":1,"items":[{"sku":"nope","qty":1}],"card":"4242424242424242"}"#,
+        ),
+        ("GET", "/orders/abc", ""),
+        ("GET", "/orders/424242", ""),
+        ("GET", "/customers/99", ""),
+        (
+            "POST",
+            "/reservations",
+            r#"{"order_id":1,"items":[{"sku":"sku-1","qty":100000}]}"#,
+        ),
+    ] {
+        let r = send(
+            method,
+            &p.url(path),
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await;
+        assert!(
+            (400..500).contains(&r.status),
+            "{method} {path}: {} {}",
+            r.status,
+            r.text()
+        );
+        assert!(
+            r.json()["error"].is_string(),
+            "{method} {path}: {}",
+            r.text()
+        );
+    }
+}
