@@ -13,6 +13,14 @@
 //!   (in-process, the default) and [`NatsBus`] (JetStream, stream `EVENTS`);
 //! - [`outbox`]: events recorded with the state change and relayed to the bus;
 //! - [`EventStats`]: what `GET /events/stats` shows.
+//!
+//! One process running every server (as `strangler up` does) hands them one bus:
+//!
+//! ```ignore
+//! let bus = Bus::from_spec("memory").await?; // or "nats://127.0.0.1:4222"
+//! let stub = legacy_stub::Options { event_bus: Some(bus.clone()), ..Default::default() };
+//! let payment = payment_service::Options { event_bus: Some(bus.clone()), ..Default::default() };
+//! ```
 
 use std::fmt;
 use std::future::Future;

@@ -114,8 +114,11 @@ impl Collector {
         let seen = Arc::clone(&deliveries);
         let task = tokio::spawn(async move {
             while let Some(delivery) = subscription.next().await {
-                lock(&seen).push((delivery.event.clone(), delivery.attempt));
+                // Acknowledged before it is visible, so that a test seeing it may stop the
+                // collector without the event coming again.
+                let record = (delivery.event.clone(), delivery.attempt);
                 let _ = delivery.ack().await;
+                lock(&seen).push(record);
             }
         });
         Collector { deliveries, task }
