@@ -20,4 +20,5 @@ pub mod routing;
 pub mod server;
 pub mod shadow;
 pub mod snapshot;
+pub mod tls;
 pub mod upstream;

@@ -126,7 +126,7 @@ impl Reloader {
             }
         };
         let sha = sha256_hex(&text);
-        if sha == current.sha256 {
+        if sha == current.sha256 && !tls_changed(current) {
             // Back to the content being served: any earlier error is moot.
             self.set_error(None);
             return Outcome::Unchanged(current.version);
@@ -168,6 +168,16 @@ impl Reloader {
             }
             Err(e) => failed(e, None, None),
         }
+    }
+}
+
+/// Whether the served certificate or key files changed on disk (a rotation).
+fn tls_changed(current: &Snapshot) -> bool {
+    match (&current.config.tls, &current.tls) {
+        (Some(files), Some(tls)) => {
+            crate::tls::fingerprint(files).map_or(true, |f| f != tls.fingerprint)
+        }
+        _ => false,
     }
 }
 

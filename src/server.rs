@@ -10,7 +10,7 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 
 use crate::config::Limits;
@@ -38,6 +38,26 @@ pub fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     b
 }
 
+/// Serve one client connection (plain or TLS) until it ends or the drain does.
+async fn serve_conn<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    io: I,
+    state: Arc<ProxyState>,
+    conn: Conn,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let state = Arc::clone(&state);
+        async move { Ok::<_, Infallible>(proxy::handle(req, state, conn).await) }
+    });
+    let served = watcher.watch(builder.serve_connection(io, service).into_owned());
+    if let Err(e) = served.await {
+        tracing::debug!(error = %e, peer = %conn.peer, "connection ended with an error");
+    }
+}
+
 /// Serve the proxy on `listener` until `shutdown` completes, then stop
 /// accepting and let in-flight requests finish for up to `drain`.
 pub async fn serve_proxy(
@@ -63,19 +83,39 @@ pub async fn serve_proxy(
             },
         };
         let _ = stream.set_nodelay(true);
-        let conn_info = Conn { peer, https: false };
-        let state = Arc::clone(&state);
-        let service = service_fn(move |req| {
-            let state = Arc::clone(&state);
-            async move { Ok::<_, Infallible>(proxy::handle(req, state, conn_info).await) }
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let tls = state.snapshot.load().tls.clone();
+        let handshake_timeout = state.snapshot.load().config.limits.header_read_timeout;
+        let watcher = graceful.watcher();
+        let (state, builder) = (Arc::clone(&state), Arc::clone(&builder));
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            match tls {
+                None => {
+                    serve_conn(
+                        &builder,
+                        watcher,
+                        TokioIo::new(stream),
+                        state,
+                        Conn { peer, https: false },
+                    )
+                    .await
+                }
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => {
+                            serve_conn(
+                                &builder,
+                                watcher,
+                                TokioIo::new(s),
+                                state,
+                                Conn { peer, https: true },
+                            )
+                            .await
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
         });
     }

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::breaker::{Breaker, OnTransition};
 use crate::config::Config;
 use crate::routing::RouteTable;
+use crate::tls::Tls;
 use crate::upstream::Upstream;
 
 #[derive(Debug)]
@@ -24,6 +25,8 @@ pub struct Snapshot {
     pub config: Arc<Config>,
     pub table: RouteTable,
     pub upstreams: Vec<Arc<Upstream>>,
+    /// Present when `tls:` is configured.
+    pub tls: Option<Arc<Tls>>,
 }
 
 pub fn sha256_hex(text: &str) -> String {
@@ -57,6 +60,10 @@ impl Snapshot {
         let table = RouteTable::build(&config.routes, |n| {
             upstreams.iter().position(|u| &*u.name == n)
         })?;
+        let tls = match &config.tls {
+            Some(files) => Some(Arc::new(crate::tls::load(files)?)),
+            None => None,
+        };
         Ok(Snapshot {
             version,
             sha256,
@@ -64,6 +71,7 @@ impl Snapshot {
             config: Arc::new(config),
             table,
             upstreams,
+            tls,
         })
     }
 }

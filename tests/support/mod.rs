@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod proxy;
+pub mod tls;
 pub mod upstream;
 
 #[allow(unused_imports)]

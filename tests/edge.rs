@@ -1,0 +1,272 @@
+//! The edge: HTTPS with ALPN h2 and http/1.1, h2c, certificate rotation by
+//! reload, the metrics' names and labels, JSON access logs, and a graceful
+//! drain on SIGTERM that loses no in-flight request.
+
+mod support;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::tls::*;
+use support::*;
+
+fn tls_config(up: &str) -> String {
+    simple_config(up).replace(
+        "listen: 127.0.0.1:0\n",
+        "listen: 127.0.0.1:0\ntls: { cert: certs/edge.crt, key: certs/edge.key }\n",
+    )
+}
+
+fn spawn_tls(up: &str, cert: &str, key: &str) -> ProxyHandle {
+    let dir = tempfile::tempdir().unwrap();
+    write_pair(dir.path(), cert, key);
+    let path = dir.path().join("routes.yaml");
+    std::fs::write(&path, tls_config(up)).unwrap();
+    spawn_proxy_at(dir, path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_http2_and_http1_via_alpn() {
+    let up = upstream().spawn().await;
+    let (cert, key) = self_signed("edge-one");
+    let p = spawn_tls(&up.url(), &cert, &key);
+    let url = format!("https://localhost:{}/hello", p.addr.port());
+    let (r, version) = https_get(&url, &cert, true).await.unwrap();
+    assert_eq!((r.status, version), (200, http::Version::HTTP_2));
+    let seen = up.last();
+    assert_eq!(seen.headers["x-forwarded-proto"], "https");
+    assert_eq!(seen.headers["host"], format!("localhost:{}", p.addr.port()));
+    assert_eq!(seen.target, "/hello");
+    let (r, version) = https_get(&url, &cert, false).await.unwrap();
+    assert_eq!((r.status, version), (200, http::Version::HTTP_11));
+    // Plain HTTP on a TLS listener is not served.
+    assert!(try_send("GET", &p.url("/hello"), &[], "").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_prior_knowledge_on_a_plain_listener() {
+    let up = upstream().spawn().await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    let (r, version) = h2c_get(&p.url("/x")).await.unwrap();
+    assert_eq!((r.status, version), (200, http::Version::HTTP_2));
+    assert_eq!(up.last().headers["x-forwarded-proto"], "http");
+    assert_eq!(
+        up.last().headers["host"],
+        p.addr.to_string(),
+        "the :authority becomes the Host"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_rotate_with_a_reload_and_a_bad_pair_keeps_the_old() {
+    let up = upstream().spawn().await;
+    let (cert1, key1) = self_signed("edge-one");
+    let p = spawn_tls(&up.url(), &cert1, &key1);
+    assert!(presented_cn(p.addr, &cert1)
+        .await
+        .unwrap()
+        .contains("edge-one"));
+    // A bad pair (cert of one, key of another): the reload fails, the old pair serves.
+    let (cert2, key2) = self_signed("edge-two");
+    let (_, other_key) = self_signed("edge-three");
+    write_pair(p.dir.path(), &cert2, &other_key);
+    let r = send("POST", &p.admin_url("/-/reload"), &[], "").await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(presented_cn(p.addr, &cert1)
+        .await
+        .unwrap()
+        .contains("edge-one"));
+    // The good pair: rotated without touching routes.yaml.
+    write_pair(p.dir.path(), &cert2, &key2);
+    let r = send("POST", &p.admin_url("/-/reload"), &[], "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(presented_cn(p.addr, &cert2)
+        .await
+        .unwrap()
+        .contains("edge-two"));
+    let url = format!("https://localhost:{}/x", p.addr.port());
+    assert_eq!(https_get(&url, &cert2, true).await.unwrap().0.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_scrape_with_every_family_and_label() {
+    let app = upstream()
+        .body("ok")
+        .on_path("/fail", 500, Duration::ZERO)
+        .spawn()
+        .await;
+    let dead = dead_addr().await;
+    let yaml = format!(
+        r#"listen: 127.0.0.1:0
+upstreams:
+  app: {{ url: {} }}
+  dead: {{ url: http://{dead}, breaker: {{ failure_threshold: 1 }} }}
+routes:
+  - name: flaky
+    match: {{ path_prefix: /fail }}
+    upstream: app
+    retry: {{ attempts: 2, backoff: {{ base: 1ms, max: 1ms }} }}
+  - name: moved
+    match: {{ path_prefix: /moved }}
+    upstream: dead
+    fallback: app
+  - name: all
+    match: {{ path_prefix: / }}
+    upstream: app
+    shadow: {{ upstream: app }}
+"#,
+        app.url()
+    );
+    let p = spawn_proxy(&yaml);
+    get(&p.url("/a")).await;
+    get(&p.url("/a")).await;
+    get(&p.url("/fail")).await;
+    get(&p.url("/moved")).await;
+    p.write_config(&format!("{yaml}# edited\n"));
+    assert_eq!(
+        send("POST", &p.admin_url("/-/reload"), &[], "")
+            .await
+            .status,
+        200
+    );
+    eventually(PATIENCE, "the shadow comparisons", || async {
+        get(&p.admin_url("/-/shadow")).await.json()["all"]["compared"] == 2
+    })
+    .await;
+    let r = get(&p.admin_url("/metrics")).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type").unwrap().contains("text"),
+        "{:?}",
+        r.headers
+    );
+    let m = r.text();
+    for needle in [
+        "strangler_requests_total{route=\"all\",upstream=\"app\",code=\"200\"} 2",
+        "strangler_requests_total{route=\"flaky\",upstream=\"app\",code=\"500\"} 1",
+        "strangler_requests_total{route=\"moved\",upstream=\"app\",code=\"200\"} 1",
+        "strangler_request_duration_seconds_bucket{le=\"0.0005\",route=\"all\",upstream=\"app\"}",
+        "strangler_request_duration_seconds_count{route=\"all\",upstream=\"app\"} 2",
+        "strangler_upstream_errors_total{upstream=\"app\",kind=\"5xx\"} 2",
+        "strangler_upstream_errors_total{upstream=\"dead\",kind=\"connect\"} 1",
+        "strangler_breaker_state{upstream=\"dead\"} 2",
+        "strangler_breaker_state{upstream=\"app\"} 0",
+        "strangler_breaker_transitions_total{upstream=\"dead\",to=\"open\"} 1",
+        "strangler_retries_total{route=\"flaky\"} 1",
+        "strangler_fallbacks_total{route=\"moved\",from=\"dead\",to=\"app\"} 1",
+        "strangler_shadow_comparisons_total{route=\"all\",outcome=\"match\"} 2",
+        "strangler_config_reloads_total{result=\"success\"}",
+        "strangler_config_version 2",
+        "# EOF",
+    ] {
+        assert!(m.contains(needle), "missing {needle} in\n{m}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_finishes_in_flight_requests_and_stops_accepting() {
+    let slow = upstream()
+        .body("DONE")
+        .delay(Duration::from_millis(1500))
+        .spawn()
+        .await;
+    let mut p = spawn_proxy(&simple_config(&slow.url()));
+    let url = p.url("/slow");
+    let in_flight = tokio::spawn(async move { get(&url).await });
+    eventually(PATIENCE, "the request to reach the upstream", || async {
+        slow.hits() == 1
+    })
+    .await;
+    let addr = p.addr;
+    p.begin_shutdown();
+    eventually(PATIENCE, "the listener to close", || async {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
+    let r = in_flight.await.unwrap();
+    assert_eq!(
+        (r.status, r.text()),
+        (200, "DONE".into()),
+        "the in-flight request was finished"
+    );
+    tokio::task::spawn_blocking(move || p.shutdown_and_wait())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_zero_with_json_access_logs() {
+    let slow = upstream()
+        .body("DONE")
+        .delay(Duration::from_millis(1500))
+        .spawn()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin) = (free_port(), free_port());
+    let yaml = simple_config(&slow.url()).replace(
+        "listen: 127.0.0.1:0\n",
+        &format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\n"),
+    );
+    std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strangler"))
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(dir.path().join("routes.yaml"))
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    eventually(PATIENCE, "the proxy to be ready", || async {
+        try_send("GET", &format!("http://127.0.0.1:{admin}/-/ready"), &[], "")
+            .await
+            .is_ok_and(|r| r.status == 200)
+    })
+    .await;
+    let url = format!("{base}/slow");
+    let in_flight =
+        tokio::spawn(async move { send("GET", &url, &[("x-request-id", "drain-me")], "").await });
+    eventually(PATIENCE, "the request to reach the upstream", || async {
+        slow.hits() == 1
+    })
+    .await;
+    let t = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let r = in_flight.await.unwrap();
+    assert_eq!((r.status, r.text()), (200, "DONE".into()));
+    let status = tokio::task::spawn_blocking(move || child.wait().map(|s| (s, child)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.0.code(), Some(0), "exit code after a drain");
+    assert!(t.elapsed() < Duration::from_secs(20));
+    let mut child = status.1;
+    let lines: Vec<serde_json::Value> = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .collect();
+    let access = lines
+        .iter()
+        .find(|l| l["request_id"] == "drain-me")
+        .unwrap_or_else(|| panic!("no access line in {lines:?}"));
+    assert_eq!(access["route"], "all");
+    assert_eq!(access["upstream"], "app");
+    assert_eq!(access["status"], 200);
+    assert!(
+        access["duration_ms"].as_f64().unwrap() >= 1000.0,
+        "{access}"
+    );
+    assert!(access.get("bytes").is_some(), "{access}");
+}
