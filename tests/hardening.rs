@@ -1,0 +1,264 @@
+//! Known attacks on reverse proxies, each sent as raw bytes: request
+//! smuggling (CL.TE, TE.CL, duplicate and malformed Content-Length,
+//! obfuscated Transfer-Encoding), h2c upgrades, huge heads, HTTP/2 floods,
+//! and many idle connections. No smuggled request may reach an upstream,
+//! and the proxy must stay up.
+
+mod support;
+use std::time::Duration;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The upstream saw only these request targets, never a smuggled one.
+fn assert_no_smuggling(up: &Upstream, allowed: &[&str]) {
+    for s in up.seen() {
+        assert!(
+            allowed.contains(&s.target.as_str()),
+            "smuggled request reached the upstream: {} {}",
+            s.method,
+            s.target
+        );
+        assert!(
+            !(s.headers.contains_key("content-length")
+                && s.headers.contains_key("transfer-encoding")),
+            "both framing headers reached the upstream: {:?}",
+            s.headers
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cl_te_smuggling_is_neutralized() {
+    let up = upstream().spawn().await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    let attack = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 35\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nX: y\r\n\r\n";
+    let r = raw(p.addr, attack).await;
+    eprintln!("CL.TE answered: {}", r.lines().next().unwrap_or(""));
+    assert!(matches!(status_of(&r), 400 | 200), "{r}");
+    assert_no_smuggling(&up, &["/a"]);
+    assert_eq!(get(&p.url("/after")).await.status, 200);
+    assert_no_smuggling(&up, &["/a", "/after"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn te_cl_smuggling_is_neutralized() {
+    let up = upstream().spawn().await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    let attack = b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n2d\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\nX: yyyyyyy\r\n\r\n0\r\n\r\n";
+    let r = raw(p.addr, attack).await;
+    eprintln!("TE.CL answered: {}", r.lines().next().unwrap_or(""));
+    assert!(matches!(status_of(&r), 400 | 200), "{r}");
+    assert_no_smuggling(&up, &["/a"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_and_malformed_content_length_get_400() {
+    let up = upstream().spawn().await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    for cl in [
+        "Content-Length: 5\r\nContent-Length: 6",
+        "Content-Length: 5, 6",
+        "Content-Length: abc",
+        "Content-Length: -1",
+        "Content-Length: +5",
+        "Content-Length: 0x5",
+        "Content-Length: 5 5",
+    ] {
+        let req = format!("POST /a HTTP/1.1\r\nHost: x\r\n{cl}\r\n\r\nhello!");
+        let r = raw(p.addr, req.as_bytes()).await;
+        eprintln!("{cl:?} answered: {}", r.lines().next().unwrap_or(""));
+        assert_eq!(status_of(&r), 400, "{cl}: {r}");
+    }
+    assert_eq!(up.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn obfuscated_transfer_encoding_is_refused() {
+    let up = upstream().spawn().await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    for te in [
+        "Transfer-Encoding: xchunked",
+        "Transfer-Encoding: chunked, identity",
+        "Transfer-Encoding: identity",
+        "Transfer-Encoding : chunked",
+        "Transfer-Encoding:\tchunked\r\nTransfer-Encoding: x",
+        " Transfer-Encoding: chunked",
+    ] {
+        let req = format!("POST /a HTTP/1.1\r\nHost: x\r\n{te}\r\nContent-Length: 3\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+        let r = raw(p.addr, req.as_bytes()).await;
+        eprintln!("{te:?} answered: {}", r.lines().next().unwrap_or(""));
+        assert!(status_of(&r) >= 400 || status_of(&r) == 0, "{te}: {r}");
+    }
+    assert_no_smuggling(&up, &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_upgrade_is_not_honoured_or_forwarded() {
+    let up = upstream().spawn().await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    let r = raw(p.addr, b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n").await;
+    assert!(
+        r.starts_with("HTTP/1.1 200"),
+        "no 101 Switching Protocols: {r}"
+    );
+    let seen = up.last().headers;
+    assert!(
+        !seen.contains_key("upgrade")
+            && !seen.contains_key("http2-settings")
+            && !seen.contains_key("connection"),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100kb_header_gets_431() {
+    let up = upstream().spawn().await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    let big = "a".repeat(100 * 1024);
+    let r = raw(
+        p.addr,
+        format!("GET /a HTTP/1.1\r\nHost: x\r\nCookie: {big}\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(status_of(&r), 431, "{}", &r[..r.len().min(100)]);
+    assert_eq!(up.hits(), 0);
+    assert_eq!(get(&p.url("/a")).await.status, 200);
+}
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Write until the server closes the connection; returns the bytes written.
+async fn write_until_closed(
+    addr: std::net::SocketAddr,
+    head: Vec<u8>,
+    mut next: impl FnMut(u32) -> Vec<u8>,
+    max_frames: u32,
+) -> (u32, bool) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(&head).await.unwrap();
+    let mut sent = 0;
+    for i in 0..max_frames {
+        if s.write_all(&next(i)).await.is_err() {
+            return (sent, true);
+        }
+        sent += 1;
+    }
+    // Everything was written; did the server close (EOF or GOAWAY then EOF)?
+    let mut buf = vec![0u8; 65536];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    (sent, closed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_continuation_flood_ends_the_connection() {
+    let up = upstream().spawn().await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    let mut head = PREFACE.to_vec();
+    head.extend(frame(4, 0, 0, &[]));
+    // HEADERS without END_HEADERS, then an endless header block.
+    head.extend(frame(1, 0x1, 1, &[0x82, 0x86, 0x84, 0x41, 0x01, b'x']));
+    let block: Vec<u8> = (0..16)
+        .flat_map(|_| {
+            let mut l = vec![0x40, 0x03, b'a', b'b', b'c', 0x7f, 0x00];
+            l.extend(std::iter::repeat(b'v').take(0x7f - 1));
+            l
+        })
+        .collect();
+    let (sent, closed) = write_until_closed(p.addr, head, |_| frame(9, 0, 1, &block), 20_000).await;
+    eprintln!("CONTINUATION flood: {sent} frames written before the close");
+    assert!(closed, "the connection survived a CONTINUATION flood");
+    assert_eq!(up.hits(), 0);
+    assert_eq!(
+        get(&p.url("/ok")).await.status,
+        200,
+        "the proxy is still up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_rapid_reset_ends_the_connection() {
+    let up = upstream().delay(Duration::from_millis(200)).spawn().await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    let mut head = PREFACE.to_vec();
+    head.extend(frame(4, 0, 0, &[]));
+    // Open a stream (END_HEADERS | END_STREAM) and reset it at once, over and over.
+    let (sent, closed) = write_until_closed(
+        p.addr,
+        head,
+        |i| {
+            let id = 1 + 2 * i;
+            let mut f = frame(1, 0x4 | 0x1, id, &[0x82, 0x86, 0x84, 0x41, 0x01, b'x']);
+            f.extend(frame(3, 0, id, &8u32.to_be_bytes()));
+            f
+        },
+        50_000,
+    )
+    .await;
+    eprintln!(
+        "rapid reset: {sent} streams opened and reset; upstream saw {}",
+        up.hits()
+    );
+    assert!(closed, "the connection survived a rapid-reset flood");
+    assert!(
+        up.hits() < 1000,
+        "rapid reset amplified into {} upstream requests",
+        up.hits()
+    );
+    assert_eq!(
+        get(&p.url("/ok")).await.status,
+        200,
+        "the proxy is still up"
+    );
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_idle_connections_use_bounded_memory() {
+    let up = upstream().spawn().await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    get(&p.url("/warm")).await;
+    let before = rss_kib();
+    let mut conns = Vec::new();
+    for _ in 0..2000 {
+        match tokio::net::TcpStream::connect(p.addr).await {
+            Ok(c) => conns.push(c),
+            Err(e) => panic!("connect failed after {} connections: {e}", conns.len()),
+        }
+    }
+    // Every connection accepted and idle: the proxy answers one more client.
+    eventually(
+        PATIENCE,
+        "the proxy to answer beside 2000 idle connections",
+        || async { get(&p.url("/b")).await.status == 200 },
+    )
+    .await;
+    let grown = rss_kib().saturating_sub(before);
+    eprintln!("2000 idle connections: RSS grew by {grown} KiB (test process, both ends)");
+    assert!(grown < 64 * 1024, "2000 idle connections cost {grown} KiB");
+    drop(conns);
+}
