@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::Request;
-use service_common::events::{self, Bus, Consumer};
+use service_common::events;
 use service_common::http::{self, HttpResponse};
 use service_common::local::LocalFulfillment;
 use service_common::orders::Orders;
@@ -37,6 +37,10 @@ use tokio::net::TcpListener;
 mod customers;
 mod home;
 pub mod sync;
+
+/// The event bus handle of [`Options::event_bus`], re-exported so that callers need not
+/// depend on `service-common`: `Bus::memory()`, `Bus::nats(url).await`, `Bus::from_spec(s).await`.
+pub use service_common::events::{Bus, BusError, Consumer};
 
 /// Where the binary listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";

@@ -41,7 +41,7 @@ use std::time::Duration;
 use hyper::Request;
 use hyper::StatusCode;
 use serde_json::json;
-use service_common::events::{self, Bus, Outbox, Publisher};
+use service_common::events::{self, Outbox, Publisher};
 use service_common::http::{self, HttpResponse};
 use service_common::orders::Orders;
 use service_common::saga::SagaPolicy;
@@ -55,6 +55,10 @@ pub mod remote;
 pub use peer::PeerPolicy;
 pub use remote::RemoteFulfillment;
 pub use service_common::backoff::Backoff;
+
+/// The event bus handle of [`Options::event_bus`], re-exported so that callers need not
+/// depend on `service-common`: `Bus::memory()`, `Bus::nats(url).await`, `Bus::from_spec(s).await`.
+pub use service_common::events::{Bus, BusError};
 
 /// Where the binary listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9101";

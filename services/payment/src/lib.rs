@@ -21,11 +21,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::Request;
-use service_common::events::{self, Bus, Outbox, Publisher};
+use service_common::events::{self, Outbox, Publisher};
 use service_common::http::{self, HttpResponse};
 use service_common::payments::{self, Ledger};
 use service_common::{server, RequestBody};
 use tokio::net::TcpListener;
+
+/// The event bus handle of [`Options::event_bus`], re-exported so that callers need not
+/// depend on `service-common`: `Bus::memory()`, `Bus::nats(url).await`, `Bus::from_spec(s).await`.
+pub use service_common::events::{Bus, BusError};
 
 /// Where the binary listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9102";
