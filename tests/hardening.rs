@@ -177,7 +177,7 @@ async fn http2_continuation_flood_ends_the_connection() {
     let block: Vec<u8> = (0..16)
         .flat_map(|_| {
             let mut l = vec![0x40, 0x03, b'a', b'b', b'c', 0x7f, 0x00];
-            l.extend(std::iter::repeat(b'v').take(0x7f - 1));
+            l.extend(std::iter::repeat_n(b'v', 0x7f - 1));
             l
         })
         .collect();
