@@ -52,28 +52,44 @@ where
 }
 
 pub async fn start_services(config: &Config) -> Result<(), String> {
+    // One bus for all four (`event_bus:`): the services publish, the stub
+    // consumes, so the monolith sees what the extracted services wrote.
+    let bus = legacy_stub::Bus::from_spec(&config.event_bus)
+        .await
+        .map_err(|e| format!("event_bus `{}`: {e}", config.event_bus))?;
+    tracing::info!(event_bus = %config.event_bus, "demo services share one event bus");
     if let Some(l) = listen(config, "legacy").await? {
-        spawn_logged(
-            "legacy-stub",
-            legacy_stub::serve(l, legacy_stub::Options::default(), never()),
-        );
+        let options = legacy_stub::Options {
+            event_bus: Some(bus.clone()),
+            ..Default::default()
+        };
+        spawn_logged("legacy-stub", legacy_stub::serve(l, options, never()));
     }
     if let Some(l) = listen(config, "payment").await? {
+        let options = payment_service::Options {
+            event_bus: Some(bus.clone()),
+            ..Default::default()
+        };
         spawn_logged(
             "payment-service",
-            payment_service::serve(l, payment_service::Options::default(), never()),
+            payment_service::serve(l, options, never()),
         );
     }
     if let Some(l) = listen(config, "inventory").await? {
+        let options = inventory_service::Options {
+            event_bus: Some(bus.clone()),
+            ..Default::default()
+        };
         spawn_logged(
             "inventory-service",
-            inventory_service::serve(l, inventory_service::Options::default(), never()),
+            inventory_service::serve(l, options, never()),
         );
     }
     if let Some(l) = listen(config, "order").await? {
         let options = order_service::Options {
             inventory_url: url_of(config, "inventory"),
             payment_url: url_of(config, "payment"),
+            event_bus: Some(bus),
             ..Default::default()
         };
         spawn_logged("order-service", order_service::serve(l, options, never()));

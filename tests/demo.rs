@@ -8,6 +8,7 @@ use support::*;
 
 struct Demo {
     proxy: ProxyHandle,
+    legacy_url: String,
     _stop: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -33,24 +34,34 @@ async fn demo() -> Demo {
     let (order, order_url) = listener().await;
     let (payment, payment_url) = listener().await;
     let (inventory, inventory_url) = listener().await;
-    tokio::spawn(legacy_stub::serve(
-        legacy,
-        Default::default(),
-        stopper(&mut stop),
-    ));
+    let bus = legacy_stub::Bus::memory();
+    let stub_opts = legacy_stub::Options {
+        event_bus: Some(bus.clone()),
+        ..Default::default()
+    };
+    tokio::spawn(legacy_stub::serve(legacy, stub_opts, stopper(&mut stop)));
+    let pay_opts = payment_service::Options {
+        event_bus: Some(bus.clone()),
+        ..Default::default()
+    };
     tokio::spawn(payment_service::serve(
         payment,
-        Default::default(),
+        pay_opts,
         stopper(&mut stop),
     ));
+    let inv_opts = inventory_service::Options {
+        event_bus: Some(bus.clone()),
+        ..Default::default()
+    };
     tokio::spawn(inventory_service::serve(
         inventory,
-        Default::default(),
+        inv_opts,
         stopper(&mut stop),
     ));
     let opts = order_service::Options {
         inventory_url: Some(inventory_url.clone()),
         payment_url: Some(payment_url.clone()),
+        event_bus: Some(bus),
         ..Default::default()
     };
     tokio::spawn(order_service::serve(order, opts, stopper(&mut stop)));
@@ -63,6 +74,7 @@ async fn demo() -> Demo {
         .replace("http://127.0.0.1:9103", &inventory_url);
     Demo {
         proxy: spawn_proxy(&yaml),
+        legacy_url,
         _stop: stop,
     }
 }
@@ -149,6 +161,14 @@ async fn the_saga_runs_through_the_edge() {
         .unwrap()
         .iter()
         .any(|s| s["status"] == "compensated"));
+    // The monolith learns of the new order through the event bus.
+    let id = order["id"].as_u64().unwrap();
+    let stub = format!("{}/orders/{id}", d.legacy_url);
+    eventually(PATIENCE, "the stub to see the order", || async {
+        get(&stub).await.status == 200
+    })
+    .await;
+    assert_eq!(get(&stub).await.json()["status"], "confirmed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
