@@ -42,7 +42,8 @@ COMMIT="$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
 # --- which profiler -----------------------------------------------------------------
 EVENT=""
 if [[ $PROFILER != callgrind ]]; then
-  if perf stat -e instructions true 2>&1 | grep -q '<not supported>\|not supported\|Error'; then
+  probe=$(perf stat -e instructions true 2>&1 || true)
+  if grep -q 'not supported\|Error' <<<"$probe"; then
     EVENT=cpu-clock
     log "perf: no hardware counters here (perf stat -e instructions: not supported); sampling cpu-clock"
   elif perf stat -e instructions true >/dev/null 2>&1; then
@@ -133,14 +134,33 @@ syscall_counts() { # syscall_counts KEY PID URL
 if grep -q "syscalls:sys_enter_writev " "$TMP/perf-list.txt"; then
   log "syscalls per request: strangler, then NGINX"
   syscall_counts strangler "$STRANGLER_PID" "$URL"
+  syscall_counts strangler-shadow "$STRANGLER_PID" "http://127.0.0.1:$STRANGLER_PORT/shadowed/item"
   start_nginx_proxy
   syscall_counts nginx "$NGINX_PID" "http://127.0.0.1:$NGINX_PORT/api/item"
 fi
+
+# The shadowed route (sample 1.0, copy to a second NGINX): where the extra CPU goes.
+SHADOW_URL="http://127.0.0.1:$STRANGLER_PORT/shadowed/item"
+SHADOW_SECS=$(( PROFILE_DURATION < 5 ? PROFILE_DURATION : 5 ))
+log "shadowed route: perf record -g for ${SHADOW_SECS}s"
+pin "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$((SHADOW_SECS + 2))s" -s "$BENCH_DIR/report.lua" "$SHADOW_URL" >"$TMP/logs/wrk-shadow.txt" 2>&1 &
+WRK_PID=$!
+PIDS+=("$WRK_PID")
+sleep 1
+read -r u0 s0 < <(cpu_ticks "$STRANGLER_PID")
+perf record -q -e "$EVENT" -F "$FREQ" -g -p "$STRANGLER_PID" -o "$TMP/perf-shadow.data" -- sleep "$SHADOW_SECS" >/dev/null 2>&1 || true
+read -r u1 s1 < <(cpu_ticks "$STRANGLER_PID")
+wait "$WRK_PID" || true
+SH_RPS=$(awk '/^BENCH / { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+  printf "%.0f\n", v["requests"] / (v["duration_us"] / 1e6) }' "$TMP/logs/wrk-shadow.txt")
+SH_CPU=$(awk -v t=$((u1 + s1 - u0 - s0)) -v hz="$CLK_TCK" -v rps="$SH_RPS" -v d="$SHADOW_SECS" 'BEGIN { if (rps > 0) printf "%.1f", t / hz * 1e6 / (rps * d); else print "?" }')
+echo "$SH_RPS $SH_CPU $SHADOW_SECS" >"$TMP/shadow-load.txt"
 
 log "perf report (this can take a minute)"
 REPORT_OPTS=(--stdio --no-inline --no-children -g none --percent-limit 0)
 perf report -i "$TMP/perf.data" "${REPORT_OPTS[@]}" --sort symbol 2>/dev/null | grep -v '^#' | grep -v '^$' >"$TMP/self.txt" || true
 perf report -i "$TMP/perf.data" "${REPORT_OPTS[@]}" --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' >"$TMP/dso.txt" || true
+perf report -i "$TMP/perf-shadow.data" "${REPORT_OPTS[@]}" --sort symbol 2>/dev/null | grep -v '^#' | grep -v '^$' >"$TMP/self-shadow.txt" || true
 perf report -i "$TMP/perf.data" "${REPORT_OPTS[@]}" --sort comm 2>/dev/null | grep -v '^#' | grep -v '^$' >"$TMP/comm.txt" || true
 # Allocation callers from the DWARF recording: who calls malloc/free/realloc (caller-based graph).
 ALLOC_SYMS="malloc,free,cfree@GLIBC_2.2.5,realloc,calloc,_int_malloc,_int_free,cfree,__libc_malloc,__libc_free,__libc_realloc,_int_realloc,malloc_consolidate,unlink_chunk.constprop.0,__rust_alloc,__rust_dealloc,__rust_realloc"
@@ -175,6 +195,7 @@ def clean(sym):
     return sym
 
 selfs = [(p, clean(s), s.startswith("[k]")) for p, s in rows("self.txt")]
+selfs_sh = [(p, clean(s), s.startswith("[k]")) for p, s in rows("self-shadow.txt")]
 groups = {
     "allocator (malloc/free/realloc and friends)": r"^(malloc|free|realloc|calloc|cfree|_int_malloc|_int_free|_int_realloc|__libc_(malloc|free|realloc|calloc)|malloc_consolidate|unlink_chunk.*|tcache_.*|__rust_(alloc|dealloc|realloc|alloc_zeroed)|alloc::alloc::.*|<alloc::alloc::Global.*)$",
     "memcpy/memmove/memset": r"^(__)?(memcpy|memmove|memset|memcmp|bcmp)(_\w+)?$",
@@ -183,14 +204,19 @@ groups = {
     "tokio": r"tokio::",
     "http / HeaderMap": r"\bhttp::",
     "tracing / tracing-subscriber": r"tracing(_subscriber|_core)?::",
+    "serde_json / serde": r"serde(_json)?::",
+    "flate2 / miniz (gzip)": r"(flate2|miniz_oxide)::",
     "strangler": r"strangler::",
 }
-totals = {}
-for name, rx in groups.items():
-    if rx is None:
-        totals[name] = sum(p for p, s, k in selfs if k)
-    else:
-        totals[name] = sum(p for p, s, k in selfs if not k and re.search(rx, s))
+def group_totals(selfs):
+    totals = {}
+    for name, rx in groups.items():
+        if rx is None:
+            totals[name] = sum(p for p, s, k in selfs if k)
+        else:
+            totals[name] = sum(p for p, s, k in selfs if not k and re.search(rx, s))
+    return totals
+totals = group_totals(selfs)
 
 o = []
 w = o.append
@@ -245,18 +271,39 @@ def syscalls(key):
         return 0, {}
 sr, sc = syscalls("strangler")
 nr, nc = syscalls("nginx")
+hr, hc = syscalls("strangler-shadow")
 if sr and nr:
+    hr = hr or 1
     w("\n## Syscalls per request (strangler vs NGINX proxy, same load)\n")
-    w("| syscall | strangler | NGINX |")
-    w("|---|---:|---:|")
-    names = sorted(set(sc) | set(nc), key=lambda n: -(sc.get(n, 0) / sr))
+    w("| syscall | strangler | NGINX | strangler, shadowed route |")
+    w("|---|---:|---:|---:|")
+    names = sorted(set(sc) | set(nc) | set(hc), key=lambda n: -(sc.get(n, 0) / sr))
     for n in names:
-        a, b = sc.get(n, 0) / sr, nc.get(n, 0) / nr
-        if a >= 0.005 or b >= 0.005:
-            w(f"| {n} | {a:.2f} | {b:.2f} |")
-    w(f"| **total** | **{sum(sc.values()) / sr:.2f}** | **{sum(nc.values()) / nr:.2f}** |")
+        a, b, c = sc.get(n, 0) / sr, nc.get(n, 0) / nr, hc.get(n, 0) / hr
+        if a >= 0.005 or b >= 0.005 or c >= 0.005:
+            w(f"| {n} | {a:.2f} | {b:.2f} | {c:.2f} |")
+    w(f"| **total** | **{sum(sc.values()) / sr:.2f}** | **{sum(nc.values()) / nr:.2f}** | **{sum(hc.values()) / hr:.2f}** |")
     w(f"\nCounted over a whole 3 s wrk run (-c{conns}): strangler {sr:,.0f} requests, NGINX {nr:,.0f} (from the origin's stub_status). "
       "The rest of the 6 s perf window is idle (a few epoll_wait).")
+if selfs_sh:
+    try:
+        sh_rps, sh_cpu, sh_secs = open(f"{tmp}/shadow-load.txt").read().split()
+    except (FileNotFoundError, ValueError):
+        sh_rps, sh_cpu, sh_secs = "0", "?", "?"
+    tot_sh = group_totals(selfs_sh)
+    w("\n## Shadowed route (`shadow: {sample: 1.0}`)\n")
+    w(f"GET /shadowed/item, same load, `perf record -g` {sh_secs} s: {int(sh_rps):,} req/s, strangler CPU {sh_cpu} µs "
+      f"per request (plain route above: {cpu_us} µs).\n")
+    w("| group | self % (shadowed) | self % (plain) |")
+    w("|---|---:|---:|")
+    for name, v in sorted(tot_sh.items(), key=lambda kv: -kv[1]):
+        w(f"| {name} | {v:.1f} | {totals.get(name, 0):.1f} |")
+    w("\n| # | self % | function |")
+    w("|---:|---:|---|")
+    for i, (p, s, k) in enumerate([x for x in selfs_sh if not x[2]][:30], 1):
+        s = s.replace("|", "\\|")
+        w(f"| {i} | {p:.2f} | `{s}` |")
+    w("\n(user-space functions only; the kernel's share is in the group table)")
 try:
     inc = open(f"{tmp}/inclusive.txt").read().strip()
 except FileNotFoundError:

@@ -137,7 +137,7 @@ if [[ $post_code == 2* ]]; then post_ok=1; post_note="POST /-/reload available";
   post_ok=0; post_note="POST /-/reload not available (HTTP ${post_code:-none}); file rewrites only"; fi
 log "$post_note"
 base=$(run_wrk reload-baseline "$CONNS" "$RELOAD_DURATION" "${URL[strangler]}" "$STRANGLER_PID")
-read -r _ _ base_rps _ base_p99 base_non2xx base_serr _ <<<"$base"
+read -r _ _ base_rps _ base_p99 base_non2xx base_serr base_cpu _ <<<"$base"
 v0=$(config_version)
 reload_loop() {
   local i=0 next
@@ -157,6 +157,8 @@ reload_loop() {
 reload_loop &
 RELOAD_PID=$!
 PIDS+=("$RELOAD_PID")
+# The loop (cp, mv, curl) runs beside wrk, not on the proxy's core.
+[[ $PIN == 1 ]] && taskset -pc "$CLIENT_CPU" "$RELOAD_PID" >/dev/null
 line=$(run_wrk reload "$CONNS" "$RELOAD_DURATION" "${URL[strangler]}" "$STRANGLER_PID")
 kill "$RELOAD_PID" 2>/dev/null || true
 wait "$RELOAD_PID" 2>/dev/null || true
@@ -174,17 +176,17 @@ else
   applied="config version $v0 → $v1 over the run"
 fi
 if [[ $post_ok == 1 ]]; then posts="POST /-/reload: $posts_ok of $posts_all answered 2xx"; else posts="$post_note"; fi
-summary="$rewrites config rewrites (two valid versions alternating, write-to-temp + rename) in ${RELOAD_DURATION} s under $CONNS connections: $req requests, $rps req/s, p99 ${p99} µs (the same run just before, without rewrites: $base_rps req/s, p99 ${base_p99} µs, $((base_non2xx + base_serr)) failed); non-2xx $non2xx, socket errors $serr → $verdict. $posts; $applied."
+summary="$rewrites config rewrites (two valid versions alternating, write-to-temp + rename) in ${RELOAD_DURATION} s under $CONNS connections: $req requests, $rps req/s, p99 ${p99} µs, CPU ${cpu} µs/request (the same run just before, without rewrites: $base_rps req/s, p99 ${base_p99} µs, CPU ${base_cpu} µs/request, $((base_non2xx + base_serr)) failed); non-2xx $non2xx, socket errors $serr → $verdict. $posts; $applied."
 fact reload_summary "$summary"
 log "reload: $summary"
 
 # --- RSS with idle keep-alive connections ----------------------------------------
-measure_rss() { # measure_rss KEY PID PORT N
-  local key="$1" pid="$2" port="$3" n="$4" before after held ready="$TMP/idle-$1.ready" opid
+measure_rss() { # measure_rss KEY PID PORT N [--request]
+  local key="$1" pid="$2" port="$3" n="$4" req="${5:-}" before after held ready="$TMP/idle-$1.ready" opid
   sleep 1
   before=$(rss_kib "$pid")
   opid=$(start_bg "idle-$key" "$CLIENT_CPU" python3 "$BENCH_DIR/idle_conns.py" --port "$port" \
-    -n "$n" --request --ready-file "$ready" --hold 90)
+    -n "$n" $req --ready-file "$ready" --hold 90)
   PIDS+=("$opid")
   for _ in $(seq 900); do [[ -e $ready ]] && break; alive "$opid" || break; sleep 0.1; done
   [[ -e $ready ]] || { log "idle opener for $key did not get ready: $(cat "$TMP/logs/idle-$key.out")"; kill "$opid" 2>/dev/null || true; return; }
@@ -198,11 +200,14 @@ measure_rss() { # measure_rss KEY PID PORT N
 }
 log "memory: $IDLE_CONNS idle keep-alive connections each to strangler, NGINX, HAProxy"
 fact idle_conns "$IDLE_CONNS"
-measure_rss strangler "$STRANGLER_PID" "$STRANGLER_PORT" "$IDLE_CONNS"
-measure_rss nginx "$NGINX_PID" "$NGINX_PORT" "$IDLE_CONNS"
+# First connections that never send a request (what a connection itself costs),
+# then connections that made one request each.
+measure_rss strangler_norequest "$STRANGLER_PID" "$STRANGLER_PORT" "$IDLE_CONNS"
+measure_rss strangler "$STRANGLER_PID" "$STRANGLER_PORT" "$IDLE_CONNS" --request
+measure_rss nginx "$NGINX_PID" "$NGINX_PORT" "$IDLE_CONNS" --request
 hap_n=$IDLE_CONNS
 (( hap_n > HAPROXY_MAXCONN - 100 )) && hap_n=$((HAPROXY_MAXCONN - 100))
-measure_rss haproxy "$HAPROXY_PID" "$HAPROXY_PORT" "$hap_n"
+measure_rss haproxy "$HAPROXY_PID" "$HAPROXY_PORT" "$hap_n" --request
 note="Connections held = ESTABLISHED client sockets at the sample (ss). NGINX's RSS is master + worker summed."
 (( hap_n < IDLE_CONNS )) && note="$note HAProxy got $hap_n connections: its maxconn is capped at $HAPROXY_MAXCONN by the fd limit ($(ulimit -n)), as it reserves 2 fds per connection."
 fact rss_note "$note"

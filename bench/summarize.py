@@ -109,6 +109,12 @@ def main():
           f"{us(s['p99'])} | {us(s['p50_1'])} | {us(s['p99_1'])} | {cpu_label} | "
           f"{s['errors']} of {s['requests']:,} |")
     w("")
+    noisy = [label for key, label in TARGETS if key in stats and stats[key]["rps"]
+             and (stats[key]["rps_max"] - stats[key]["rps_min"]) / stats[key]["rps"] > 0.3]
+    if noisy:
+        w(f"**Noisy machine**: the req/s spread exceeds 30% of the median for {', '.join(noisy)} "
+          f"(load average at start {fx.get('loadavg', '?')}; other jobs share these 2 cores). Compare CPU per "
+          "request, which moves much less, rather than req/s; rerun on a quiet machine for throughput.\n")
     w("CPU per request = (utime + stime of the proxy's processes, from /proc/PID/stat, over the run) / requests "
       "wrk completed; for the origin row it is the origin NGINX's own cost. Latencies are medians over rounds "
       "of wrk's per-run percentiles. Failed = non-2xx responses + socket errors.\n")
@@ -150,7 +156,8 @@ def main():
     w(f"## Memory with {fx.get('idle_conns', '?')} idle keep-alive connections\n")
     w("| server | connections held | VmRSS before | VmRSS with them | per connection |")
     w("|---|---:|---:|---:|---:|")
-    for key, label in (("strangler", "strangler"), ("nginx", "NGINX (master + worker)"), ("haproxy", "HAProxy")):
+    for key, label in (("strangler_norequest", "strangler, connections that sent no request (measured first)"),
+                       ("strangler", "strangler"), ("nginx", "NGINX (master + worker)"), ("haproxy", "HAProxy")):
         if f"rss_{key}_before" not in fx:
             continue
         b, a = int(fx[f"rss_{key}_before"]), int(fx[f"rss_{key}_after"])
@@ -158,8 +165,10 @@ def main():
         per = f"{(a - b) * 1024 / held / 1024:.1f} KiB" if held else "–"
         w(f"| {label} | {held:,} | {b / 1024:.1f} MiB | {a / 1024:.1f} MiB | {per} |")
     w("")
-    w(f"Each connection made one keep-alive `GET /` (answered 200) and then stayed idle; RSS sampled "
-      f"~1 s after the last answer. {fx.get('rss_note', '')}\n")
+    w(f"Each connection (except in the first row) made one keep-alive `GET /` (answered 200) and then stayed idle; RSS sampled "
+      f"~1 s after the last answer. {fx.get('rss_note', '')} The allocator keeps memory freed by the first "
+      "strangler test, so the second strangler row's 'before' is higher and its per-connection figure is a lower bound; "
+      "its absolute RSS is the comparable number.\n")
 
     w(f"Total wall time: {fx.get('elapsed', '?')} s.")
     print("\n".join(out))
