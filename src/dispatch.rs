@@ -30,12 +30,13 @@ pub struct Outgoing<'a> {
 }
 
 impl Outgoing<'_> {
-    fn build(&self, up: &Upstream, body: ProxyBody) -> Result<Request<ProxyBody>, ProxyError> {
+    /// `last`: no other try can follow, so the headers move instead of being copied.
+    fn build(&mut self, up: &Upstream, body: ProxyBody, last: bool) -> Result<Request<ProxyBody>, ProxyError> {
         let mut req = Request::new(body);
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = up.uri_for(self.path, self.query)?;
         *req.version_mut() = Version::HTTP_11;
-        *req.headers_mut() = self.headers.clone();
+        *req.headers_mut() = if last { std::mem::take(&mut self.headers) } else { self.headers.clone() };
         Ok(req)
     }
 }
@@ -147,7 +148,9 @@ impl Call<'_> {
                     "the request body was already sent".into(),
                 ));
             };
-            let result = self.send(up, body).await;
+            // A streamed body, or the final try without a fallback: nothing can follow.
+            let last = !self.body.replayable() || (attempt >= attempts && fallback.is_none());
+            let result = self.send(up, body, last).await;
             let failure = match failure_of(&result) {
                 Ok(f) => f,
                 Err(()) => return result.map(|r| self.respond(r)),
@@ -192,8 +195,8 @@ impl Call<'_> {
         }
     }
 
-    async fn send(&self, up: &Upstream, body: ProxyBody) -> Result<Response<Incoming>, ProxyError> {
-        let req = self.outgoing.build(up, body)?;
+    async fn send(&mut self, up: &Upstream, body: ProxyBody, last: bool) -> Result<Response<Incoming>, ProxyError> {
+        let req = self.outgoing.build(up, body, last)?;
         up.send(req, self.route.timeout.unwrap_or(up.config.timeout.0))
             .await
     }
@@ -221,7 +224,7 @@ impl Call<'_> {
                 to: Name(Arc::clone(&to.name)),
             })
             .inc();
-        let result = self.send(to, body).await;
+        let result = self.send(to, body, true).await;
         if let Ok(f) = failure_of(&result) {
             permit.record(f.is_none());
             if let Some(f) = f {

@@ -152,7 +152,10 @@ async fn forward(
     if declared.is_some_and(|n| n > limits.max_request_body) {
         return Err(ProxyError::BodyTooLarge);
     }
-    let picked = route.target.pick(rand::random());
+    let picked = match &route.target {
+        Target::Split(..) => route.target.pick(rand::random()),
+        target => target.pick(0),
+    };
     let trusted = snap
         .config
         .trusted_proxies
@@ -168,8 +171,12 @@ async fn forward(
             host: &authority,
         },
     );
-    if let Ok(v) = HeaderValue::from_str(&authority) {
-        out_headers.insert(header::HOST, v);
+    // Forward by the authority the request was routed by (absolute form, or
+    // HTTP/2 `:authority`); an origin-form Host is already that value.
+    if out_headers.get(header::HOST).is_none_or(|h| h.as_bytes() != authority.as_bytes()) {
+        if let Ok(v) = HeaderValue::from_str(&authority) {
+            out_headers.insert(header::HOST, v);
+        }
     }
     out_headers.insert(&X_REQUEST_ID, request_id.clone());
     let Some(picked) = picked else {
