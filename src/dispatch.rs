@@ -23,6 +23,8 @@ use crate::upstream::Upstream;
 
 /// The request as it will leave, minus the body and the upstream.
 pub struct Outgoing<'a> {
+    /// The client's path and query, when forwarding them unchanged is right.
+    pub original: Option<http::uri::PathAndQuery>,
     pub method: Method,
     pub path: &'a str,
     pub query: Option<&'a str>,
@@ -31,12 +33,24 @@ pub struct Outgoing<'a> {
 
 impl Outgoing<'_> {
     /// `last`: no other try can follow, so the headers move instead of being copied.
-    fn build(&mut self, up: &Upstream, body: ProxyBody, last: bool) -> Result<Request<ProxyBody>, ProxyError> {
+    fn build(
+        &mut self,
+        up: &Upstream,
+        body: ProxyBody,
+        last: bool,
+    ) -> Result<Request<ProxyBody>, ProxyError> {
         let mut req = Request::new(body);
         *req.method_mut() = self.method.clone();
-        *req.uri_mut() = up.uri_for(self.path, self.query)?;
+        *req.uri_mut() = match self.original.as_ref().and_then(|pq| up.uri_with(pq)) {
+            Some(uri) => uri,
+            None => up.uri_for(self.path, self.query)?,
+        };
         *req.version_mut() = Version::HTTP_11;
-        *req.headers_mut() = if last { std::mem::take(&mut self.headers) } else { self.headers.clone() };
+        *req.headers_mut() = if last {
+            std::mem::take(&mut self.headers)
+        } else {
+            self.headers.clone()
+        };
         Ok(req)
     }
 }
@@ -195,7 +209,12 @@ impl Call<'_> {
         }
     }
 
-    async fn send(&mut self, up: &Upstream, body: ProxyBody, last: bool) -> Result<Response<Incoming>, ProxyError> {
+    async fn send(
+        &mut self,
+        up: &Upstream,
+        body: ProxyBody,
+        last: bool,
+    ) -> Result<Response<Incoming>, ProxyError> {
         let req = self.outgoing.build(up, body, last)?;
         up.send(req, self.route.timeout.unwrap_or(up.config.timeout.0))
             .await

@@ -26,18 +26,19 @@ static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Remove the hop-by-hop headers, including those `Connection` names.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
-    if let header::Entry::Occupied(conn) = h.entry(header::CONNECTION) {
-        let (_, values) = conn.remove_entry_mult();
-        let named: Vec<HeaderName> = values
-            .filter_map(|v| v.to_str().ok().map(str::to_owned))
-            .flat_map(|v| {
-                v.split(',')
-                    .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        for n in named {
-            h.remove(n);
+    match h.get_all(header::CONNECTION).iter().take(2).count() {
+        0 => {}
+        1 => {
+            if let Some(v) = h.remove(header::CONNECTION) {
+                remove_named(h, &v);
+            }
+        }
+        _ => {
+            let values: Vec<HeaderValue> = h.get_all(header::CONNECTION).iter().cloned().collect();
+            h.remove(header::CONNECTION);
+            for v in &values {
+                remove_named(h, v);
+            }
         }
     }
     for n in [
@@ -49,8 +50,21 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
         &header::UPGRADE,
         &HTTP2_SETTINGS,
     ] {
-        if h.contains_key(n) {
-            h.remove(n);
+        h.remove(n);
+    }
+}
+
+/// Remove the headers a `Connection` value names (without allocating for
+/// the usual `keep-alive` / `close`).
+fn remove_named(h: &mut HeaderMap, v: &HeaderValue) {
+    for token in v.as_bytes().split(|b| *b == b',') {
+        let t = token.trim_ascii();
+        if t.is_empty() || t.eq_ignore_ascii_case(b"close") || t.eq_ignore_ascii_case(b"keep-alive")
+        {
+            continue;
+        }
+        if let Ok(name) = HeaderName::from_bytes(t) {
+            h.remove(name);
         }
     }
 }

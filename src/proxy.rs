@@ -173,7 +173,10 @@ async fn forward(
     );
     // Forward by the authority the request was routed by (absolute form, or
     // HTTP/2 `:authority`); an origin-form Host is already that value.
-    if out_headers.get(header::HOST).is_none_or(|h| h.as_bytes() != authority.as_bytes()) {
+    if out_headers
+        .get(header::HOST)
+        .is_none_or(|h| h.as_bytes() != authority.as_bytes())
+    {
         if let Ok(v) = HeaderValue::from_str(&authority) {
             out_headers.insert(header::HOST, v);
         }
@@ -236,7 +239,12 @@ async fn forward(
             plan_shadow(state, snap, target, shadow_fits, copy)
         }
     };
+    let original = match &path {
+        std::borrow::Cow::Borrowed(_) => parts.uri.path_and_query().cloned(),
+        std::borrow::Cow::Owned(_) => None,
+    };
     let outgoing = Outgoing {
+        original,
         method: parts.method.clone(),
         path: &path,
         query: parts.uri.query(),

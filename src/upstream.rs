@@ -99,6 +99,23 @@ impl Upstream {
             .map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))
     }
 
+    /// The absolute URI for a client's path-and-query used as is (already
+    /// normalized, and no base path to prepend): no string is built or parsed.
+    pub fn uri_with(&self, pq: &http::uri::PathAndQuery) -> Option<Uri> {
+        if !self.config.url.base_path.is_empty() {
+            return None;
+        }
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(if self.config.url.https {
+            http::uri::Scheme::HTTPS
+        } else {
+            http::uri::Scheme::HTTP
+        });
+        parts.authority = Some(self.config.url.authority.clone());
+        parts.path_and_query = Some(pq.clone());
+        Uri::from_parts(parts).ok()
+    }
+
     /// Send one request; the response headers must arrive within `timeout`.
     pub async fn send(
         &self,

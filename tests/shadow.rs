@@ -31,6 +31,17 @@ async fn wait_records(p: &ProxyHandle, n: u64) -> serde_json::Value {
     report(p).await
 }
 
+/// Wait until the log file holds `n` lines (it is flushed within 200 ms).
+async fn wait_log(p: &ProxyHandle, n: usize) -> Vec<serde_json::Value> {
+    eventually(
+        PATIENCE,
+        &format!("{n} lines in the shadow log"),
+        || async { log_lines(p).len() >= n },
+    )
+    .await;
+    log_lines(p)
+}
+
 fn log_lines(p: &ProxyHandle) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(p.dir.path().join("shadow-diffs.jsonl")).unwrap_or_default();
     text.lines()
@@ -56,7 +67,7 @@ async fn a_mismatch_is_reported_with_its_pointer_and_the_client_gets_the_primary
     );
     let rep = wait_records(&p, 1).await;
     assert_eq!(rep["mismatched"], 1, "{rep}");
-    let lines = log_lines(&p);
+    let lines = wait_log(&p, 1).await;
     assert_eq!(lines.len(), 1);
     let line = &lines[0];
     assert_eq!(line["outcome"], "mismatch");
@@ -122,7 +133,7 @@ async fn status_and_content_type_are_compared() {
     let p = spawn_proxy(&config(&primary.url(), &shadow.url(), "", ""));
     get(&p.url("/x")).await;
     wait_records(&p, 1).await;
-    let pointers: Vec<String> = log_lines(&p)[0]["diffs"]
+    let pointers: Vec<String> = wait_log(&p, 1).await[0]["diffs"]
         .as_array()
         .unwrap()
         .iter()

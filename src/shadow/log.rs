@@ -109,6 +109,9 @@ impl Sink {
     }
 }
 
+/// How long a written line may sit in the buffer before it reaches the file.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
 async fn write_loop(
     mut rx: mpsc::Receiver<ShadowRecord>,
     report: Arc<Mutex<ReportBuilder>>,
@@ -120,24 +123,29 @@ async fn write_loop(
         file: None,
         failing: false,
     };
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        while let Some(r) = next {
-            metrics
-                .shadow_comparisons
-                .get_or_create(&RouteOutcome {
-                    route: Name::from(r.route.as_str()),
-                    outcome: r.outcome.as_str(),
-                })
-                .inc();
-            if let Ok(mut b) = report.lock() {
-                b.add(&r);
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dirty = false;
+    loop {
+        tokio::select! {
+            next = rx.recv() => {
+                let Some(r) = next else { break };
+                metrics
+                    .shadow_comparisons
+                    .get_or_create(&RouteOutcome { route: Name::from(r.route.as_str()), outcome: r.outcome.as_str() })
+                    .inc();
+                if let Ok(mut b) = report.lock() {
+                    b.add(&r);
+                }
+                // A buffered append (memory copy); the file sees it within FLUSH_EVERY.
+                sink.write(&path(), &r.to_json_line());
+                dirty = true;
             }
-            let line = r.to_json_line();
-            // A buffered append (memory copy); one flush per batch.
-            sink.write(&path(), &line);
-            next = rx.try_recv().ok();
+            _ = tick.tick(), if dirty => {
+                sink.flush();
+                dirty = false;
+            }
         }
-        sink.flush();
     }
+    sink.flush();
 }
