@@ -56,15 +56,17 @@ pub fn find_body_error(e: &(dyn std::error::Error + 'static)) -> Option<BodyErro
 }
 
 pin_project_lite::pin_project! {
-    /// A body with a size cap and an idle timeout.
+    /// A body with a size cap and an idle timeout. The timer is only armed
+    /// when the inner body has to wait: a body that is already buffered
+    /// (the usual small response) costs no timer and no clock read.
     pub struct Guarded<B> {
         #[pin]
         inner: B,
         seen: u64,
         max: u64,
         idle: Duration,
-        #[pin]
-        timer: Sleep,
+        timer: Option<Pin<Box<Sleep>>>,
+        armed: bool,
     }
 }
 
@@ -75,7 +77,8 @@ impl<B> Guarded<B> {
             seen: 0,
             max,
             idle,
-            timer: tokio::time::sleep(idle),
+            timer: None,
+            armed: false,
         }
     }
 }
@@ -92,7 +95,7 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let mut this = self.project();
+        let this = self.project();
         match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -101,16 +104,30 @@ where
                         return Poll::Ready(Some(Err(Box::new(BodyError::TooLarge))));
                     }
                 }
-                let deadline = Instant::now() + *this.idle;
-                this.timer.as_mut().reset(deadline);
+                // Progress: the next wait starts a fresh idle period.
+                *this.armed = false;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => match this.timer.poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyError::Idle)))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                let deadline = || Instant::now() + *this.idle;
+                let timer = match this.timer {
+                    Some(t) if *this.armed => t,
+                    Some(t) => {
+                        t.as_mut().reset(deadline());
+                        t
+                    }
+                    None => this
+                        .timer
+                        .insert(Box::pin(tokio::time::sleep_until(deadline()))),
+                };
+                *this.armed = true;
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyError::Idle)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 

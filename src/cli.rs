@@ -20,10 +20,17 @@ pub fn run(path: PathBuf, demo: bool) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = config.workers {
-        rt.worker_threads(n);
-    }
+    // One worker: a current-thread runtime does the same work without the
+    // work-stealing scheduler's cross-thread bookkeeping.
+    let mut rt = match config.workers {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let rt = match rt.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
