@@ -1,0 +1,86 @@
+//! The command line as a user runs it: `strangler check` (summary,
+//! unreachable-route warnings, errors with line and column, exit codes),
+//! `strangler report` exit codes, and usage errors.
+
+use std::process::{Command, Output};
+
+fn strangler(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strangler"))
+        .args(args)
+        .output()
+        .expect("run strangler")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_accepts_the_shipped_routes_and_prints_each_route() {
+    let o = strangler(&["check", concat!(env!("CARGO_MANIFEST_DIR"), "/routes.yaml")]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    for needle in [
+        "orders",
+        "path_prefix /orders",
+        "-> order",
+        "fallback legacy",
+        "split inventory:10 legacy:90",
+        "shadow payment",
+        "aggregate",
+        "ok (6 routes, 4 upstreams, 0 warnings)",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+}
+
+#[test]
+fn check_warns_about_unreachable_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routes.yaml");
+    std::fs::write(&path, "listen: 127.0.0.1:8080\nupstreams:\n  a: { url: http://127.0.0.1:1 }\nroutes:\n  - name: all\n    match: { path_prefix: / }\n    upstream: a\n  - name: orders\n    match: { path_prefix: /orders }\n    upstream: a\n").unwrap();
+    let o = strangler(&["check", path.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(
+        err.contains("route `orders` is unreachable: route `all` above it"),
+        "{err}"
+    );
+    assert!(out.contains("1 warnings"), "{out}");
+}
+
+#[test]
+fn check_reports_errors_with_file_line_and_column_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routes.yaml");
+    std::fs::write(&path, "listen: 127.0.0.1:8080\nupstreams:\n  a: { url: http://127.0.0.1:1 }\nroutes:\n  - name: all\n    match: { path_prefix: / }\n    upstream: b\n").unwrap();
+    let o = strangler(&["check", path.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains(&format!("{}:7:15: ", path.display())), "{err}");
+    assert!(err.contains("unknown upstream `b`"), "{err}");
+    let missing = strangler(&["check", "/nonexistent/routes.yaml"]);
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn usage_errors_exit_2_and_bad_logs_exit_1() {
+    assert_eq!(strangler(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(strangler(&["check", "--nope"]).status.code(), Some(2));
+    let o = strangler(&["report", "--log", "/nonexistent/shadow.jsonl"]);
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+}
+
+#[test]
+fn run_refuses_an_invalid_config_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routes.yaml");
+    std::fs::write(&path, "listen: [\n").unwrap();
+    let o = strangler(&["run", "--config", path.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("routes.yaml:"), "{err}");
+}
