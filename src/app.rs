@@ -29,12 +29,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Read and validate the config file; returns it with its content hash.
 pub fn load(path: &Path) -> Result<(Config, String), ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: path.display().to_string(),
-        line: None,
-        column: None,
-        message: format!("cannot read the configuration: {e}"),
-    })?;
+    let text = config::read(path)?;
     let cfg = config::parse(&text, path)?;
     Ok((cfg, sha256_hex(&text)))
 }

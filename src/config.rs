@@ -199,13 +199,17 @@ fn strip_location(message: &str) -> String {
 
 /// Read and validate the file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    parse(&read(path)?, path)
+}
+
+/// The file's text, or an error naming it.
+pub fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.display().to_string(),
         line: None,
         column: None,
         message: format!("cannot read the configuration: {e}"),
-    })?;
-    parse(&text, path)
+    })
 }
 
 /// Validate `text` as the content of the file at `path`.

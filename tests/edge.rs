@@ -69,7 +69,7 @@ async fn certificates_rotate_with_a_reload_and_a_bad_pair_keeps_the_old() {
     let (cert2, key2) = self_signed("edge-two");
     let (_, other_key) = self_signed("edge-three");
     write_pair(p.dir.path(), &cert2, &other_key);
-    let r = send("POST", &p.admin_url("/-/reload"), &[], "").await;
+    let r = p.reload().await;
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(presented_cn(p.addr, &cert1)
         .await
@@ -77,7 +77,7 @@ async fn certificates_rotate_with_a_reload_and_a_bad_pair_keeps_the_old() {
         .contains("edge-one"));
     // The good pair: rotated without touching routes.yaml.
     write_pair(p.dir.path(), &cert2, &key2);
-    let r = send("POST", &p.admin_url("/-/reload"), &[], "").await;
+    let r = p.reload().await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(presented_cn(p.addr, &cert2)
         .await
@@ -122,12 +122,7 @@ routes:
     get(&p.url("/fail")).await;
     get(&p.url("/moved")).await;
     p.write_config(&format!("{yaml}# edited\n"));
-    assert_eq!(
-        send("POST", &p.admin_url("/-/reload"), &[], "")
-            .await
-            .status,
-        200
-    );
+    assert_eq!(p.reload().await.status, 200);
     eventually(PATIENCE, "the shadow comparisons", || async {
         get(&p.admin_url("/-/shadow")).await.json()["all"]["compared"] == 2
     })

@@ -129,13 +129,12 @@ async fn bodies_over_the_limit_get_413() {
         "a declared oversized body never reaches the upstream"
     );
     // Chunked, with no length declared: cut off once it passes the limit.
-    let mut req = b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-    for _ in 0..80 {
-        req.extend_from_slice(b"400\r\n");
-        req.extend_from_slice(&[b'y'; 0x400]);
-        req.extend_from_slice(b"\r\n");
-    }
-    req.extend_from_slice(b"0\r\n\r\n");
+    let req = chunked_request(
+        "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        80,
+        0x400,
+        b'y',
+    );
     let r = raw(p.addr, &req).await;
     assert_eq!(status_of(&r), 413, "{r}");
     assert_eq!(

@@ -192,13 +192,12 @@ async fn multi_mib_bodies_stream_intact_both_ways() {
     assert_eq!(r.body.len(), body.len());
     assert_eq!(Sha256::digest(&r.body), Sha256::digest(&body));
     // Chunked both ways too.
-    let mut req = b"POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
-    for _ in 0..64 {
-        req.extend_from_slice(b"4000\r\n");
-        req.extend_from_slice(&[b'z'; 0x4000]);
-        req.extend_from_slice(b"\r\n");
-    }
-    req.extend_from_slice(b"0\r\n\r\n");
+    let req = chunked_request(
+        "POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        64,
+        0x4000,
+        b'z',
+    );
     let r = raw(p.addr, &req).await;
     assert_eq!(status_of(&r), 200);
     assert_eq!(r.matches('z').count(), 64 * 0x4000);

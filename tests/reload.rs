@@ -130,7 +130,7 @@ async fn sighup_reloads_a_file_that_emitted_no_event() {
 async fn admin_reload_answers_200_or_422_and_a_bad_file_changes_nothing() {
     let (a, b) = pair().await;
     let p = spawn_proxy(&config(&a.url(), &b.url(), "a"));
-    let r = send("POST", &p.admin_url("/-/reload"), &[], "").await;
+    let r = p.reload().await;
     assert_eq!(
         (r.status, r.json()["version"].as_u64()),
         (200, Some(1)),
@@ -140,7 +140,7 @@ async fn admin_reload_answers_200_or_422_and_a_bad_file_changes_nothing() {
     p.write_config(
         &config(&a.url(), &b.url(), "b").replace("routes:\n", "routes:\n  - name: [oops\n"),
     );
-    let r = send("POST", &p.admin_url("/-/reload"), &[], "").await;
+    let r = p.reload().await;
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(r.json()["line"].as_u64().is_some(), "{}", r.text());
     assert_eq!(get(&p.url("/")).await.text(), "A");
@@ -150,7 +150,7 @@ async fn admin_reload_answers_200_or_422_and_a_bad_file_changes_nothing() {
     assert!(cfg["last_error"]["at"].as_str().is_some(), "{cfg}");
     // An invalid reference: same.
     p.write_config(&config(&a.url(), &b.url(), "nope"));
-    let r = send("POST", &p.admin_url("/-/reload"), &[], "").await;
+    let r = p.reload().await;
     assert_eq!(r.status, 422);
     assert!(
         r.json()["message"]
@@ -163,16 +163,11 @@ async fn admin_reload_answers_200_or_422_and_a_bad_file_changes_nothing() {
     assert_eq!(r.json()["line"], 8);
     // Empty (a half-written file): same.
     p.write_config("");
-    assert_eq!(
-        send("POST", &p.admin_url("/-/reload"), &[], "")
-            .await
-            .status,
-        422
-    );
+    assert_eq!(p.reload().await.status, 422);
     assert_eq!(get(&p.url("/")).await.text(), "A");
     // A good file: applied, error cleared.
     p.write_config(&config(&a.url(), &b.url(), "b"));
-    let r = send("POST", &p.admin_url("/-/reload"), &[], "").await;
+    let r = p.reload().await;
     assert_eq!(r.status, 200);
     assert_eq!(get(&p.url("/")).await.text(), "B");
     let cfg = admin_json(&p, "/-/config").await;
@@ -212,12 +207,7 @@ async fn listen_changes_are_kept_with_a_warning() {
     p.write_config(
         &config(&a.url(), &b.url(), "b").replace("listen: 127.0.0.1:0", "listen: 127.0.0.1:1"),
     );
-    assert_eq!(
-        send("POST", &p.admin_url("/-/reload"), &[], "")
-            .await
-            .status,
-        200
-    );
+    assert_eq!(p.reload().await.status, 200);
     assert_eq!(
         get(&p.url("/")).await.text(),
         "B",
@@ -255,7 +245,7 @@ async fn reload_storm_under_load_fails_no_request() {
         let tmp = p.dir.path().join("storm.tmp");
         std::fs::write(&tmp, config(&a.url(), &b.url(), target)).unwrap();
         std::fs::rename(&tmp, Path::new(&p.config_path)).unwrap();
-        let r = send("POST", &p.admin_url("/-/reload"), &[], "").await;
+        let r = p.reload().await;
         assert_eq!(r.status, 200, "{}", r.text());
         applied += usize::from(r.json()["changed"] == true);
     }

@@ -338,12 +338,7 @@ async fn breaker_state_survives_a_reload_unless_the_url_changes() {
         )
         .replace("name: extracted", "name: renamed"),
     );
-    assert_eq!(
-        send("POST", &p.admin_url("/-/reload"), &[], "")
-            .await
-            .status,
-        200
-    );
+    assert_eq!(p.reload().await.status, 200);
     assert_eq!(
         breaker_state(&p, "new").await["state"],
         "open",
@@ -356,12 +351,7 @@ async fn breaker_state_survives_a_reload_unless_the_url_changes() {
         "failure_threshold: 1, recovery_timeout: 60s",
         "",
     ));
-    assert_eq!(
-        send("POST", &p.admin_url("/-/reload"), &[], "")
-            .await
-            .status,
-        200
-    );
+    assert_eq!(p.reload().await.status, 200);
     assert_eq!(
         breaker_state(&p, "new").await["state"],
         "closed",

@@ -108,3 +108,16 @@ pub fn status_of(raw: &str) -> u16 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
 }
+
+/// A raw chunked request: `head` (ending in the blank line), then `chunks`
+/// chunks of `size` bytes of `fill`, then the last chunk.
+pub fn chunked_request(head: &str, chunks: usize, size: usize, fill: u8) -> Vec<u8> {
+    let mut req = head.as_bytes().to_vec();
+    for _ in 0..chunks {
+        req.extend_from_slice(format!("{size:x}\r\n").as_bytes());
+        req.extend(std::iter::repeat_n(fill, size));
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    req
+}

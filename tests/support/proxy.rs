@@ -28,6 +28,10 @@ impl ProxyHandle {
     pub fn write_config(&self, yaml: &str) {
         std::fs::write(&self.config_path, yaml).expect("write config");
     }
+    /// `POST /-/reload` on the admin API.
+    pub async fn reload(&self) -> super::Resp {
+        super::send("POST", &self.admin_url("/-/reload"), &[], "").await
+    }
     /// Ask for a graceful shutdown and wait for the proxy to finish draining.
     pub fn shutdown_and_wait(mut self) -> Result<(), String> {
         if let Some(tx) = self.shutdown.take() {

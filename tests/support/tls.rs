@@ -69,24 +69,7 @@ pub async fn https_get(
         .http2_only(h2)
         .pool_max_idle_per_host(0)
         .build(connector);
-    let req = Request::get(url)
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| e.to_string())?;
-    let resp = tokio::time::timeout(Duration::from_secs(20), client.request(req))
-        .await
-        .map_err(|_| "timed out".to_string())?
-        .map_err(|e| format!("{e:?}"))?;
-    let version = resp.version();
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((
-        Resp {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-        },
-        version,
-    ))
+    fetch(&client, url).await
 }
 
 /// The common name of the certificate the server presents.
@@ -116,6 +99,17 @@ pub async fn h2c_get(url: &str) -> Result<(Resp, http::Version), String> {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
         .http2_only(true)
         .build_http();
+    fetch(&client, url).await
+}
+
+/// GET `url` with `client`; the response and the HTTP version spoken.
+async fn fetch<C>(
+    client: &Client<C, Full<Bytes>>,
+    url: &str,
+) -> Result<(Resp, http::Version), String>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
     let req = Request::get(url)
         .body(Full::new(Bytes::new()))
         .map_err(|e| e.to_string())?;
