@@ -31,7 +31,7 @@ use service_common::http::{self, HttpResponse};
 use service_common::local::LocalFulfillment;
 use service_common::orders::Orders;
 use service_common::saga::SagaPolicy;
-use service_common::{inventory, payments, server, RequestBody};
+use service_common::{cli, inventory, payments, server, RequestBody};
 use tokio::net::TcpListener;
 
 mod customers;
@@ -62,10 +62,16 @@ pub const CONSUMER: &str = "legacy-stub";
 impl Default for Options {
     fn default() -> Self {
         Options {
-            shutdown_grace: Duration::from_secs(5),
+            shutdown_grace: server::DEFAULT_SHUTDOWN_GRACE,
             event_bus: None,
             event_consumer: Consumer::new(CONSUMER),
         }
+    }
+}
+
+impl cli::EventBusOption for Options {
+    fn set_event_bus(&mut self, bus: Bus) {
+        self.event_bus = Some(bus);
     }
 }
 

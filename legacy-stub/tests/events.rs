@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use service_common::events::{Bus, Consumer, Event, EventStats, EventType};
-use service_common::testing::bus::{BusKind, LoseFirstAck, TestBus};
+use service_common::testing::bus::{LoseFirstAck, TestBus};
 use service_common::testing::{eventually, TestServer};
 
 /// Generous: two noisy cores.
@@ -163,29 +163,4 @@ async fn mirrors_the_services(bus: TestBus) {
     assert_eq!((s.consumed, s.published, s.pending), (12, 0, 0), "{s:?}");
 }
 
-macro_rules! on_both_buses {
-    ($($test:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    if let Some(bus) = super::TestBus::start(super::BusKind::Memory).await {
-                        super::$test(bus).await;
-                    }
-                }
-            )*
-        }
-        mod nats {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    if let Some(bus) = super::TestBus::start(super::BusKind::Nats).await {
-                        super::$test(bus).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both_buses!(applies_each_event_once, mirrors_the_services);
+service_common::on_both_buses!(applies_each_event_once, mirrors_the_services);

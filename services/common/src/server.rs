@@ -4,10 +4,15 @@
 //! On shutdown the listener is closed at once, open connections are asked to finish
 //! (idle keep-alive connections close, in-flight requests complete) and [`serve`] returns
 //! when they have, or after the grace period.
+//!
+//! [`run_service`] adds what each extracted service does around [`serve`]: a fresh outbox,
+//! relayed to the service's bus while it serves and drained (for at most the grace period)
+//! after; [`run_store`] and [`route_store`] are that and the routes for a service whose state
+//! is one store.
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
@@ -19,7 +24,31 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::error::{ApiError, ErrorKind};
-use crate::http::HttpResponse;
+use crate::events::{self, Bus, Outbox, Publisher};
+use crate::http::{self, HttpResponse};
+use crate::RequestBody;
+
+/// How long in-flight requests may take to finish after shutdown is signalled, unless a
+/// service is told otherwise.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How a service that only publishes events runs (inventory- and payment-service).
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// How long in-flight requests may take to finish after shutdown is signalled.
+    pub shutdown_grace: Duration,
+    /// Where events go; `None`: a private in-process bus that nobody reads.
+    pub event_bus: Option<Bus>,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        ServiceOptions {
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            event_bus: None,
+        }
+    }
+}
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -107,4 +136,86 @@ where
     }
     tracing::info!(service = name, addr = %local, "stopped");
     Ok(())
+}
+
+/// Runs a service that publishes domain events: builds its state over a fresh outbox with
+/// `state` (failing at once when that fails), relays the outbox to `bus` (a private memory
+/// bus when `None`), [`serve`]s until `shutdown` completes, then gives the relay up to
+/// `grace` to publish what is pending. Each request goes to `route` along with the state.
+pub async fn run_service<S, R, Fut>(
+    name: &'static str,
+    listener: TcpListener,
+    grace: Duration,
+    bus: Option<Bus>,
+    state: impl FnOnce(Outbox) -> std::io::Result<S>,
+    route: R,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    S: Send + Sync + 'static,
+    R: Fn(Arc<S>, Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
+    let outbox = Outbox::new();
+    let state = Arc::new(state(outbox.clone())?);
+    let publisher = Publisher::start_with(outbox, bus);
+    let handler = move |req| route(Arc::clone(&state), req);
+    let served = serve(name, listener, grace, handler, shutdown).await;
+    publisher.stop(grace).await;
+    served
+}
+
+/// [`run_service`] for a service whose state is one store recording its events in the
+/// outbox: `store(outbox)` builds it, `route(state, req)` answers with `state.0` the store
+/// and `state.1` the outbox.
+pub async fn run_store<S, R, Fut>(
+    name: &'static str,
+    listener: TcpListener,
+    options: ServiceOptions,
+    store: impl FnOnce(Outbox) -> S,
+    route: R,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    S: Send + 'static,
+    R: Fn(Arc<(Mutex<S>, Outbox)>, Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
+    let state = |outbox: Outbox| Ok((Mutex::new(store(outbox.clone())), outbox));
+    let ServiceOptions {
+        shutdown_grace,
+        event_bus,
+    } = options;
+    run_service(
+        name,
+        listener,
+        shutdown_grace,
+        event_bus,
+        state,
+        route,
+        shutdown,
+    )
+    .await
+}
+
+/// The routes of a service whose state is one store: `GET /events/stats` from `outbox`,
+/// `GET /health`, every path whose first segment is one of `prefixes` to `handle`, and `404`
+/// for anything else.
+pub async fn route_store<B, Fut>(
+    outbox: &Outbox,
+    prefixes: &[&str],
+    req: Request<B>,
+    handle: impl FnOnce(Request<B>) -> Fut,
+) -> HttpResponse
+where
+    B: RequestBody,
+    Fut: Future<Output = HttpResponse>,
+{
+    let path = req.uri().path().to_owned();
+    match http::segments(&path).as_slice() {
+        ["events", "stats"] => events::stats_response(req.method(), outbox.stats()),
+        [first, ..] if prefixes.contains(first) => handle(req).await,
+        ["health"] => http::health(req.method()),
+        _ => http::no_route(&path),
+    }
 }

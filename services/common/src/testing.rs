@@ -8,12 +8,13 @@
 //! assert_eq!(reply.status, 200);
 //! ```
 //!
-//! [`bus`] and [`nats`] help test domain events against both buses.
+//! [`TestServer::assert_refused`] checks a table of [`BadInput`]s. [`bus`] and [`nats`] help
+//! test domain events against both buses; [`on_both_buses!`](crate::on_both_buses) runs a
+//! test against each.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -30,7 +31,7 @@ pub mod bus;
 pub mod nats;
 
 /// What tests pass as the `shutdown` future of a crate's `serve`.
-pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub use crate::cli::Shutdown;
 
 /// How long any one test request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,6 +42,9 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<io::Result<()>>>,
 }
+
+/// A request a service must refuse, and how: `(method, path, body, status, error kind)`.
+pub type BadInput<'a> = (&'a str, &'a str, &'a str, u16, &'a str);
 
 /// A response, fully read.
 #[derive(Debug, Clone)]
@@ -124,6 +128,26 @@ impl TestServer {
         request(self.addr, method, path, headers, body)
             .await
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Sends each of `cases` and asserts that it is refused with its status and a JSON error
+    /// `{"error": KIND, "message": TEXT}` of its kind.
+    pub async fn assert_refused(&self, cases: &[BadInput<'_>]) {
+        for &(method, path, body, status, kind) in cases {
+            let reply = self.send(method, path, &[], body.to_owned()).await;
+            assert_eq!(
+                reply.status,
+                status,
+                "{method} {path} {body}: {}",
+                reply.text()
+            );
+            assert_eq!(reply.error_kind(), kind, "{method} {path} {body}");
+            assert!(
+                reply.json()["message"].is_string(),
+                "{method} {path} {body}: {}",
+                reply.text()
+            );
+        }
     }
 
     /// Signals shutdown and waits for `serve` to return.

@@ -10,7 +10,7 @@ use serde_json::json;
 use service_common::events::{
     Consumer, Delivery, Event, EventType, Outbox, RelayPolicy, Subscription,
 };
-use service_common::testing::bus::{BusKind, Collector, TestBus};
+use service_common::testing::bus::{Collector, TestBus};
 use service_common::testing::eventually;
 
 /// Generous: two noisy cores, and a broker restart in the outage test.
@@ -22,6 +22,14 @@ fn event(event_type: EventType, aggregate: u64, seq: u64) -> Event {
         aggregate,
         json!({ "id": aggregate, "seq": seq }),
     )
+}
+
+/// The `seq` of each event, in the order received.
+fn seqs(received: &[Event]) -> Vec<u64> {
+    received
+        .iter()
+        .filter_map(|e| e.data["seq"].as_u64())
+        .collect()
 }
 
 fn fast_relay() -> RelayPolicy {
@@ -89,12 +97,8 @@ async fn keeps_order_per_aggregate(bus: TestBus) {
             );
         }
     }
-    let seqs: Vec<u64> = received
-        .iter()
-        .filter_map(|e| e.data["seq"].as_u64())
-        .collect();
     assert_eq!(
-        seqs,
+        seqs(&received),
         (0..total).collect::<Vec<_>>(),
         "the outbox's order overall"
     );
@@ -155,12 +159,8 @@ async fn an_outage_delays_events_and_loses_none(mut bus: TestBus) {
     bus.outage_end().await;
 
     let received = collector.wait_for(10, DEADLINE).await;
-    let seqs: Vec<u64> = received
-        .iter()
-        .filter_map(|e| e.data["seq"].as_u64())
-        .collect();
     assert_eq!(
-        seqs,
+        seqs(&received),
         (0..10).collect::<Vec<_>>(),
         "none lost, none reordered"
     );
@@ -171,32 +171,7 @@ async fn an_outage_delays_events_and_loses_none(mut bus: TestBus) {
     assert_eq!(outbox.stats().published, 10);
 }
 
-macro_rules! contract {
-    ($($test:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    if let Some(bus) = super::TestBus::start(super::BusKind::Memory).await {
-                        super::$test(bus).await;
-                    }
-                }
-            )*
-        }
-        mod nats {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    if let Some(bus) = super::TestBus::start(super::BusKind::Nats).await {
-                        super::$test(bus).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+service_common::on_both_buses!(
     publishes_and_delivers,
     keeps_order_per_aggregate,
     redelivers_what_is_not_acknowledged,

@@ -18,11 +18,10 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use hyper::Request;
-use service_common::events::{self, Outbox, Publisher};
-use service_common::http::{self, HttpResponse};
+use service_common::events::Outbox;
+use service_common::http::HttpResponse;
 use service_common::inventory::{self, Inventory};
 use service_common::{server, RequestBody};
 use tokio::net::TcpListener;
@@ -31,26 +30,13 @@ use tokio::net::TcpListener;
 /// depend on `service-common`: `Bus::memory()`, `Bus::nats(url).await`, `Bus::from_spec(s).await`.
 pub use service_common::events::{Bus, BusError};
 
+/// How the service runs: `shutdown_grace` (how long in-flight requests may take to finish
+/// after shutdown is signalled) and `event_bus` (where events go; `None`: a private
+/// in-process bus that nobody reads).
+pub use service_common::server::ServiceOptions as Options;
+
 /// Where the binary listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9103";
-
-/// How the service runs.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// How long in-flight requests may take to finish after shutdown is signalled.
-    pub shutdown_grace: Duration,
-    /// Where events go; `None`: a private in-process bus that nobody reads.
-    pub event_bus: Option<Bus>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            shutdown_grace: Duration::from_secs(5),
-            event_bus: None,
-        }
-    }
-}
 
 /// Serves the inventory API on `listener` until `shutdown` completes.
 pub async fn serve(
@@ -58,24 +44,19 @@ pub async fn serve(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let publisher = Publisher::start(options.event_bus.clone());
-    let outbox = publisher.outbox.clone();
-    let inventory = Arc::new(Mutex::new(Inventory::seeded().with_outbox(outbox.clone())));
-    let handler = move |req| {
-        let inventory = Arc::clone(&inventory);
-        let outbox = outbox.clone();
-        async move { route(&inventory, &outbox, req).await }
+    let inventory = |outbox| Inventory::seeded().with_outbox(outbox);
+    let routed = |state: Arc<(Mutex<Inventory>, Outbox)>, req| async move {
+        route(&state.0, &state.1, req).await
     };
-    let served = server::serve(
+    server::run_store(
         "inventory-service",
         listener,
-        options.shutdown_grace,
-        handler,
+        options,
+        inventory,
+        routed,
         shutdown,
     )
-    .await;
-    publisher.stop(options.shutdown_grace).await;
-    served
+    .await
 }
 
 /// Routes one request.
@@ -84,13 +65,6 @@ pub async fn route<B: RequestBody>(
     outbox: &Outbox,
     req: Request<B>,
 ) -> HttpResponse {
-    let path = req.uri().path().to_owned();
-    if http::segments(&path) == ["events", "stats"] {
-        return events::stats_response(req.method(), outbox.stats());
-    }
-    match http::segments(&path).first().copied() {
-        Some("inventory" | "reservations") => inventory::handle(inventory, req).await,
-        Some("health") if http::segments(&path).len() == 1 => http::health(req.method()),
-        _ => http::no_route(&path),
-    }
+    let handle = |req| inventory::handle(inventory, req);
+    server::route_store(outbox, &["inventory", "reservations"], req, handle).await
 }

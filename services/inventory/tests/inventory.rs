@@ -3,7 +3,7 @@
 
 use inventory_service::{serve, Options};
 use serde_json::{json, Value};
-use service_common::testing::TestServer;
+use service_common::testing::{BadInput, TestServer};
 
 async fn start() -> TestServer {
     TestServer::start(|listener, shutdown| serve(listener, Options::default(), shutdown)).await
@@ -119,7 +119,7 @@ async fn an_idempotency_key_reserves_once() {
 #[tokio::test]
 async fn bad_input_gets_a_json_4xx() {
     let server = start().await;
-    let cases: &[(&str, &str, &str, u16, &str)] = &[
+    let cases: &[BadInput] = &[
         ("POST", "/reservations", "{", 400, "malformed_json"),
         (
             "POST",
@@ -187,16 +187,7 @@ async fn bad_input_gets_a_json_4xx() {
         ("GET", "/reservations/order/zero", "", 400, "invalid_id"),
         ("GET", "/payments/1", "", 404, "not_found"),
     ];
-    for &(method, path, body, status, kind) in cases {
-        let reply = server.send(method, path, &[], body.to_owned()).await;
-        assert_eq!(
-            reply.status,
-            status,
-            "{method} {path} {body}: {}",
-            reply.text()
-        );
-        assert_eq!(reply.error_kind(), kind, "{method} {path} {body}");
-    }
+    server.assert_refused(cases).await;
     let bad_key = [("idempotency-key", "")];
     let body = r#"{"order_id": 1, "items": [{"sku": "sku-1", "qty": 1}]}"#;
     let reply = server.send("POST", "/reservations", &bad_key, body).await;

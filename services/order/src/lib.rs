@@ -35,13 +35,12 @@
 //! the order, whose `error` is `peer_not_configured`.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::Request;
 use hyper::StatusCode;
 use serde_json::json;
-use service_common::events::{self, Outbox, Publisher};
+use service_common::events::{self, Outbox};
 use service_common::http::{self, HttpResponse};
 use service_common::orders::Orders;
 use service_common::saga::SagaPolicy;
@@ -85,7 +84,7 @@ impl Default for Options {
         Options {
             inventory_url: None,
             payment_url: None,
-            shutdown_grace: Duration::from_secs(5),
+            shutdown_grace: server::DEFAULT_SHUTDOWN_GRACE,
             peer_policy: PeerPolicy::default(),
             compensation_retry: SagaPolicy::default().compensation,
             event_bus: None,
@@ -164,21 +163,14 @@ pub async fn serve(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let outbox = Outbox::new();
-    let service = Arc::new(OrderService::with_outbox(&options, outbox.clone())?);
-    let publisher = Publisher::start_with(outbox, options.event_bus.clone());
-    let handler = move |req| {
-        let service = Arc::clone(&service);
-        async move { service.route(req).await }
-    };
-    let served = server::serve(
+    server::run_service(
         "order-service",
         listener,
         options.shutdown_grace,
-        handler,
+        options.event_bus.clone(),
+        |outbox| OrderService::with_outbox(&options, outbox),
+        |service, req| async move { service.route(req).await },
         shutdown,
     )
-    .await;
-    publisher.stop(options.shutdown_grace).await;
-    served
+    .await
 }

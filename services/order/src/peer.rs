@@ -60,6 +60,15 @@ pub struct Answer {
     pub body: Bytes,
 }
 
+/// One request to a peer, as [`Peer::call`] takes it; sent again on each attempt.
+#[derive(Debug)]
+struct Call<'a> {
+    method: Method,
+    path: &'a str,
+    body: Option<Bytes>,
+    idempotency_key: Option<&'a str>,
+}
+
 /// One peer: its base URL, its client and its breaker.
 #[derive(Debug)]
 pub struct Peer {
@@ -132,37 +141,36 @@ impl Peer {
                 method,
                 Method::GET | Method::HEAD | Method::PUT | Method::DELETE
             );
-        let attempt = || self.attempt(method.clone(), path, body.clone(), idempotency_key);
+        let call = Call {
+            method,
+            path,
+            body,
+            idempotency_key,
+        };
         self.policy
             .retry
-            .retry(attempt, |e: &StepError| safe_to_retry && e.retryable)
+            .retry(
+                || self.attempt(&call),
+                |e: &StepError| safe_to_retry && e.retryable,
+            )
             .await
     }
 
-    async fn attempt(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Bytes>,
-        idempotency_key: Option<&str>,
-    ) -> Result<Answer, StepError> {
+    async fn attempt(&self, call: &Call<'_>) -> Result<Answer, StepError> {
         if !lock(&self.breaker).allow(Instant::now()) {
             return Err(StepError::refused(
                 CIRCUIT_OPEN,
                 format!("{}: circuit open after repeated failures", self.name),
             ));
         }
-        let outcome = tokio::time::timeout(
-            self.policy.request_timeout,
-            self.exchange(method.clone(), path, body, idempotency_key),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "no answer within {:?}",
-                self.policy.request_timeout
-            ))
-        });
+        let outcome = tokio::time::timeout(self.policy.request_timeout, self.exchange(call))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "no answer within {:?}",
+                    self.policy.request_timeout
+                ))
+            });
         let result = match outcome {
             Ok(answer) if !answer.status.is_server_error() => Ok(answer),
             Ok(answer) => Err(format!("answered {}", answer.status)),
@@ -177,6 +185,7 @@ impl Peer {
             Err(why) => {
                 breaker.on_failure(Instant::now());
                 drop(breaker);
+                let Call { method, path, .. } = call;
                 tracing::warn!(peer = self.name, %method, path, error = %why, "peer call failed");
                 Err(StepError::unavailable(
                     PEER_UNAVAILABLE,
@@ -186,25 +195,25 @@ impl Peer {
         }
     }
 
-    async fn exchange(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Bytes>,
-        idempotency_key: Option<&str>,
-    ) -> Result<Answer, String> {
+    async fn exchange(&self, call: &Call<'_>) -> Result<Answer, String> {
+        let Call {
+            method,
+            path,
+            body,
+            idempotency_key,
+        } = call;
         let uri: Uri = format!("{}{path}", self.base)
             .parse()
             .map_err(|e| format!("bad request URI: {e}"))?;
-        let mut request = Request::builder().method(method).uri(uri);
+        let mut request = Request::builder().method(method.clone()).uri(uri);
         if body.is_some() {
             request = request.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
-        if let Some(key) = idempotency_key {
+        if let Some(key) = *idempotency_key {
             request = request.header(IDEMPOTENCY_KEY, key);
         }
         let request = request
-            .body(Full::new(body.unwrap_or_default()))
+            .body(Full::new(body.clone().unwrap_or_default()))
             .map_err(|e| format!("cannot build request: {e}"))?;
         let response = self.client.request(request).await.map_err(|e| {
             let source = std::error::Error::source(&e).map(ToString::to_string);

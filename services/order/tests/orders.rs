@@ -2,7 +2,7 @@
 //! order with no peers configured.
 
 use order_service::{serve, Options};
-use service_common::testing::TestServer;
+use service_common::testing::{BadInput, TestServer};
 
 async fn start() -> TestServer {
     TestServer::start(|listener, shutdown| serve(listener, Options::default(), shutdown)).await
@@ -69,7 +69,7 @@ async fn without_peers_an_order_is_recorded_cancelled_with_503() {
 #[tokio::test]
 async fn bad_input_gets_a_json_4xx() {
     let server = start().await;
-    let cases: &[(&str, &str, &str, u16, &str)] = &[
+    let cases: &[BadInput] = &[
         ("POST", "/orders", "nope", 400, "malformed_json"),
         (
             "POST",
@@ -135,16 +135,7 @@ async fn bad_input_gets_a_json_4xx() {
         ("PUT", "/orders/1", "", 405, "method_not_allowed"),
         ("GET", "/customers/1", "", 404, "not_found"),
     ];
-    for &(method, path, body, status, kind) in cases {
-        let reply = server.send(method, path, &[], body.to_owned()).await;
-        assert_eq!(
-            reply.status,
-            status,
-            "{method} {path} {body}: {}",
-            reply.text()
-        );
-        assert_eq!(reply.error_kind(), kind, "{method} {path} {body}");
-    }
+    server.assert_refused(cases).await;
     assert_eq!(
         server.get("/orders/51").await.status,
         404,

@@ -3,7 +3,7 @@
 
 use payment_service::{serve, Options};
 use serde_json::json;
-use service_common::testing::{raw, TestServer};
+use service_common::testing::{raw, BadInput, TestServer};
 
 async fn start() -> TestServer {
     TestServer::start(|listener, shutdown| serve(listener, Options::default(), shutdown)).await
@@ -109,7 +109,7 @@ async fn an_idempotency_key_charges_once() {
 #[tokio::test]
 async fn bad_input_gets_a_json_4xx() {
     let server = start().await;
-    let cases: &[(&str, &str, &str, u16, &str)] = &[
+    let cases: &[BadInput] = &[
         ("POST", "/payments", "{not json", 400, "malformed_json"),
         ("POST", "/payments", "", 400, "malformed_json"),
         (
@@ -174,17 +174,7 @@ async fn bad_input_gets_a_json_4xx() {
         ("GET", "/payments/1/refund/extra", "", 404, "not_found"),
         ("GET", "/orders/1", "", 404, "not_found"),
     ];
-    for &(method, path, body, status, kind) in cases {
-        let reply = server.send(method, path, &[], body.to_owned()).await;
-        assert_eq!(
-            reply.status,
-            status,
-            "{method} {path} {body}: {}",
-            reply.text()
-        );
-        assert_eq!(reply.error_kind(), kind, "{method} {path} {body}");
-        assert!(reply.json()["message"].is_string());
-    }
+    server.assert_refused(cases).await;
     let not_allowed = server.get("/payments").await;
     assert_eq!(not_allowed.headers["allow"], "POST");
 }

@@ -4,7 +4,9 @@
 //!   outage switch (memory: [`MemoryBus::set_available`]; NATS: kill and restart the server);
 //! - [`Collector`]: a consumer that records and acknowledges every delivery;
 //! - [`LoseFirstAck`]: a bus wrapper that loses the first acknowledgement of each event, so
-//!   that the real bus redelivers it.
+//!   that the real bus redelivers it;
+//! - [`on_both_buses!`](crate::on_both_buses): runs `async fn test(bus: TestBus)`s against
+//!   each bus.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,34 @@ use crate::events::{
     BoxFuture, Bus, BusError, Consumer, Delivery, Event, EventBus, MemoryBus, Subscription,
 };
 use crate::lock;
+
+/// For each `async fn NAME(bus: TestBus)` named (in scope where the macro is used), the
+/// tests `memory::NAME` and `nats::NAME`, on a two-thread runtime; the NATS one skips, loudly,
+/// without a nats-server. The calling crate needs `tokio` (with its `macros`) itself.
+///
+/// ```ignore
+/// service_common::on_both_buses!(publishes_and_delivers, keeps_order_per_aggregate);
+/// ```
+#[macro_export]
+macro_rules! on_both_buses {
+    (@bus $module:ident $kind:ident: $($test:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let kind = $crate::testing::bus::BusKind::$kind;
+                    if let Some(bus) = $crate::testing::bus::TestBus::start(kind).await {
+                        super::$test(bus).await;
+                    }
+                }
+            )*
+        }
+    };
+    ($($test:ident),* $(,)?) => {
+        $crate::on_both_buses!(@bus memory Memory: $($test),*);
+        $crate::on_both_buses!(@bus nats Nats: $($test),*);
+    };
+}
 
 /// Which bus a contract test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
