@@ -11,6 +11,7 @@
 //! unique route names) use the scoped context of [`refs`]. Parsing takes a
 //! `&str`; [`load`] is the thin file wrapper.
 
+pub mod matching;
 pub mod refs;
 pub mod route;
 pub mod units;

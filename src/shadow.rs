@@ -7,7 +7,9 @@
 //! - [`html`]: the self-contained HTML report.
 pub mod diff;
 pub mod html;
+pub mod latency;
 pub mod log;
 pub mod mirror;
+pub mod pointer;
 pub mod record;
 pub mod report;
