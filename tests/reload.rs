@@ -287,3 +287,33 @@ async fn health_and_ready() {
     assert!(cfg["path"].as_str().unwrap().ends_with("routes.yaml"));
     assert_eq!(get(&p.admin_url("/-/nope")).await.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_upstreams_keep_their_pooled_connections() {
+    let (a, b) = pair().await;
+    let p = spawn_proxy(&config(&a.url(), &b.url(), "a"));
+    assert_eq!(get(&p.url("/")).await.text(), "A");
+    assert_eq!(a.connections(), 1);
+    // A change elsewhere in the file: upstream `a` is carried over, pool and all.
+    p.write_config(&config(&a.url(), &b.url(), "a").replace("name: all", "name: renamed"));
+    assert_eq!(p.reload().await.status, 200);
+    for _ in 0..3 {
+        assert_eq!(get(&p.url("/")).await.text(), "A");
+    }
+    assert_eq!(
+        a.connections(),
+        1,
+        "the pooled connection was reused across the reload"
+    );
+    // A change to the upstream itself: a new client, a new connection.
+    let url = a.url();
+    let slower = config(&url, &b.url(), "a").replace(
+        &format!("{{ url: {url} }}"),
+        &format!("{{ url: {url}, timeout: 4s }}"),
+    );
+    p.write_config(&slower);
+    let r = p.reload().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(&p.url("/")).await.text(), "A");
+    assert_eq!(a.connections(), 2);
+}

@@ -116,6 +116,7 @@ impl UpstreamBuilder {
             .expect("bind upstream");
         let addr = listener.local_addr().expect("addr");
         let state = Arc::new(State {
+            connections: AtomicUsize::new(0),
             hits: AtomicUsize::new(0),
             seen: Mutex::new(Vec::new()),
             b: self,
@@ -123,6 +124,7 @@ impl UpstreamBuilder {
         let st = Arc::clone(&state);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                st.connections.fetch_add(1, Ordering::SeqCst);
                 let st = Arc::clone(&st);
                 tokio::spawn(async move { serve_conn(stream, st).await });
             }
@@ -132,6 +134,7 @@ impl UpstreamBuilder {
 }
 
 struct State {
+    connections: AtomicUsize,
     hits: AtomicUsize,
     seen: Mutex<Vec<Seen>>,
     b: UpstreamBuilder,
@@ -146,6 +149,10 @@ pub struct Upstream {
 impl Upstream {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
     }
     /// Requests (or raw connections) received so far.
     pub fn hits(&self) -> usize {
