@@ -100,7 +100,10 @@ pub async fn start_services(config: &Config) -> Result<(), String> {
 pub fn print_hints(config: &Config) {
     let p = config.listen;
     let a = config.admin_listen;
+    let me = std::env::current_exe()
+        .map_or_else(|_| "strangler".to_string(), |e| e.display().to_string());
     eprintln!(
-        "\nstrangler demo is up. Try:\n  curl http://{p}/orders/1            # order-service (extracted)\n  curl http://{p}/customers/1         # the monolith\n  curl http://{p}/                    # the monolith's home page\n  curl http://{p}/payments/1          # monolith answers, payment-service shadowed\n  curl http://{p}/orders/1/summary    # composed from three services\n  curl http://{a}/-/config            # admin API\n  strangler report --log shadow-diffs.jsonl\n"
+        "\nstrangler demo is up. Try:\n  curl http://{p}/orders/1            # order-service (extracted)\n  curl http://{p}/customers/1         # the monolith\n  curl http://{p}/                    # the monolith's home page\n  curl http://{p}/payments/1          # monolith answers, payment-service shadowed\n  curl http://{p}/orders/1/summary    # composed from three services\n  curl http://{a}/-/config            # admin API\n  {me} report --log {}\n",
+        config.shadow.log.display()
     );
 }
