@@ -289,7 +289,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 .body_idle_timeout
                 .map_or(Duration::from_secs(30), |d| d.0),
         },
-        upstreams: raw.upstreams,
+        upstreams: raw
+            .upstreams
+            .into_iter()
+            .map(|(name, mut u)| {
+                u.ca = u.ca.as_deref().map(|ca| relative(&ca.to_string_lossy()));
+                (name, u)
+            })
+            .collect(),
         routes: raw.routes,
     })
 }

@@ -171,14 +171,20 @@ impl Reloader {
     }
 }
 
-/// Whether the served certificate or key files changed on disk (a rotation).
+/// Whether a certificate file changed on disk (a rotation): the served
+/// certificate or key, or an upstream's trusted CA.
 fn tls_changed(current: &Snapshot) -> bool {
-    match (&current.config.tls, &current.tls) {
+    let served = match (&current.config.tls, &current.tls) {
         (Some(files), Some(tls)) => {
             crate::tls::fingerprint(files).map_or(true, |f| f != tls.fingerprint)
         }
         _ => false,
-    }
+    };
+    served
+        || current
+            .upstreams
+            .iter()
+            .any(|u| crate::upstream::ca_changed(u))
 }
 
 /// Keeps the file watcher alive; dropping it stops watching.

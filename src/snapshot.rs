@@ -45,7 +45,9 @@ impl Snapshot {
         for (name, uc) in &config.upstreams {
             let old = previous.and_then(|p| p.upstreams.iter().find(|u| &*u.name == name.as_str()));
             let upstream = match old {
-                Some(old) if old.config == *uc => Arc::clone(old),
+                Some(old) if old.config == *uc && !crate::upstream::ca_changed(old) => {
+                    Arc::clone(old)
+                }
                 Some(old) if old.config.url == uc.url && old.config.breaker == uc.breaker => {
                     Arc::new(Upstream::new(name, uc.clone(), Arc::clone(&old.breaker))?)
                 }

@@ -24,6 +24,8 @@ pub struct Upstream {
     pub config: UpstreamConfig,
     pub breaker: Arc<Breaker>,
     pub budget: RetryBudget,
+    /// Hash of the `ca` file this client trusts (a rotation rebuilds it).
+    pub ca_fingerprint: Option<String>,
     client: Client<Connector, ProxyBody>,
 }
 
@@ -40,9 +42,45 @@ impl std::fmt::Debug for Upstream {
 /// (NGINX: 75 s, hyper: none) would close them under us (hyper#2136).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
-fn tls_config() -> Result<rustls::ClientConfig, String> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+/// The hash of a CA file, `None` when unreadable.
+pub fn ca_fingerprint(path: &std::path::Path) -> Option<String> {
+    use sha2::Digest;
+    std::fs::read(path)
+        .ok()
+        .map(|b| hex::encode(sha2::Sha256::digest(&b)))
+}
+
+/// Whether the trusted CA file changed on disk since this client was built.
+pub fn ca_changed(up: &Upstream) -> bool {
+    up.config
+        .ca
+        .as_deref()
+        .is_some_and(|p| ca_fingerprint(p) != up.ca_fingerprint)
+}
+
+/// Public roots, or only the CA certificates of `ca` (a private CA).
+fn tls_config(ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig, String> {
+    let roots = match ca {
+        None => rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+        Some(path) => {
+            use rustls::pki_types::{pem::PemObject, CertificateDer};
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read the upstream CA {}: {e}", path.display()))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert =
+                    cert.map_err(|e| format!("{}: not a PEM certificate: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("{}: holds no CA certificate", path.display()));
+            }
+            roots
+        }
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
@@ -59,7 +97,7 @@ impl Upstream {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.connect_timeout.0));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config()?)
+            .with_tls_config(tls_config(config.ca.as_deref())?)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
@@ -71,6 +109,7 @@ impl Upstream {
             .build(https);
         Ok(Upstream {
             name: Arc::from(name),
+            ca_fingerprint: config.ca.as_deref().and_then(ca_fingerprint),
             config,
             breaker,
             budget: RetryBudget::default(),

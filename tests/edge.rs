@@ -265,3 +265,34 @@ async fn sigterm_drains_and_exits_zero_with_json_access_logs() {
     );
     assert!(access.get("bytes").is_some(), "{access}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_upstreams_are_verified_against_the_configured_ca() {
+    let (cert, key) = self_signed("upstream-one");
+    let up = upstream().body("SECURE").tls(&cert, &key).spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("up-ca.pem"), &cert).unwrap();
+    let path = dir.path().join("routes.yaml");
+    let yaml = simple_config(&up.url()).replace(
+        &format!("url: {} }}", up.url()),
+        &format!("url: {}, ca: up-ca.pem }}", up.url()),
+    );
+    std::fs::write(&path, &yaml).unwrap();
+    let p = spawn_proxy_at(dir, path);
+    let r = get(&p.url("/x")).await;
+    assert_eq!((r.status, r.text()), (200, "SECURE".into()));
+    // Trusting only the public roots, the same upstream is refused.
+    let (other, _) = self_signed("someone-else");
+    std::fs::write(p.dir.path().join("up-ca.pem"), other).unwrap();
+    // A CA rotation in place, routes.yaml untouched: the reload sees it.
+    let r = p.reload().await;
+    assert_eq!(
+        (r.status, &r.json()["changed"]),
+        (200, &serde_json::json!(true)),
+        "{}",
+        r.text()
+    );
+    let r = get(&p.url("/x")).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(r.json()["error"], "upstream_unreachable");
+}

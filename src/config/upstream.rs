@@ -19,6 +19,10 @@ pub struct UpstreamConfig {
     pub max_idle: usize,
     #[serde(default)]
     pub breaker: BreakerConfig,
+    /// For `https` upstreams: a PEM file of the CA certificates to trust
+    /// instead of the public roots (a private CA); relative to routes.yaml.
+    #[serde(default)]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 fn default_connect_timeout() -> Dur {

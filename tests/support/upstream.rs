@@ -50,6 +50,7 @@ pub struct UpstreamBuilder {
     fail_first: usize,
     mode: Mode,
     rules: Vec<(String, u16, Duration)>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A purpose-built upstream, by default describing each request as JSON.
@@ -62,6 +63,7 @@ pub fn upstream() -> UpstreamBuilder {
         fail_first: 0,
         mode: Mode::Describe,
         rules: Vec::new(),
+        tls: None,
     }
 }
 
@@ -91,6 +93,24 @@ impl UpstreamBuilder {
     /// Requests whose path starts with `prefix` get `status` after `delay`.
     pub fn on_path(mut self, prefix: &str, status: u16, delay: Duration) -> Self {
         self.rules.push((prefix.into(), status, delay));
+        self
+    }
+    /// Serve HTTPS with this certificate chain and key (PEM).
+    pub fn tls(mut self, cert_pem: &str, key_pem: &str) -> Self {
+        use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("cert");
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
+        let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("pair");
+        self.tls = Some(Arc::new(cfg));
         self
     }
     pub fn echo_body(mut self) -> Self {
@@ -148,7 +168,12 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.state.b.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
@@ -202,16 +227,28 @@ async fn serve_conn(mut stream: tokio::net::TcpStream, st: Arc<State>) {
             let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: text/plain\r\n\r\npartial").await;
             tokio::time::sleep(Duration::from_secs(600)).await;
         }
-        Mode::Describe | Mode::EchoBody => {
-            let svc = service_fn(move |req| {
-                let st = Arc::clone(&st);
-                async move { Ok::<_, Infallible>(answer(req, st).await) }
-            });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
-        }
+        Mode::Describe | Mode::EchoBody => match st.b.tls.clone() {
+            None => serve_http(TokioIo::new(stream), st).await,
+            Some(cfg) => {
+                if let Ok(tls) = tokio_rustls::TlsAcceptor::from(cfg).accept(stream).await {
+                    serve_http(TokioIo::new(tls), st).await;
+                }
+            }
+        },
     }
+}
+
+async fn serve_http<I>(io: I, st: Arc<State>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let st = Arc::clone(&st);
+        async move { Ok::<_, Infallible>(answer(req, st).await) }
+    });
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection(io, svc)
+        .await;
 }
 
 type Body = BoxBody<Bytes, hyper::Error>;
