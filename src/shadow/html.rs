@@ -26,7 +26,7 @@ h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.15rem;margin:0}h3{font-size
 .track{flex:1;height:.8rem;background:#eaeef2;border-radius:.4rem;overflow:hidden}
 .fill{height:100%;background:#2da44e}.fill.low{background:#cf222e}.fill.p{background:#8c959f}.fill.s{background:#0969da}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #eaeef2;vertical-align:top}
-th{font-weight:600;color:#57606a}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th{font-weight:600;color:#57606a}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all}
 .lat{display:grid;grid-template-columns:9rem 1fr 6rem;gap:.3rem .6rem;align-items:center}
 ";
@@ -106,7 +106,7 @@ fn route_card(h: &mut String, name: &str, r: &RouteReport) {
     let low = if rate < 0.999 { " low" } else { "" };
     let _ = writeln!(h, "<div class=\"rate\"><div class=\"track\"><div class=\"fill{low}\" style=\"width:{:.2}%\"></div></div><span>{shown}</span></div>", rate * 100.0);
     let skipped: u64 = r.skipped.values().sum();
-    h.push_str("<table><tr><th>compared</th><th>matched</th><th>mismatched</th><th>shadow errors</th><th>skipped</th></tr><tr>");
+    h.push_str("<table><tr><th class=\"n\">compared</th><th class=\"n\">matched</th><th class=\"n\">mismatched</th><th class=\"n\">shadow errors</th><th class=\"n\">skipped</th></tr><tr>");
     for n in [
         r.compared,
         r.matched,
@@ -120,7 +120,7 @@ fn route_card(h: &mut String, name: &str, r: &RouteReport) {
     by_reason(h, "Skipped, by reason", &r.skipped);
     by_reason(h, "Shadow errors, by reason", &r.shadow_errors_by_reason);
     if !r.top_pointers.is_empty() {
-        h.push_str("<h3>Most frequent differences</h3><table><tr><th>pointer</th><th>count</th><th>example request</th></tr>\n");
+        h.push_str("<h3>Most frequent differences</h3><table><tr><th>pointer</th><th class=\"n\">count</th><th>example request</th></tr>\n");
         for p in &r.top_pointers {
             let at = if p.pointer.is_empty() {
                 "(whole body)".to_string()
