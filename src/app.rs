@@ -84,7 +84,14 @@ pub async fn serve(
     });
     let admin_task = listeners
         .admin
-        .map(|l| tokio::spawn(crate::admin::serve(l, admin)));
+        .map(|l| tokio::spawn(crate::admin::serve(l, Arc::clone(&admin))));
+    // Draining: not ready any more, so load balancers stop sending.
+    let shutdown = async move {
+        shutdown.await;
+        admin
+            .ready
+            .store(false, std::sync::atomic::Ordering::Release);
+    };
     crate::server::serve_proxy(listeners.proxy, state, shutdown).await;
     if let Some(t) = admin_task {
         t.abort();

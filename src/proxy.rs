@@ -38,14 +38,14 @@ pub struct ProxyState {
     pub snapshot: ArcSwap<Snapshot>,
     pub metrics: Arc<Metrics>,
     pub shadow_log: Arc<ShadowLog>,
-    /// `shadow.max_inflight` copies at most (sized at start).
-    pub shadow_slots: Arc<Semaphore>,
+    /// `shadow.max_inflight` copies at most (a new semaphore when a reload changes it).
+    pub shadow_slots: ArcSwap<Semaphore>,
 }
 
 impl ProxyState {
     pub fn new(first: Snapshot, metrics: Arc<Metrics>, shadow_log: Arc<ShadowLog>) -> Self {
         metrics.config_version.set(first.version as i64);
-        let shadow_slots = Arc::new(Semaphore::new(first.config.shadow.max_inflight));
+        let shadow_slots = ArcSwap::from_pointee(Semaphore::new(first.config.shadow.max_inflight));
         ProxyState {
             snapshot: ArcSwap::from_pointee(first),
             metrics,
@@ -58,6 +58,11 @@ impl ProxyState {
     pub fn install(&self, next: Snapshot) {
         self.metrics.config_version.set(next.version as i64);
         self.shadow_log.set_path(&next.config.shadow.log);
+        if next.config.shadow.max_inflight != self.snapshot.load().config.shadow.max_inflight {
+            // A new cap: copies in flight finish on the old semaphore.
+            self.shadow_slots
+                .store(Arc::new(Semaphore::new(next.config.shadow.max_inflight)));
+        }
         self.snapshot.store(Arc::new(next));
     }
 }
@@ -315,7 +320,7 @@ fn plan_shadow(
     if !fits {
         return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::BodyTooLarge);
     }
-    let Ok(slot) = Arc::clone(&state.shadow_slots).try_acquire_owned() else {
+    let Ok(slot) = state.shadow_slots.load_full().try_acquire_owned() else {
         return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::InflightLimit);
     };
     let Ok(permit) = up.breaker.acquire() else {

@@ -172,7 +172,12 @@ async fn drain_finishes_in_flight_requests_and_stops_accepting() {
     })
     .await;
     let addr = p.addr;
+    let ready = p.admin_url("/-/ready");
     p.begin_shutdown();
+    eventually(PATIENCE, "/-/ready to turn 503 while draining", || async {
+        get(&ready).await.status == 503
+    })
+    .await;
     eventually(PATIENCE, "the listener to close", || async {
         tokio::net::TcpStream::connect(addr).await.is_err()
     })

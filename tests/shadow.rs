@@ -237,6 +237,20 @@ async fn max_inflight_drops_copies_and_counts_them() {
     let rep = wait_records(&p, 5).await;
     assert_eq!(rep["skipped"]["inflight_limit"], 4, "{rep}");
     assert_eq!(slow.hits(), 1);
+    // A reload can raise the cap.
+    let yaml = config(
+        &primary.url(),
+        &slow.url(),
+        "",
+        "shadow: { max_inflight: 10 }\n",
+    );
+    p.write_config(&yaml);
+    assert_eq!(p.reload().await.status, 200);
+    for _ in 0..3 {
+        assert_eq!(get(&p.url("/x")).await.status, 200);
+    }
+    eventually(PATIENCE, "three more copies", || async { slow.hits() == 4 }).await;
+    assert_eq!(wait_records(&p, 8).await["skipped"]["inflight_limit"], 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
