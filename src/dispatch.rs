@@ -78,6 +78,8 @@ impl CallBody {
 pub struct Served {
     pub route: Option<Arc<str>>,
     pub upstream: Option<Arc<str>>,
+    /// The route's metrics, once a route matched.
+    pub metrics: Option<Arc<crate::metrics::RouteMetrics>>,
 }
 
 /// How an upstream try failed, in the terms of `retry.on` and the metrics.

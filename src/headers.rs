@@ -26,22 +26,10 @@ static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Remove the hop-by-hop headers, including those `Connection` names.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
-    match h.get_all(header::CONNECTION).iter().take(2).count() {
-        0 => {}
-        1 => {
-            if let Some(v) = h.remove(header::CONNECTION) {
-                remove_named(h, &v);
-            }
-        }
-        _ => {
-            let values: Vec<HeaderValue> = h.get_all(header::CONNECTION).iter().cloned().collect();
-            h.remove(header::CONNECTION);
-            for v in &values {
-                remove_named(h, v);
-            }
-        }
-    }
-    for n in [
+    // One pass to see which are there; most messages carry none or only
+    // `Connection`, and removing an absent name still costs a hash.
+    let hop: [&HeaderName; 8] = [
+        &header::CONNECTION,
         &KEEP_ALIVE,
         &PROXY_CONNECTION,
         &header::TE,
@@ -49,8 +37,37 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
         &header::TRANSFER_ENCODING,
         &header::UPGRADE,
         &HTTP2_SETTINGS,
-    ] {
-        h.remove(n);
+    ];
+    let mut present = 0u8;
+    for k in h.keys() {
+        if let Some(i) = hop.iter().position(|n| *n == k) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
+        return;
+    }
+    if present & 1 != 0 {
+        match h.get_all(header::CONNECTION).iter().take(2).count() {
+            1 => {
+                if let Some(v) = h.remove(header::CONNECTION) {
+                    remove_named(h, &v);
+                }
+            }
+            _ => {
+                let values: Vec<HeaderValue> =
+                    h.get_all(header::CONNECTION).iter().cloned().collect();
+                h.remove(header::CONNECTION);
+                for v in &values {
+                    remove_named(h, v);
+                }
+            }
+        }
+    }
+    for (i, n) in hop.iter().enumerate().skip(1) {
+        if present & (1 << i) != 0 {
+            h.remove(*n);
+        }
     }
 }
 
@@ -95,7 +112,7 @@ pub fn prepare_request(h: &mut HeaderMap, origin: &Origin<'_>) {
         h.remove(k);
     }
     let peer = origin.peer.to_string();
-    let xff = match h
+    let xff: String = match h
         .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -104,7 +121,7 @@ pub fn prepare_request(h: &mut HeaderMap, origin: &Origin<'_>) {
         prior if prior.is_empty() => peer,
         prior => format!("{}, {peer}", prior.join(", ")),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Ok(v) = HeaderValue::try_from(xff) {
         h.insert(&X_FORWARDED_FOR, v);
     }
     if !h.contains_key(&X_FORWARDED_PROTO) {

@@ -180,3 +180,87 @@ impl Metrics {
         out
     }
 }
+
+/// A route's request counters and latency histograms, looked up without
+/// hashing: the handles of the families' series are kept per (upstream,
+/// code) in a small copy-on-write list (written on the first request of a
+/// pair, read lock-free after).
+#[derive(Default)]
+pub struct RouteMetrics {
+    slots: arc_swap::ArcSwap<Vec<Slot>>,
+}
+
+impl std::fmt::Debug for RouteMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteMetrics")
+            .field("series", &self.slots.load().len())
+            .finish()
+    }
+}
+
+struct Slot {
+    upstream: Arc<str>,
+    code: u16,
+    requests: Counter,
+    duration: Histogram,
+}
+
+/// More pairs than this go straight to the families.
+const MAX_SLOTS: usize = 64;
+
+impl RouteMetrics {
+    pub fn record(&self, m: &Metrics, route: &Name, upstream: &Name, code: u16, secs: f64) {
+        let slots = self.slots.load();
+        if let Some(s) = slots
+            .iter()
+            .find(|s| s.code == code && Arc::ptr_eq(&s.upstream, &upstream.0))
+        {
+            s.requests.inc();
+            s.duration.observe(secs);
+            return;
+        }
+        let pair = RouteUpstream {
+            route: route.clone(),
+            upstream: upstream.clone(),
+        };
+        let duration = m.duration.get_or_create(&pair).clone();
+        let requests = m
+            .requests
+            .get_or_create(&RequestLabels {
+                route: route.clone(),
+                upstream: upstream.clone(),
+                code,
+            })
+            .clone();
+        requests.inc();
+        duration.observe(secs);
+        if slots.len() < MAX_SLOTS {
+            self.slots.rcu(|cur| {
+                let mut next: Vec<Slot> = cur.iter().map(Slot::clone_handles).collect();
+                if !next
+                    .iter()
+                    .any(|s| s.code == code && Arc::ptr_eq(&s.upstream, &upstream.0))
+                {
+                    next.push(Slot {
+                        upstream: Arc::clone(&upstream.0),
+                        code,
+                        requests: requests.clone(),
+                        duration: duration.clone(),
+                    });
+                }
+                next
+            });
+        }
+    }
+}
+
+impl Slot {
+    fn clone_handles(&self) -> Slot {
+        Slot {
+            upstream: Arc::clone(&self.upstream),
+            code: self.code,
+            requests: self.requests.clone(),
+            duration: self.duration.clone(),
+        }
+    }
+}

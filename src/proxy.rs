@@ -116,19 +116,24 @@ pub async fn handle(
         "request"
     );
     let m = &state.metrics;
-    m.duration
-        .get_or_create(&RouteUpstream {
-            route: route.clone(),
-            upstream: upstream.clone(),
-        })
-        .observe(elapsed.as_secs_f64());
-    m.requests
-        .get_or_create(&RequestLabels {
-            route,
-            upstream,
-            code: status,
-        })
-        .inc();
+    match &served.metrics {
+        Some(rm) => rm.record(m, &route, &upstream, status, elapsed.as_secs_f64()),
+        None => {
+            m.duration
+                .get_or_create(&RouteUpstream {
+                    route: route.clone(),
+                    upstream: upstream.clone(),
+                })
+                .observe(elapsed.as_secs_f64());
+            m.requests
+                .get_or_create(&RequestLabels {
+                    route,
+                    upstream,
+                    code: status,
+                })
+                .inc();
+        }
+    }
     resp.headers_mut().insert(&X_REQUEST_ID, request_id);
     resp
 }
@@ -152,6 +157,7 @@ async fn forward(
         .find(&parts.method, &path, &parts.headers)
         .ok_or(ProxyError::NoRoute)?;
     served.route = Some(Arc::clone(&route.name));
+    served.metrics = Some(Arc::clone(&route.metrics));
     let limits = &snap.config.limits;
     let declared = content_length(&parts.headers);
     if declared.is_some_and(|n| n > limits.max_request_body) {

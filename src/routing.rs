@@ -24,6 +24,8 @@ pub struct Route {
     pub timeout: Option<Duration>,
     pub retry: Option<RetryConfig>,
     pub shadow: Option<Arc<ShadowTarget>>,
+    /// Request metrics of this route, by upstream and status code.
+    pub metrics: Arc<crate::metrics::RouteMetrics>,
 }
 
 #[derive(Debug)]
@@ -144,6 +146,7 @@ impl RouteTable {
                     Some(s) => Some(Arc::new(shadow_target(s, idx(&s.upstream.0)?)?)),
                     None => None,
                 },
+                metrics: Arc::default(),
             });
         }
         Ok(RouteTable { routes: out })
