@@ -27,7 +27,10 @@ pub fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(MAX_HEAD_BUF)
         .max_headers(crate::request::MAX_HEADERS + 1)
-        .keep_alive(true);
+        .keep_alive(true)
+        // Head and small bodies in one buffer, one iovec: measured ~10% less
+        // CPU per request than vectored writes on loopback (bench/).
+        .writev(false);
     b.http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(100)
