@@ -82,11 +82,19 @@ pub struct Monolith {
     replica: sync::Replica,
 }
 
+/// Orders, payments and reservations the monolith creates itself (e.g. when
+/// the edge falls back to it) are numbered from here, apart from those the
+/// extracted services create and publish as events, which it also stores.
+pub const MONOLITH_IDS: u64 = 1_000_000;
+
 impl Monolith {
     /// The seeded monolith.
     pub fn seeded() -> Self {
+        let local = LocalFulfillment::seeded();
+        service_common::lock(&local.inventory).first_new_id(MONOLITH_IDS);
+        service_common::lock(&local.ledger).first_new_id(MONOLITH_IDS);
         Monolith {
-            orders: Orders::new(LocalFulfillment::seeded(), SagaPolicy::default()),
+            orders: Orders::new(local, SagaPolicy::default()).first_new_id(MONOLITH_IDS),
             replica: sync::Replica::default(),
         }
     }

@@ -60,6 +60,12 @@ impl Inventory {
         }
     }
 
+    /// New records made here get ids from `first` on, so that a store that
+    /// also applies another's events (the monolith) never reuses their ids.
+    pub fn first_new_id(&mut self, first: u64) {
+        self.next_id = self.next_id.max(first);
+    }
+
     /// Records an event in `outbox` for every change from now on.
     pub fn with_outbox(mut self, outbox: Outbox) -> Self {
         self.outbox = Some(outbox);

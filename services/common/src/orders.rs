@@ -47,6 +47,12 @@ impl OrderBook {
         }
     }
 
+    /// New records made here get ids from `first` on, so that a store that
+    /// also applies another's events (the monolith) never reuses their ids.
+    pub fn first_new_id(&mut self, first: u64) {
+        self.next_id = self.next_id.max(first);
+    }
+
     /// Records an event in `outbox` for every change from now on.
     pub fn with_outbox(mut self, outbox: Outbox) -> Self {
         self.outbox = Some(outbox);
@@ -139,6 +145,12 @@ impl<F: Fulfillment> Orders<F> {
     pub fn with_outbox(mut self, outbox: Outbox) -> Self {
         let book = self.book.get_mut().unwrap_or_else(PoisonError::into_inner);
         book.outbox = Some(outbox);
+        self
+    }
+
+    /// See [`OrderBook::first_new_id`].
+    pub fn first_new_id(self, first: u64) -> Self {
+        crate::lock(&self.book).first_new_id(first);
         self
     }
 
