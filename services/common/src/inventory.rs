@@ -15,6 +15,7 @@
 //! carrying the reservation after the change; [`Inventory::apply`] replays such a change on
 //! another inventory (the legacy stub's), moving its stock the same way.
 
+use crate::ids::Ids;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -36,7 +37,7 @@ use crate::{lock, seed, RequestBody};
 pub struct Inventory {
     stock: HashMap<String, StockItem>,
     reservations: BTreeMap<u64, Reservation>,
-    next_id: u64,
+    ids: Ids,
     idempotency: IdempotencyCache,
     outbox: Option<Outbox>,
 }
@@ -53,17 +54,16 @@ impl Inventory {
                 .into_iter()
                 .map(|s| (s.sku.clone(), s))
                 .collect(),
-            next_id: reservations.keys().max().copied().unwrap_or(0) + 1,
+            ids: Ids::after(reservations.keys().copied()),
             reservations,
             idempotency: IdempotencyCache::default(),
             outbox: None,
         }
     }
 
-    /// New records made here get ids from `first` on, so that a store that
-    /// also applies another's events (the monolith) never reuses their ids.
+    /// See [`Ids::start_at`].
     pub fn first_new_id(&mut self, first: u64) {
-        self.next_id = self.next_id.max(first);
+        self.ids.start_at(first);
     }
 
     /// Records an event in `outbox` for every change from now on.
@@ -82,7 +82,7 @@ impl Inventory {
     /// (as far as there is stock here), a held one that is now released gives it back;
     /// anything else only stores the reservation's fields.
     pub fn apply(&mut self, reservation: Reservation) {
-        self.next_id = self.next_id.max(reservation.id.saturating_add(1));
+        self.ids.saw(reservation.id);
         let known = self.reservations.get(&reservation.id).map(|r| r.status);
         match (known, reservation.status) {
             (None, ReservationStatus::Held) => {
@@ -145,12 +145,11 @@ impl Inventory {
             }
         }
         let reservation = Reservation {
-            id: self.next_id,
+            id: self.ids.take(),
             order_id,
             items,
             status: ReservationStatus::Held,
         };
-        self.next_id += 1;
         self.reservations
             .insert(reservation.id, reservation.clone());
         self.emit(EventType::InventoryReserved, &reservation);

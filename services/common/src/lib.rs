@@ -36,6 +36,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod idempotency;
+pub mod ids;
 pub mod inventory;
 pub mod local;
 pub mod orders;

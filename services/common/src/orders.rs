@@ -14,6 +14,7 @@
 //! as it is after the change. [`OrderBook::apply`] is the other side: the legacy stub
 //! storing an order it learnt about from an event.
 
+use crate::ids::Ids;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
@@ -32,7 +33,7 @@ use crate::{clock, lock, seed, RequestBody};
 #[derive(Debug)]
 pub struct OrderBook {
     orders: BTreeMap<u64, Order>,
-    next_id: u64,
+    ids: Ids,
     outbox: Option<Outbox>,
 }
 
@@ -41,16 +42,15 @@ impl OrderBook {
     pub fn seeded() -> Self {
         let orders: BTreeMap<u64, Order> = seed::orders().into_iter().map(|o| (o.id, o)).collect();
         OrderBook {
-            next_id: orders.keys().max().copied().unwrap_or(0) + 1,
+            ids: Ids::after(orders.keys().copied()),
             orders,
             outbox: None,
         }
     }
 
-    /// New records made here get ids from `first` on, so that a store that
-    /// also applies another's events (the monolith) never reuses their ids.
+    /// See [`Ids::start_at`].
     pub fn first_new_id(&mut self, first: u64) {
-        self.next_id = self.next_id.max(first);
+        self.ids.start_at(first);
     }
 
     /// Records an event in `outbox` for every change from now on.
@@ -69,7 +69,7 @@ impl OrderBook {
 
     /// Stores `order` as an event reported it, replacing any order with its id.
     pub fn apply(&mut self, order: Order) {
-        self.next_id = self.next_id.max(order.id.saturating_add(1));
+        self.ids.saw(order.id);
         self.orders.insert(order.id, order);
     }
 
@@ -90,7 +90,7 @@ impl OrderBook {
     pub fn create(&mut self, customer_id: u64, lines: &[LineItem]) -> Order {
         let (items, total) = price_lines(lines);
         let order = Order {
-            id: self.next_id,
+            id: self.ids.take(),
             customer_id,
             items,
             total,
@@ -101,7 +101,6 @@ impl OrderBook {
             reservation_id: None,
             payment_id: None,
         };
-        self.next_id += 1;
         self.orders.insert(order.id, order.clone());
         self.emit(EventType::OrderCreated, order.id);
         order

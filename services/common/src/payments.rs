@@ -15,6 +15,7 @@
 //! charge and `payment.refunded` for each refund, carrying the payment after the change;
 //! [`Ledger::apply`] stores a payment learnt from such an event (the legacy stub's side).
 
+use crate::ids::Ids;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -37,7 +38,7 @@ pub const DECLINED_CARD: &str = "4000000000000002";
 #[derive(Debug)]
 pub struct Ledger {
     payments: BTreeMap<u64, Payment>,
-    next_id: u64,
+    ids: Ids,
     idempotency: IdempotencyCache,
     outbox: Option<Outbox>,
 }
@@ -48,17 +49,16 @@ impl Ledger {
         let payments: BTreeMap<u64, Payment> =
             seed::payments().into_iter().map(|p| (p.id, p)).collect();
         Ledger {
-            next_id: payments.keys().max().copied().unwrap_or(0) + 1,
+            ids: Ids::after(payments.keys().copied()),
             payments,
             idempotency: IdempotencyCache::default(),
             outbox: None,
         }
     }
 
-    /// New records made here get ids from `first` on, so that a store that
-    /// also applies another's events (the monolith) never reuses their ids.
+    /// See [`Ids::start_at`].
     pub fn first_new_id(&mut self, first: u64) {
-        self.next_id = self.next_id.max(first);
+        self.ids.start_at(first);
     }
 
     /// Records an event in `outbox` for every change from now on.
@@ -75,7 +75,7 @@ impl Ledger {
 
     /// Stores `payment` as an event reported it, replacing any payment with its id.
     pub fn apply(&mut self, payment: Payment) {
-        self.next_id = self.next_id.max(payment.id.saturating_add(1));
+        self.ids.saw(payment.id);
         self.payments.insert(payment.id, payment);
     }
 
@@ -94,8 +94,7 @@ impl Ledger {
 
     /// Charges `card`; the payment is recorded either way, `declined` for [`DECLINED_CARD`].
     pub fn charge(&mut self, order_id: u64, amount: i64, card: &str) -> Payment {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.ids.take();
         let declined = card == DECLINED_CARD;
         let payment = Payment {
             id,
