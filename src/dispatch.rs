@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, Version};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use crate::body::{full, Guarded, ProxyBody};
 use crate::config::route::RetryOn;
@@ -19,7 +18,7 @@ use crate::metrics::{Fallback, Metrics, Name, RouteLabel, UpstreamKind};
 use crate::retry::{backoff, idempotent};
 use crate::routing::Route;
 use crate::snapshot::Snapshot;
-use crate::upstream::Upstream;
+use crate::upstream::{Upstream, UpstreamBody};
 
 /// The request as it will leave, minus the body and the upstream.
 pub struct Outgoing<'a> {
@@ -112,7 +111,7 @@ impl Failure {
 
 /// `None`: a success, or a failure that is the client's (its body), which
 /// says nothing about the upstream's health.
-fn failure_of(result: &Result<Response<Incoming>, ProxyError>) -> Result<Option<Failure>, ()> {
+fn failure_of(result: &Result<Response<UpstreamBody>, ProxyError>) -> Result<Option<Failure>, ()> {
     match result {
         Ok(r) if r.status().is_server_error() => Ok(Some(Failure::ServerError)),
         Ok(_) => Ok(None),
@@ -216,7 +215,7 @@ impl Call<'_> {
         up: &Upstream,
         body: ProxyBody,
         last: bool,
-    ) -> Result<Response<Incoming>, ProxyError> {
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
         let req = self.outgoing.build(up, body, last)?;
         up.send(req, self.route.timeout.unwrap_or(up.config.timeout.0))
             .await
@@ -261,7 +260,7 @@ impl Call<'_> {
         result.map(|r| self.respond(r))
     }
 
-    fn respond(&self, resp: Response<Incoming>) -> Response<ProxyBody> {
+    fn respond(&self, resp: Response<UpstreamBody>) -> Response<ProxyBody> {
         let idle = self.snap.config.limits.body_idle_timeout;
         let (mut parts, body) = resp.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
@@ -273,7 +272,11 @@ impl Call<'_> {
 pub const MAX_REPLAY_BODY: u64 = 64 * 1024;
 
 /// Read a whole (small) body, within the request limits.
-pub async fn buffer(body: Incoming, max: u64, idle: Duration) -> Result<Bytes, ProxyError> {
+pub async fn buffer<B>(body: B, max: u64, idle: Duration) -> Result<Bytes, ProxyError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<crate::body::BoxError>,
+{
     match Guarded::new(body, max, idle).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => Err(match crate::body::find_body_error(&*e) {

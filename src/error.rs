@@ -25,7 +25,7 @@ pub enum ProxyError {
     /// The request body stalled for longer than `limits.body_idle_timeout`.
     BodyTimeout,
     /// The upstream could not be connected to (no byte of the request was sent).
-    UpstreamUnreachable(hyper_util::client::legacy::Error),
+    UpstreamUnreachable(String),
     /// The upstream failed after the request was sent, or answered garbage.
     UpstreamError(String),
     /// No response headers within the route's or upstream's `timeout`.
@@ -81,7 +81,7 @@ impl ProxyError {
             ProxyError::BodyTooLarge => "the request body exceeds limits.max_request_body".into(),
             ProxyError::BodyTimeout => "the request body stalled".into(),
             ProxyError::UpstreamUnreachable(e) => {
-                format!("cannot connect to the upstream: {}", root_cause(e))
+                format!("cannot connect to the upstream: {e}")
             }
             ProxyError::UpstreamError(e) => format!("the upstream failed: {e}"),
             ProxyError::UpstreamTimeout => "the upstream did not answer in time".into(),

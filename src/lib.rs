@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod error;
+pub mod h1;
 pub mod headers;
 pub mod metrics;
 pub mod normalize;

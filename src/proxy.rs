@@ -14,12 +14,12 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
-use crate::body::{empty, Guarded, ProxyBody};
+use crate::body::{empty, BoxError, Guarded, ProxyBody};
 use crate::dispatch::{buffer, Call, CallBody, Outgoing, Served, MAX_REPLAY_BODY};
 use crate::error::{ErrorContext, ProxyError};
 use crate::headers::{self, Origin, X_REQUEST_ID};
@@ -79,11 +79,11 @@ static NONE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
 /// The upstream label of a composed answer.
 static AGGREGATE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("(aggregate)"));
 
-pub async fn handle(
-    req: Request<Incoming>,
-    state: Arc<ProxyState>,
-    conn: Conn,
-) -> Response<ProxyBody> {
+pub async fn handle<B>(req: Request<B>, state: Arc<ProxyState>, conn: Conn) -> Response<ProxyBody>
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
     let started = Instant::now();
     let request_id = headers::request_id(req.headers());
     let snapshot = state.snapshot.load_full();
@@ -138,14 +138,18 @@ pub async fn handle(
     resp
 }
 
-async fn forward(
-    req: Request<Incoming>,
+async fn forward<B>(
+    req: Request<B>,
     state: &ProxyState,
     snap: &Snapshot,
     conn: Conn,
     request_id: &HeaderValue,
     served: &mut Served,
-) -> Result<Response<ProxyBody>, ProxyError> {
+) -> Result<Response<ProxyBody>, ProxyError>
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
     let (parts, body) = req.into_parts();
     let authority = crate::request::check(&parts)?;
     if parts.uri.path() == "*" {

@@ -1,38 +1,33 @@
-//! Listeners: accept connections, serve HTTP/1.1 and HTTP/2 (prior
-//! knowledge) through hyper-util's auto builder with the edge's limits, and
-//! drain gracefully on shutdown.
+//! The proxy listener: accept connections, serve HTTP/1.1 on the edge's own
+//! wire (`h1::server`) and HTTP/2 (ALPN `h2`, or prior knowledge on a plain
+//! listener) through hyper, and drain gracefully on shutdown.
+//!
+//! ```text
+//! accept ─▶ TLS? handshake ─▶ ALPN h2 ──────────────▶ hyper http2
+//!        └▶ plain: first bytes "PRI * HTTP/2.0" ─────▶ hyper http2 (rewound)
+//!                  anything else ───────────────────▶ h1::server
+//! ```
 
-use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::{Buf, Bytes, BytesMut};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
-use crate::config::Limits;
 use crate::proxy::{self, Conn, ProxyState};
 
-/// hyper's read buffer bounds the request head: 64 KiB of headers plus an
-/// 8 KiB request line (beyond it hyper answers 431 itself).
-const MAX_HEAD_BUF: usize = 72 * 1024;
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
-pub fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(MAX_HEAD_BUF)
-        .max_headers(crate::request::MAX_HEADERS + 1)
-        .keep_alive(true)
-        // Head and small bodies in one buffer, one iovec: measured ~10% less
-        // CPU per request than vectored writes on loopback (bench/).
-        .writev(false);
-    b.http2()
-        .timer(TokioTimer::new())
+fn http2() -> hyper::server::conn::http2::Builder<TokioExecutor> {
+    let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    b.timer(TokioTimer::new())
         .max_concurrent_streams(100)
         .max_header_list_size(64 * 1024)
         .max_pending_accept_reset_streams(20)
@@ -41,24 +36,105 @@ pub fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     b
 }
 
-/// Serve one client connection (plain or TLS) until it ends or the drain does.
-async fn serve_conn<I>(
-    builder: &auto::Builder<TokioExecutor>,
-    watcher: Watcher,
-    io: I,
-    state: Arc<ProxyState>,
-    conn: Conn,
-) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+/// Serve one HTTP/2 connection; on drain, GOAWAY and finish its streams.
+async fn serve_h2<I>(io: I, state: Arc<ProxyState>, conn: Conn, mut drain: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| {
         let state = Arc::clone(&state);
-        async move { Ok::<_, Infallible>(proxy::handle(req, state, conn).await) }
+        async move { Ok::<_, std::convert::Infallible>(proxy::handle(req, state, conn).await) }
     });
-    let served = watcher.watch(builder.serve_connection(io, service).into_owned());
-    if let Err(e) = served.await {
-        tracing::debug!(error = %e, peer = %conn.peer, "connection ended with an error");
+    let c = http2().serve_connection(TokioIo::new(io), service);
+    tokio::pin!(c);
+    let ended = tokio::select! {
+        r = c.as_mut() => Some(r),
+        _ = drain.wait_for(|d| *d) => None,
+    };
+    let ended = match ended {
+        Some(r) => r,
+        None => {
+            c.as_mut().graceful_shutdown();
+            c.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, peer = %conn.peer, "HTTP/2 connection ended with an error");
     }
+}
+
+/// Bytes read while sniffing the protocol, replayed before the stream's own.
+struct Rewind<T> {
+    pre: Bytes,
+    inner: T,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.pre.is_empty() {
+            let n = self.pre.len().min(buf.remaining());
+            buf.put_slice(&self.pre[..n]);
+            self.pre.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A plain connection: HTTP/2 with prior knowledge, or HTTP/1.1.
+async fn serve_plain(
+    stream: TcpStream,
+    state: Arc<ProxyState>,
+    conn: Conn,
+    drain: watch::Receiver<bool>,
+) {
+    // Sniff the first bytes; nothing is allocated before they arrive.
+    let timeout = state.snapshot.load().config.limits.header_read_timeout;
+    let mut buf = BytesMut::new();
+    let sniffed = tokio::time::timeout(timeout, async {
+        loop {
+            stream.readable().await?;
+            match stream.try_read_buf(&mut buf) {
+                Ok(0) => return Ok(false),
+                Ok(_) if buf.len() >= H2_PREFACE.len() || !H2_PREFACE.starts_with(&buf) => {
+                    return Ok(true)
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await;
+    if !matches!(sniffed, Ok(Ok(true))) {
+        return;
+    }
+    if buf.starts_with(H2_PREFACE) {
+        let pre = buf.freeze();
+        return serve_h2(Rewind { pre, inner: stream }, state, conn, drain).await;
+    }
+    let (rd, wr) = stream.into_split();
+    crate::h1::server::serve(rd, wr, buf, state, conn, drain).await;
 }
 
 /// Serve the proxy on `listener` until `shutdown` completes, then stop
@@ -68,9 +144,7 @@ pub async fn serve_proxy(
     state: Arc<ProxyState>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let limits = state.snapshot.load().config.limits;
-    let builder = Arc::new(builder(&limits));
-    let graceful = GracefulShutdown::new();
+    let (drain_tx, drain_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -86,46 +160,38 @@ pub async fn serve_proxy(
             },
         };
         let _ = stream.set_nodelay(true);
-        let tls = state.snapshot.load().tls.clone();
-        let handshake_timeout = state.snapshot.load().config.limits.header_read_timeout;
-        let watcher = graceful.watcher();
-        let (state, builder) = (Arc::clone(&state), Arc::clone(&builder));
+        let snap = state.snapshot.load();
+        let tls = snap.tls.clone();
+        let handshake_timeout = snap.config.limits.header_read_timeout;
+        drop(snap);
+        let (state, drain) = (Arc::clone(&state), drain_rx.clone());
         tokio::spawn(async move {
-            match tls {
-                None => {
-                    serve_conn(
-                        &builder,
-                        watcher,
-                        TokioIo::new(stream),
-                        state,
-                        Conn { peer, https: false },
-                    )
-                    .await
-                }
-                Some(tls) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => {
-                            serve_conn(
-                                &builder,
-                                watcher,
-                                TokioIo::new(s),
-                                state,
-                                Conn { peer, https: true },
-                            )
-                            .await
-                        }
-                        Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
+            let Some(tls) = tls else {
+                let conn = Conn { peer, https: false };
+                return serve_plain(stream, state, conn, drain).await;
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
+            let s = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            let conn = Conn { peer, https: true };
+            if s.get_ref().1.alpn_protocol() == Some(b"h2") {
+                serve_h2(s, state, conn, drain).await;
+            } else {
+                let (rd, wr) = tokio::io::split(s);
+                crate::h1::server::serve(rd, wr, BytesMut::new(), state, conn, drain).await;
             }
         });
     }
     drop(listener);
+    drop(drain_rx);
     let drain = state.snapshot.load().config.limits.drain_timeout;
     tracing::info!(drain_timeout = ?drain, "draining in-flight requests");
-    if tokio::time::timeout(drain, graceful.shutdown())
+    let _ = drain_tx.send(true);
+    // Every connection holds a receiver: all dropped = all done.
+    if tokio::time::timeout(drain, drain_tx.closed())
         .await
         .is_err()
     {

@@ -1,20 +1,25 @@
-//! One upstream: its pooled HTTP/1.1 client (http or https, rustls with the
-//! ring provider), its timeouts, and its circuit breaker. Built once per
+//! One upstream: its pooled HTTP/1.1 client (`h1::client` for http, hyper
+//! with rustls and the ring provider for https), its timeouts, and its circuit breaker. Built once per
 //! configuration snapshot and carried over unchanged by reloads that do not
 //! touch it, so its idle connections survive.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, Response, Uri};
+use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::body::{find_body_error, BodyError, ProxyBody};
+use crate::body::{find_body_error, BodyError, BoxError, ProxyBody};
 use crate::breaker::Breaker;
 use crate::config::UpstreamConfig;
 use crate::error::{root_cause, ProxyError};
+use crate::h1::client::{Pool, ResponseBody, SendError};
 use crate::retry::RetryBudget;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -26,7 +31,45 @@ pub struct Upstream {
     pub budget: RetryBudget,
     /// Hash of the `ca` file this client trusts (a rotation rebuilds it).
     pub ca_fingerprint: Option<String>,
+    /// TLS upstreams: hyper's pooled client.
     client: Client<Connector, ProxyBody>,
+    /// Plain-`http` upstreams: the edge's own HTTP/1.1 pool (`h1::client`).
+    pool: Option<Arc<Pool>>,
+}
+
+/// A response body from either client.
+pub enum UpstreamBody {
+    H1(ResponseBody),
+    Hyper(Incoming),
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            UpstreamBody::H1(b) => Pin::new(b).poll_frame(cx),
+            UpstreamBody::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpstreamBody::H1(b) => b.is_end_stream(),
+            UpstreamBody::Hyper(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            UpstreamBody::H1(b) => b.size_hint(),
+            UpstreamBody::Hyper(b) => b.size_hint(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Upstream {
@@ -41,6 +84,11 @@ impl std::fmt::Debug for Upstream {
 /// Idle pooled connections are closed before a typical upstream keep-alive
 /// (NGINX: 75 s, hyper: none) would close them under us (hyper#2136).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `host:port` to connect to (port 80 when the URL names none).
+fn connect_address(a: &http::uri::Authority) -> String {
+    format!("{}:{}", a.host(), a.port_u16().unwrap_or(80))
+}
 
 /// The hash of a CA file, `None` when unreadable.
 pub fn ca_fingerprint(path: &std::path::Path) -> Option<String> {
@@ -109,7 +157,15 @@ impl Upstream {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(https);
+        let pool = (!config.url.https).then(|| {
+            Pool::new(
+                &connect_address(&config.url.authority),
+                config.connect_timeout.0,
+                config.max_idle,
+            )
+        });
         Ok(Upstream {
+            pool,
             name: Arc::from(name),
             ca_fingerprint: config.ca.as_deref().and_then(ca_fingerprint),
             config,
@@ -162,18 +218,40 @@ impl Upstream {
         &self,
         req: Request<ProxyBody>,
         timeout: Duration,
-    ) -> Result<Response<Incoming>, ProxyError> {
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
+        if let Some(pool) = &self.pool {
+            return match tokio::time::timeout(timeout, pool.send(req)).await {
+                Err(_) => Err(ProxyError::UpstreamTimeout),
+                Ok(Ok(resp)) => Ok(resp.map(UpstreamBody::H1)),
+                Ok(Err(e)) => Err(classify_h1(e)),
+            };
+        }
         match tokio::time::timeout(timeout, self.client.request(req)).await {
             Err(_) => Err(ProxyError::UpstreamTimeout),
-            Ok(Ok(resp)) => Ok(resp),
+            Ok(Ok(resp)) => Ok(resp.map(UpstreamBody::Hyper)),
             Ok(Err(e)) => Err(classify(e)),
+        }
+    }
+}
+
+fn classify_h1(e: SendError) -> ProxyError {
+    match e {
+        SendError::Connect(e) => ProxyError::UpstreamUnreachable(e.to_string()),
+        SendError::Body(e) => match find_body_error(&*e) {
+            Some(BodyError::TooLarge) => ProxyError::BodyTooLarge,
+            Some(BodyError::Idle) => ProxyError::BodyTimeout,
+            None => ProxyError::UpstreamError(root_cause(&*e)),
+        },
+        SendError::Upstream(why) => ProxyError::UpstreamError(why),
+        SendError::Closed => {
+            ProxyError::UpstreamError("connection closed before a response".into())
         }
     }
 }
 
 fn classify(e: hyper_util::client::legacy::Error) -> ProxyError {
     if e.is_connect() {
-        return ProxyError::UpstreamUnreachable(e);
+        return ProxyError::UpstreamUnreachable(root_cause(&e));
     }
     match find_body_error(&e) {
         Some(BodyError::TooLarge) => ProxyError::BodyTooLarge,

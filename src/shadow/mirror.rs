@@ -162,10 +162,7 @@ impl Copy {
             Err(ProxyError::UpstreamTimeout) => {
                 Err(Some((ShadowErrorKind::Timeout, "no answer in time".into())))
             }
-            Err(ProxyError::UpstreamUnreachable(e)) => Err(Some((
-                ShadowErrorKind::Connect,
-                crate::error::root_cause(&e),
-            ))),
+            Err(ProxyError::UpstreamUnreachable(e)) => Err(Some((ShadowErrorKind::Connect, e))),
             Err(e) => Err(Some((ShadowErrorKind::UpstreamError, e.message()))),
         };
         // The primary finishes streaming to its client; wait for its copy.

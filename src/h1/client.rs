@@ -1,0 +1,372 @@
+//! Pooled HTTP/1.1 connections to one plain-`http` upstream, driven from
+//! the request's own task (no connection task, no channel between them).
+//!
+//! ```text
+//! checkout (LIFO idle list; a connection the upstream closed is seen by
+//!   its readiness, without a syscall) or connect
+//!   ─▶ write head (+ small body in the same write) ─┬─ read the response head
+//!      the rest of the body keeps going ────────────┘  (1xx skipped)
+//!   ─▶ ResponseBody reads and decodes the body, then puts the connection
+//!      back when the response was complete and reusable
+//! ```
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::{Method, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use super::codec::{self, Decoded, Decoder, Framing};
+use crate::body::{BoxError, ProxyBody};
+
+/// Idle pooled connections are closed before a typical upstream keep-alive
+/// (NGINX: 75 s) would close them under us.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// A request body up to this size goes out in the same write as the head.
+const COALESCE: u64 = 64 * 1024;
+
+#[derive(Debug)]
+pub enum SendError {
+    /// No connection could be made: nothing was sent.
+    Connect(io::Error),
+    /// The request body failed (the client's side).
+    Body(BoxError),
+    /// The upstream broke the exchange or answered something malformed.
+    Upstream(String),
+    /// The connection closed before any byte of a response.
+    Closed,
+}
+
+struct Connection {
+    rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
+    buf: BytesMut,
+}
+
+pub struct Pool {
+    authority: String,
+    connect_timeout: Duration,
+    max_idle: usize,
+    idle: Mutex<Vec<(Connection, Instant)>>,
+}
+
+type Upload = Pin<Box<dyn Future<Output = (OwnedWriteHalf, Result<(), SendError>)> + Send + Sync>>;
+
+impl Pool {
+    pub fn new(authority: &str, connect_timeout: Duration, max_idle: usize) -> Arc<Pool> {
+        Arc::new(Pool {
+            authority: authority.to_owned(),
+            connect_timeout,
+            max_idle,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn checkout(&self) -> Option<Connection> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some((conn, since)) = idle.pop() {
+            if since.elapsed() < POOL_IDLE_TIMEOUT && alive(&conn) {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    fn put_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.max_idle {
+            idle.push((conn, Instant::now()));
+        }
+    }
+
+    async fn connect(&self) -> Result<Connection, SendError> {
+        let stream =
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.authority))
+                .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(SendError::Connect(e)),
+                Err(_) => {
+                    return Err(SendError::Connect(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "connect timed out",
+                    )))
+                }
+            };
+        let _ = stream.set_nodelay(true);
+        let (rd, wr) = stream.into_split();
+        Ok(Connection {
+            rd,
+            wr,
+            buf: BytesMut::new(),
+        })
+    }
+
+    /// Send `req` (its URI's path and query as the target) and return once
+    /// the response head is in; the body streams from the connection.
+    pub async fn send(
+        self: &Arc<Self>,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<ResponseBody>, SendError> {
+        let (parts, body) = req.into_parts();
+        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let framing = match body.size_hint().exact() {
+            Some(0) if !matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) => {
+                Framing::None
+            }
+            Some(n) => Framing::Length(n),
+            None => Framing::Chunked,
+        };
+        let mut head = Vec::with_capacity(512);
+        codec::write_request_head(&mut head, &parts.method, target, &parts.headers, framing);
+        let bodyless = body.is_end_stream();
+        if bodyless {
+            // Nothing to stream: a stale pooled connection can be retried.
+            if let Some(conn) = self.checkout() {
+                match self.exchange(conn, &parts.method, &head, None).await {
+                    // Closed before a byte of an answer: the upstream may
+                    // have dropped it while idle. Once more, on a new one.
+                    Err(SendError::Closed) if crate::retry::idempotent(&parts.method) => {}
+                    done => return done,
+                }
+            }
+            let conn = self.connect().await?;
+            return self.exchange(conn, &parts.method, &head, None).await;
+        }
+        let conn = match self.checkout() {
+            Some(c) => c,
+            None => self.connect().await?,
+        };
+        self.exchange(conn, &parts.method, &head, Some((body, framing)))
+            .await
+    }
+
+    async fn exchange(
+        self: &Arc<Self>,
+        conn: Connection,
+        method: &Method,
+        head: &[u8],
+        body: Option<(ProxyBody, Framing)>,
+    ) -> Result<Response<ResponseBody>, SendError> {
+        let Connection {
+            mut rd,
+            mut wr,
+            mut buf,
+        } = conn;
+        let mut upload: Option<Upload> = None;
+        let mut wr = match body {
+            None => {
+                wr.write_all(head).await.map_err(|_| SendError::Closed)?;
+                Some(wr)
+            }
+            Some((body, framing)) => {
+                upload = Some(Box::pin(upload_body(wr, head.to_vec(), body, framing)));
+                None
+            }
+        };
+        // Read the head while the body (if any) goes out.
+        let resp_head = loop {
+            let r = match upload.as_mut() {
+                None => read_head(&mut rd, &mut buf).await,
+                Some(up) => tokio::select! {
+                    biased;
+                    (w, r) = up => {
+                        r?;
+                        wr = Some(w);
+                        upload = None;
+                        continue;
+                    }
+                    r = read_head(&mut rd, &mut buf) => r,
+                },
+            }?;
+            if r.status == StatusCode::SWITCHING_PROTOCOLS {
+                return Err(SendError::Upstream(
+                    "unexpected 101 Switching Protocols".into(),
+                ));
+            }
+            if !r.status.is_informational() {
+                break r;
+            }
+        };
+        let (framing, reuse) = codec::response_framing(method, &resp_head)
+            .map_err(|_| SendError::Upstream("malformed response framing".into()))?;
+        let mut body = ResponseBody {
+            pool: Arc::clone(self),
+            conn: Some((rd, buf)),
+            wr,
+            upload,
+            decoder: Decoder::new(framing),
+            reuse,
+        };
+        if body.decoder.is_done() {
+            body.finish();
+        }
+        let mut resp = Response::new(body);
+        *resp.status_mut() = resp_head.status;
+        *resp.version_mut() = resp_head.version;
+        *resp.headers_mut() = resp_head.headers;
+        Ok(resp)
+    }
+}
+
+/// Whether an idle connection is still usable: its readiness (kept by the
+/// reactor, no syscall) says nothing happened; if it says something did,
+/// one non-blocking read tells a spurious wake-up from a close.
+fn alive(c: &Connection) -> bool {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match c.rd.as_ref().poll_read_ready(&mut cx) {
+        Poll::Pending => true,
+        Poll::Ready(Err(_)) => false,
+        Poll::Ready(Ok(())) => {
+            let mut probe = [0u8; 1];
+            matches!(c.rd.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        }
+    }
+}
+
+async fn read_head(
+    rd: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+) -> Result<codec::ResponseHead, SendError> {
+    loop {
+        if !buf.is_empty() {
+            match codec::parse_response(buf) {
+                Ok(Some(h)) => return Ok(h),
+                Ok(None) => {}
+                Err(_) => return Err(SendError::Upstream("malformed response head".into())),
+            }
+        }
+        buf.reserve(8 * 1024);
+        match tokio::io::AsyncReadExt::read_buf(rd, buf).await {
+            Ok(0) | Err(_) if buf.is_empty() => return Err(SendError::Closed),
+            Ok(0) => return Err(SendError::Upstream("connection closed mid-head".into())),
+            Err(e) => return Err(SendError::Upstream(e.to_string())),
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn upload_body(
+    mut wr: OwnedWriteHalf,
+    mut out: Vec<u8>,
+    body: ProxyBody,
+    framing: Framing,
+) -> (OwnedWriteHalf, Result<(), SendError>) {
+    let r = match super::write::body(&mut wr, &mut out, body, framing, COALESCE as usize).await {
+        Ok(()) => Ok(()),
+        Err(super::write::WriteError::Body(e)) => Err(SendError::Body(e)),
+        Err(super::write::WriteError::Io(e)) => Err(SendError::Upstream(e.to_string())),
+    };
+    (wr, r)
+}
+
+/// A response body read straight from the upstream connection; the
+/// connection goes back to the pool when the body is complete.
+pub struct ResponseBody {
+    pool: Arc<Pool>,
+    /// `None` once finished.
+    conn: Option<(OwnedReadHalf, BytesMut)>,
+    wr: Option<OwnedWriteHalf>,
+    /// The rest of a request body the upstream answered before reading.
+    upload: Option<Upload>,
+    decoder: Decoder,
+    reuse: bool,
+}
+
+impl ResponseBody {
+    fn finish(&mut self) {
+        let Some((rd, buf)) = self.conn.take() else {
+            return;
+        };
+        let wr = self.wr.take();
+        if let (true, None, Some(wr), true) = (self.reuse, &self.upload, wr, buf.is_empty()) {
+            self.pool.put_back(Connection { rd, wr, buf });
+        }
+        self.upload = None;
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Some(up) = this.upload.as_mut() {
+            if let Poll::Ready((w, r)) = up.as_mut().poll(cx) {
+                this.upload = None;
+                match r {
+                    Ok(()) => this.wr = Some(w),
+                    Err(_) => this.reuse = false,
+                }
+            }
+        }
+        loop {
+            let Some((rd, buf)) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match this.decoder.decode(buf) {
+                Ok(Decoded::Data(b)) => {
+                    if this.decoder.is_done() {
+                        this.finish();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(b))));
+                }
+                Ok(Decoded::Done) => {
+                    this.finish();
+                    return Poll::Ready(None);
+                }
+                Ok(Decoded::Pending) => {
+                    buf.reserve(16 * 1024);
+                    match tokio_util::io::poll_read_buf(Pin::new(rd), cx, buf) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(0)) => {
+                            this.reuse = false;
+                            return match this.decoder.eof() {
+                                Ok(_) => {
+                                    this.finish();
+                                    Poll::Ready(None)
+                                }
+                                Err(why) => {
+                                    this.conn = None;
+                                    Poll::Ready(Some(Err(why.into())))
+                                }
+                            };
+                        }
+                        Poll::Ready(Ok(_)) => {}
+                        Poll::Ready(Err(e)) => {
+                            this.conn = None;
+                            return Poll::Ready(Some(Err(e.into())));
+                        }
+                    }
+                }
+                Err(why) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(why.into())));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.decoder.is_done()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.decoder.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
+}

@@ -1,0 +1,184 @@
+use super::*;
+
+fn req(raw: &str) -> Result<Option<RequestHead>, HeadError> {
+    parse_request(&mut BytesMut::from(raw))
+}
+
+fn framing(raw: &str) -> Result<(Framing, bool), HeadError> {
+    request_framing(&req(raw)?.ok_or(HeadError::Malformed)?)
+}
+
+#[test]
+fn a_head_parses_and_leaves_the_body_in_the_buffer() {
+    let mut buf =
+        BytesMut::from("POST /a?b=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET");
+    let h = parse_request(&mut buf).unwrap().unwrap();
+    assert_eq!(h.method, Method::POST);
+    assert_eq!(h.uri, "/a?b=1");
+    assert_eq!(h.version, Version::HTTP_11);
+    assert_eq!(h.headers["host"], "x");
+    assert_eq!(&buf[..], b"abcGET");
+    assert_eq!(request_framing(&h).unwrap(), (Framing::Length(3), false));
+}
+
+#[test]
+fn partial_heads_wait_and_huge_ones_are_refused() {
+    assert!(req("GET / HTTP/1.1\r\nHost: x\r\n").unwrap().is_none());
+    let big = format!("GET / HTTP/1.1\r\nCookie: {}", "a".repeat(MAX_HEAD));
+    assert_eq!(req(&big).err(), Some(HeadError::TooLarge));
+    let many: String = (0..=MAX_HEADERS + 1)
+        .map(|i| format!("x-{i}: 1\r\n"))
+        .collect();
+    assert_eq!(
+        req(&format!("GET / HTTP/1.1\r\n{many}\r\n")).err(),
+        Some(HeadError::TooLarge)
+    );
+    assert_eq!(req("GARBAGE\r\n\r\n").err(), Some(HeadError::Malformed));
+    assert_eq!(
+        req("GET / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n").err(),
+        Some(HeadError::Malformed)
+    );
+}
+
+#[test]
+fn smuggling_framings_are_refused() {
+    for cl in [
+        "5\r\nContent-Length: 6",
+        "5, 6",
+        "abc",
+        "-1",
+        "+5",
+        "0x5",
+        "5 5",
+        "",
+    ] {
+        let r = framing(&format!("POST / HTTP/1.1\r\nContent-Length: {cl}\r\n\r\n"));
+        assert!(matches!(r, Err(HeadError::Framing(_))), "{cl}: {r:?}");
+    }
+    for te in [
+        "xchunked",
+        "chunked, identity",
+        "identity",
+        "chunked\r\nTransfer-Encoding: x",
+    ] {
+        let r = framing(&format!(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: {te}\r\n\r\n"
+        ));
+        assert!(matches!(r, Err(HeadError::Framing(_))), "{te}: {r:?}");
+    }
+    // Same value twice is one length; TE with CL is chunked, then close.
+    assert_eq!(
+        framing("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n").unwrap(),
+        (Framing::Length(5), false)
+    );
+    assert_eq!(
+        framing("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap(),
+        (Framing::Chunked, true)
+    );
+    assert!(framing("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n").is_err());
+    assert_eq!(
+        framing("GET / HTTP/1.1\r\n\r\n").unwrap(),
+        (Framing::None, false)
+    );
+}
+
+fn resp(method: Method, raw: &str) -> (Framing, bool) {
+    let h = parse_response(&mut BytesMut::from(raw)).unwrap().unwrap();
+    response_framing(&method, &h).unwrap()
+}
+
+#[test]
+fn response_framing_follows_rfc_9112() {
+    let ok = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n";
+    assert_eq!(resp(Method::GET, ok), (Framing::Length(4), true));
+    assert_eq!(resp(Method::HEAD, ok), (Framing::None, true));
+    assert_eq!(
+        resp(
+            Method::GET,
+            "HTTP/1.1 304 Not Modified\r\nContent-Length: 4\r\n\r\n"
+        ),
+        (Framing::None, true)
+    );
+    assert_eq!(
+        resp(Method::GET, "HTTP/1.1 200 OK\r\n\r\n"),
+        (Framing::Eof, false)
+    );
+    assert_eq!(
+        resp(
+            Method::GET,
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n"
+        ),
+        (Framing::Length(1), false)
+    );
+    assert_eq!(
+        resp(Method::GET, "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n"),
+        (Framing::Length(1), false)
+    );
+    assert_eq!(
+        resp(
+            Method::GET,
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n"
+        ),
+        (Framing::Chunked, false)
+    );
+}
+
+fn decode_all(
+    kind: Framing,
+    input: &[u8],
+    step: usize,
+) -> Result<(Vec<u8>, BytesMut), &'static str> {
+    let mut d = Decoder::new(kind);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    let mut fed = 0;
+    loop {
+        match d.decode(&mut buf)? {
+            Decoded::Data(b) => out.extend_from_slice(&b),
+            Decoded::Done => return Ok((out, buf)),
+            Decoded::Pending if fed < input.len() => {
+                let end = (fed + step).min(input.len());
+                buf.extend_from_slice(&input[fed..end]);
+                fed = end;
+            }
+            Decoded::Pending => return Err("ran out of input"),
+        }
+    }
+}
+
+#[test]
+fn chunked_bodies_decode_in_any_split_and_stop_at_their_end() {
+    let input = b"5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\nNEXT";
+    for step in [1, 2, 3, 7, 100] {
+        let (out, rest) = decode_all(Framing::Chunked, input, step).unwrap();
+        assert_eq!(out, b"hello0123456789", "step {step}");
+        // What follows the body (a pipelined request) is left alone.
+        assert!(b"NEXT".starts_with(&rest), "step {step}: {rest:?}");
+    }
+    assert!(decode_all(Framing::Chunked, b"zz\r\n", 10).is_err());
+    assert!(decode_all(Framing::Chunked, b"2\r\nabXX", 10).is_err());
+    let (out, rest) = decode_all(Framing::Length(3), b"abcdef", 10).unwrap();
+    assert_eq!((&out[..], &rest[..]), (&b"abc"[..], &b"def"[..]));
+}
+
+#[test]
+fn heads_are_written_with_their_framing() {
+    let mut h = HeaderMap::new();
+    h.insert("host", HeaderValue::from_static("x"));
+    let mut out = Vec::new();
+    write_request_head(&mut out, &Method::PUT, "/a?b", &h, Framing::Length(12));
+    assert_eq!(
+        out,
+        b"PUT /a?b HTTP/1.1\r\nhost: x\r\ncontent-length: 12\r\n\r\n"
+    );
+    out.clear();
+    write_response_head(&mut out, StatusCode::NOT_FOUND, &h, Framing::Chunked, true);
+    assert_eq!(
+        out,
+        b"HTTP/1.1 404 Not Found\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    out.clear();
+    chunk_header(&mut out, 255);
+    assert_eq!(out, b"ff\r\n");
+}

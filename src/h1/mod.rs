@@ -1,0 +1,17 @@
+//! The HTTP/1.1 wire of the edge, both sides, built for a proxy's hot path
+//! (the way pingora and sozu own theirs): heads parsed by httparse straight
+//! into `http` types, bodies decoded without copies, an idle client
+//! connection holding no buffer, upstream connections pooled and driven
+//! from the request's own task. HTTP/2 and TLS upstreams stay on hyper.
+//!
+//! - [`codec`]: heads, framing rules (smuggling refused), body decoding;
+//! - [`write`]: a body onto a connection, gathered into few writes;
+//! - [`bridge`]: a client's request body, fed to the handler on demand;
+//! - [`server`]: one client connection, request after request;
+//! - [`client`]: one upstream's pool and exchanges.
+
+pub mod bridge;
+pub mod client;
+pub mod codec;
+pub mod server;
+pub mod write;

@@ -1,0 +1,405 @@
+//! One HTTP/1.1 client connection, request after request:
+//!
+//! ```text
+//! read head (header_read_timeout; idle keep-alive wait holds no buffer)
+//!   ─▶ framing checks ─▶ proxy::handle ─┬─ feed the request body on demand
+//!   ─▶ write the response head + body ──┘  (both ways at once: full duplex)
+//!   ─▶ keep-alive? next request : close
+//! ```
+//!
+//! Everything between the head and the response is the proxy's (routing,
+//! headers, dispatch); this module owns only the wire. An idle connection
+//! keeps no read or write buffer, so 10,000 idle clients cost little memory.
+
+use std::future::poll_fn;
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http_body::Body;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::watch;
+use tokio::time::{sleep_until, Instant};
+
+use super::bridge::{Feeder, RequestBody};
+use super::codec::{self, Decoded, Decoder, Framing, HeadError, RequestHead};
+use crate::body::ProxyBody;
+use crate::error::{ErrorContext, ProxyError};
+use crate::proxy::{self, Conn, ProxyState};
+
+/// How long a keep-alive connection may wait for its next request.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(75);
+/// Writes are gathered up to this size before they go out.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// Serve requests from `rd`/`wr` (the two halves of one connection);
+/// `buf` holds bytes already read. Returns when the connection is done.
+pub async fn serve<R, W>(
+    mut rd: R,
+    mut wr: W,
+    mut buf: BytesMut,
+    state: Arc<ProxyState>,
+    conn: Conn,
+    mut drain: watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
+    let mut first = true;
+    loop {
+        let limits = state.snapshot.load().config.limits;
+        let head = match read_head(
+            &mut rd,
+            &mut buf,
+            first,
+            limits.header_read_timeout,
+            &mut drain,
+        )
+        .await
+        {
+            Ok(Some(h)) => h,
+            Ok(None) => return,
+            Err(e) => {
+                let err = match e {
+                    HeadError::TooLarge => ProxyError::HeadersTooLarge,
+                    HeadError::Malformed => ProxyError::BadRequest("malformed HTTP/1.1 request"),
+                    HeadError::Framing(why) => ProxyError::BadRequest(why),
+                };
+                let _ = refuse(&mut wr, err).await;
+                return;
+            }
+        };
+        first = false;
+        let (framing, mut close) = match codec::request_framing(&head) {
+            Ok(f) => f,
+            Err(HeadError::Framing(why)) => {
+                let _ = refuse(&mut wr, ProxyError::BadRequest(why)).await;
+                return;
+            }
+            Err(_) => {
+                let _ = refuse(&mut wr, ProxyError::BadRequest("malformed request")).await;
+                return;
+            }
+        };
+        close |= !keeps_alive(&head);
+        let Some(outcome) = exchange(
+            &mut rd, &mut wr, &mut buf, head, framing, &state, conn, &drain,
+        )
+        .await
+        else {
+            return;
+        };
+        if close || !outcome || *drain.borrow() {
+            let _ = wr.shutdown().await;
+            return;
+        }
+        if buf.is_empty() {
+            // Idle until the next request: hold no buffer.
+            buf = BytesMut::new();
+        }
+    }
+}
+
+/// Whether the client asked to keep the connection open.
+fn keeps_alive(h: &RequestHead) -> bool {
+    match h.version {
+        Version::HTTP_11 => !codec::has_token(&h.headers, "close"),
+        _ => codec::has_token(&h.headers, "keep-alive"),
+    }
+}
+
+/// One request and its response. `None`: the connection broke; `Some(reuse)`.
+#[allow(clippy::too_many_arguments)]
+async fn exchange<R, W>(
+    rd: &mut R,
+    wr: &mut W,
+    buf: &mut BytesMut,
+    mut head: RequestHead,
+    framing: Framing,
+    state: &Arc<ProxyState>,
+    conn: Conn,
+    drain: &watch::Receiver<bool>,
+) -> Option<bool>
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
+    let is_head = head.method == Method::HEAD;
+    let version = head.version;
+    let expects = head
+        .headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects {
+        // Answered here, when the body is first wanted; not forwarded.
+        head.headers.remove(header::EXPECT);
+    }
+    let (body, feeder) = match framing {
+        Framing::None | Framing::Eof => (RequestBody::empty(), None),
+        Framing::Length(n) => {
+            let (b, f) = RequestBody::channel(Some(n));
+            (b, Some(f))
+        }
+        Framing::Chunked => {
+            let (b, f) = RequestBody::channel(None);
+            (b, Some(f))
+        }
+    };
+    let mut feed = Feed {
+        decoder: Decoder::new(framing),
+        feeder,
+        send_continue: expects && version == Version::HTTP_11,
+    };
+    let mut req = Request::new(body);
+    *req.method_mut() = head.method;
+    *req.uri_mut() = head.uri;
+    *req.version_mut() = version;
+    *req.headers_mut() = head.headers;
+
+    // The handler runs while the body is fed to it on demand.
+    let mut handling = Box::pin(proxy::handle(req, Arc::clone(state), conn));
+    let resp = loop {
+        if feed.feeder.is_none() {
+            break handling.as_mut().await;
+        }
+        tokio::select! {
+            biased;
+            resp = &mut handling => break resp,
+            () = feed.run(rd, buf, Some(&mut *wr)) => {}
+        }
+    };
+    drop(handling);
+    // The response goes out while the rest of the body may still come in.
+    let close = *drain.borrow();
+    let written = {
+        let mut writing = pin!(write_response(wr, resp, is_head, version, close));
+        loop {
+            if feed.feeder.is_none() {
+                break writing.await;
+            }
+            tokio::select! {
+                biased;
+                r = &mut writing => break r,
+                () = feed.run(rd, buf, None::<&mut W>) => {}
+            }
+        }
+    };
+    match written {
+        Ok(reuse) => Some(reuse && feed.decoder.is_done()),
+        Err(e) => {
+            tracing::debug!(error = %e, peer = %conn.peer, "client connection ended mid-response");
+            None
+        }
+    }
+}
+
+/// The request body's decoding state, kept across the phases of an exchange.
+struct Feed {
+    decoder: Decoder,
+    /// `None`: the body ended, failed, or was dropped by the handler.
+    feeder: Option<Feeder>,
+    send_continue: bool,
+}
+
+impl Feed {
+    /// Feed frames as they are wanted until the body ends or is dropped.
+    /// Cancel-safe: all state lives in `self` and `buf`.
+    async fn run<R, W>(&mut self, rd: &mut R, buf: &mut BytesMut, mut wr: Option<&mut W>)
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        while let Some(feeder) = &self.feeder {
+            if !feeder.wanted().await {
+                self.feeder = None;
+                return;
+            }
+            if self.send_continue {
+                if let Some(w) = wr.as_deref_mut() {
+                    if w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+                        self.feeder = None;
+                        return;
+                    }
+                }
+                self.send_continue = false;
+            }
+            loop {
+                match self.decoder.decode(buf) {
+                    Ok(Decoded::Data(b)) => {
+                        feeder.put(Ok(b));
+                        break;
+                    }
+                    Ok(Decoded::Done) => {
+                        feeder.end();
+                        self.feeder = None;
+                        return;
+                    }
+                    Ok(Decoded::Pending) => {
+                        buf.reserve(16 * 1024);
+                        match read_more(rd, buf).await {
+                            Ok(0) => {
+                                let why = self.decoder.eof().err().unwrap_or("request body cut");
+                                feeder.put(Err(why.into()));
+                                self.feeder = None;
+                                return;
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                feeder.put(Err(e.into()));
+                                self.feeder = None;
+                                return;
+                            }
+                        }
+                    }
+                    Err(why) => {
+                        feeder.put(Err(why.into()));
+                        self.feeder = None;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn read_more<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> io::Result<usize> {
+    tokio::io::AsyncReadExt::read_buf(rd, buf).await
+}
+
+/// Read into a stack buffer and keep only what arrived: a connection that
+/// waits for its next request holds no heap buffer.
+async fn read_fresh<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> io::Result<usize> {
+    poll_fn(|cx| {
+        let mut stack = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut rb = ReadBuf::uninit(&mut stack);
+        match Pin::new(&mut *rd).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                buf.extend_from_slice(rb.filled());
+                Poll::Ready(Ok(rb.filled().len()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// The next request head. `Ok(None)`: the client closed, went idle for too
+/// long, or the proxy is draining and the connection is between requests.
+async fn read_head<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    first: bool,
+    header_timeout: Duration,
+    drain: &mut watch::Receiver<bool>,
+) -> Result<Option<RequestHead>, HeadError> {
+    // A new connection must send its head within the header timeout; a
+    // kept-alive one may idle, then has the header timeout from its first byte.
+    let mut deadline = (first || !buf.is_empty()).then(|| Instant::now() + header_timeout);
+    loop {
+        if !buf.is_empty() {
+            if let Some(h) = codec::parse_request(buf)? {
+                return Ok(Some(h));
+            }
+        }
+        if *drain.borrow() && buf.is_empty() {
+            return Ok(None);
+        }
+        let until = *deadline.get_or_insert_with(|| Instant::now() + KEEPALIVE_IDLE);
+        let was_empty = buf.is_empty();
+        let read = async {
+            if buf.is_empty() {
+                read_fresh(rd, buf).await
+            } else {
+                buf.reserve(4096);
+                read_more(rd, buf).await
+            }
+        };
+        tokio::select! {
+            r = read => match r {
+                Ok(0) | Err(_) => return Ok(None),
+                Ok(_) if was_empty && !first => {
+                    deadline = Some(Instant::now() + header_timeout);
+                }
+                Ok(_) => {}
+            },
+            () = sleep_until(until) => return Ok(None),
+            _ = drain.changed(), if was_empty => return Ok(None),
+        }
+    }
+}
+
+/// Answer a request that cannot be read, then the connection closes.
+async fn refuse<W: AsyncWrite + Unpin>(wr: &mut W, err: ProxyError) -> io::Result<()> {
+    let id = crate::headers::request_id(&http::HeaderMap::new());
+    let resp = err.into_response(ErrorContext {
+        route: None,
+        upstream: None,
+        request_id: id.to_str().unwrap_or(""),
+    });
+    write_response(wr, resp, false, Version::HTTP_11, true).await?;
+    wr.shutdown().await
+}
+
+/// Write a response; `Ok(true)`: the connection can carry another request.
+async fn write_response<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    resp: Response<ProxyBody>,
+    is_head: bool,
+    version: Version,
+    mut close: bool,
+) -> io::Result<bool> {
+    let (parts, body) = resp.into_parts();
+    let mut headers = parts.headers;
+    let status = parts.status;
+    close |= codec::has_token(&headers, "close");
+    headers.remove(header::CONNECTION);
+    headers.remove(header::TRANSFER_ENCODING);
+    let no_body = is_head
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let framing = if no_body {
+        if status == StatusCode::NO_CONTENT || status.is_informational() {
+            headers.remove(header::CONTENT_LENGTH);
+        }
+        Framing::None
+    } else {
+        headers.remove(header::CONTENT_LENGTH);
+        match body.size_hint().exact() {
+            Some(n) => Framing::Length(n),
+            None if version == Version::HTTP_11 => Framing::Chunked,
+            None => {
+                close = true;
+                Framing::Eof
+            }
+        }
+    };
+    if version == Version::HTTP_10 && !close {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    }
+    let mut out = Vec::with_capacity(match framing {
+        Framing::Length(n) if n <= WRITE_CHUNK as u64 => 512 + n as usize,
+        _ => 1024,
+    });
+    codec::write_response_head(&mut out, status, &headers, framing, close);
+    drop(headers);
+    if no_body {
+        wr.write_all(&out).await?;
+        return Ok(!close);
+    }
+    match super::write::body(wr, &mut out, body, framing, WRITE_CHUNK).await {
+        Ok(()) => {}
+        Err(super::write::WriteError::Io(e)) => return Err(e),
+        Err(super::write::WriteError::Body(e)) => return Err(io::Error::other(e)),
+    }
+    if framing == Framing::Eof {
+        wr.flush().await?;
+    }
+    Ok(!close)
+}
