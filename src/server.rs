@@ -131,10 +131,35 @@ async fn serve_plain(
     }
     if buf.starts_with(H2_PREFACE) {
         let pre = buf.freeze();
-        return serve_h2(Rewind { pre, inner: stream }, state, conn, drain).await;
+        return Box::pin(serve_h2(Rewind { pre, inner: stream }, state, conn, drain)).await;
     }
     let (rd, wr) = stream.into_split();
     crate::h1::server::serve(rd, wr, buf, state, conn, drain).await;
+}
+
+/// A TLS connection: HTTP/2 when ALPN chose it, else HTTP/1.1.
+async fn serve_tls(
+    stream: TcpStream,
+    tls: Arc<crate::tls::Tls>,
+    handshake_timeout: Duration,
+    state: Arc<ProxyState>,
+    peer: std::net::SocketAddr,
+    drain: watch::Receiver<bool>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
+    let s = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+    };
+    let conn = Conn { peer, https: true };
+    if s.get_ref().1.alpn_protocol() == Some(b"h2") {
+        Box::pin(serve_h2(s, state, conn, drain)).await;
+    } else {
+        let (rd, wr) = tokio::io::split(s);
+        let serving = crate::h1::server::serve(rd, wr, BytesMut::new(), state, conn, drain);
+        Box::pin(serving).await;
+    }
 }
 
 /// Serve the proxy on `listener` until `shutdown` completes, then stop
@@ -166,22 +191,20 @@ pub async fn serve_proxy(
         drop(snap);
         let (state, drain) = (Arc::clone(&state), drain_rx.clone());
         tokio::spawn(async move {
-            let Some(tls) = tls else {
-                let conn = Conn { peer, https: false };
-                return serve_plain(stream, state, conn, drain).await;
-            };
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
-            let s = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return tracing::debug!(error = %e, %peer, "TLS handshake failed"),
-                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-            };
-            let conn = Conn { peer, https: true };
-            if s.get_ref().1.alpn_protocol() == Some(b"h2") {
-                serve_h2(s, state, conn, drain).await;
-            } else {
-                let (rd, wr) = tokio::io::split(s);
-                crate::h1::server::serve(rd, wr, BytesMut::new(), state, conn, drain).await;
+            match tls {
+                None => serve_plain(stream, state, Conn { peer, https: false }, drain).await,
+                // Boxed: a plain connection's task does not carry TLS state.
+                Some(tls) => {
+                    Box::pin(serve_tls(
+                        stream,
+                        tls,
+                        handshake_timeout,
+                        state,
+                        peer,
+                        drain,
+                    ))
+                    .await
+                }
             }
         });
     }

@@ -52,49 +52,32 @@ pub async fn serve<R, W>(
 {
     let mut first = true;
     loop {
-        let limits = state.snapshot.load().config.limits;
-        let head = match read_head(
-            &mut rd,
-            &mut buf,
-            first,
-            limits.header_read_timeout,
-            &mut drain,
-        )
-        .await
-        {
-            Ok(Some(h)) => h,
-            Ok(None) => return,
-            Err(e) => {
-                let err = match e {
-                    HeadError::TooLarge => ProxyError::HeadersTooLarge,
-                    HeadError::Malformed => ProxyError::BadRequest("malformed HTTP/1.1 request"),
-                    HeadError::Framing(why) => ProxyError::BadRequest(why),
-                };
-                let _ = refuse(&mut wr, err).await;
+        let header_timeout = state.snapshot.load().config.limits.header_read_timeout;
+        if buf.is_empty() {
+            // A new connection has the header timeout to start its request;
+            // a kept-alive one may idle longer.
+            let idle = if first {
+                header_timeout
+            } else {
+                KEEPALIVE_IDLE
+            };
+            if !wait_for_bytes(&mut rd, &mut buf, idle, &mut drain).await {
                 return;
             }
-        };
+        }
         first = false;
-        let (framing, mut close) = match codec::request_framing(&head) {
-            Ok(f) => f,
-            Err(HeadError::Framing(why)) => {
-                let _ = refuse(&mut wr, ProxyError::BadRequest(why)).await;
-                return;
-            }
-            Err(_) => {
-                let _ = refuse(&mut wr, ProxyError::BadRequest("malformed request")).await;
-                return;
-            }
-        };
-        close |= !keeps_alive(&head);
-        let Some(outcome) = exchange(
-            &mut rd, &mut wr, &mut buf, head, framing, &state, conn, &drain,
-        )
-        .await
-        else {
-            return;
-        };
-        if close || !outcome || *drain.borrow() {
+        // Boxed: a request's state exists only while it is in flight, so an
+        // idle connection's task stays small.
+        let next = Box::pin(request(
+            &mut rd,
+            &mut wr,
+            &mut buf,
+            header_timeout,
+            &state,
+            conn,
+            &drain,
+        ));
+        if !next.await || *drain.borrow() {
             let _ = wr.shutdown().await;
             return;
         }
@@ -103,6 +86,49 @@ pub async fn serve<R, W>(
             buf = BytesMut::new();
         }
     }
+}
+
+/// Read, check and answer one request; `true`: the connection can carry another.
+async fn request<R, W>(
+    rd: &mut R,
+    wr: &mut W,
+    buf: &mut BytesMut,
+    header_timeout: Duration,
+    state: &Arc<ProxyState>,
+    conn: Conn,
+    drain: &watch::Receiver<bool>,
+) -> bool
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
+    let head = match read_head(rd, buf, header_timeout).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return false,
+        Err(e) => {
+            let err = match e {
+                HeadError::TooLarge => ProxyError::HeadersTooLarge,
+                HeadError::Malformed => ProxyError::BadRequest("malformed HTTP/1.1 request"),
+                HeadError::Framing(why) => ProxyError::BadRequest(why),
+            };
+            let _ = refuse(wr, err).await;
+            return false;
+        }
+    };
+    let (framing, close) = match codec::request_framing(&head) {
+        Ok(f) => f,
+        Err(e) => {
+            let why = match e {
+                HeadError::Framing(why) => why,
+                _ => "malformed request",
+            };
+            let _ = refuse(wr, ProxyError::BadRequest(why)).await;
+            return false;
+        }
+    };
+    let close = close || !keeps_alive(&head);
+    let reuse = exchange(rd, wr, buf, head, framing, state, conn, drain).await;
+    reuse == Some(true) && !close
 }
 
 /// Whether the client asked to keep the connection open.
@@ -289,47 +315,43 @@ async fn read_fresh<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> io:
     .await
 }
 
-/// The next request head. `Ok(None)`: the client closed, went idle for too
-/// long, or the proxy is draining and the connection is between requests.
+/// Wait for the first bytes of a request, holding no buffer meanwhile.
+/// `false`: the client closed, stayed silent for `idle`, or the proxy drains.
+async fn wait_for_bytes<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    idle: Duration,
+    drain: &mut watch::Receiver<bool>,
+) -> bool {
+    if *drain.borrow() {
+        return false;
+    }
+    tokio::select! {
+        r = read_fresh(rd, buf) => matches!(r, Ok(n) if n > 0),
+        () = tokio::time::sleep(idle) => false,
+        _ = drain.changed() => false,
+    }
+}
+
+/// The rest of a request head that has begun to arrive, within
+/// `header_timeout`. `Ok(None)`: the client closed or was too slow.
 async fn read_head<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
-    first: bool,
     header_timeout: Duration,
-    drain: &mut watch::Receiver<bool>,
 ) -> Result<Option<RequestHead>, HeadError> {
-    // A new connection must send its head within the header timeout; a
-    // kept-alive one may idle, then has the header timeout from its first byte.
-    let mut deadline = (first || !buf.is_empty()).then(|| Instant::now() + header_timeout);
+    let deadline = Instant::now() + header_timeout;
     loop {
-        if !buf.is_empty() {
-            if let Some(h) = codec::parse_request(buf)? {
-                return Ok(Some(h));
-            }
+        if let Some(h) = codec::parse_request(buf)? {
+            return Ok(Some(h));
         }
-        if *drain.borrow() && buf.is_empty() {
-            return Ok(None);
-        }
-        let until = *deadline.get_or_insert_with(|| Instant::now() + KEEPALIVE_IDLE);
-        let was_empty = buf.is_empty();
-        let read = async {
-            if buf.is_empty() {
-                read_fresh(rd, buf).await
-            } else {
-                buf.reserve(4096);
-                read_more(rd, buf).await
-            }
-        };
+        buf.reserve(4096);
         tokio::select! {
-            r = read => match r {
+            r = read_more(rd, buf) => match r {
                 Ok(0) | Err(_) => return Ok(None),
-                Ok(_) if was_empty && !first => {
-                    deadline = Some(Instant::now() + header_timeout);
-                }
                 Ok(_) => {}
             },
-            () = sleep_until(until) => return Ok(None),
-            _ = drain.changed(), if was_empty => return Ok(None),
+            () = sleep_until(deadline) => return Ok(None),
         }
     }
 }
@@ -402,4 +424,39 @@ async fn write_response<W: AsyncWrite + Unpin>(
         wr.flush().await?;
     }
     Ok(!close)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    /// What an idle connection's task holds is the size of this future
+    /// (the exchange is boxed only while a request is in flight).
+    #[tokio::test]
+    async fn an_idle_connection_future_is_small() {
+        let yaml = "listen: 127.0.0.1:0\nupstreams: {a: {url: 'http://127.0.0.1:9'}}\nroutes: [{name: r, match: {path_prefix: /}, upstream: a}]\n";
+        let dir = std::env::temp_dir();
+        let cfg = crate::config::parse(yaml, &dir.join("routes.yaml")).unwrap();
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let noop: crate::breaker::OnTransition = Arc::new(|_, _| {});
+        let snap = crate::snapshot::Snapshot::build(cfg, String::new(), 1, None, &noop).unwrap();
+        let log = crate::shadow::log::ShadowLog::start(Arc::clone(&metrics), dir.join("x.jsonl"));
+        let state = Arc::new(crate::proxy::ProxyState::new(snap, metrics, log));
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let conn = crate::proxy::Conn {
+            peer: "127.0.0.1:1".parse().unwrap(),
+            https: false,
+        };
+        let fut = super::serve(
+            tokio::io::empty(),
+            tokio::io::sink(),
+            bytes::BytesMut::new(),
+            state,
+            conn,
+            rx,
+        );
+        let size = std::mem::size_of_val(&fut);
+        eprintln!("h1 connection future: {size} bytes");
+        assert!(size < 1024, "{size}");
+    }
 }
