@@ -153,7 +153,7 @@ impl Call<'_> {
                 Ok(p) => p,
                 Err(retry_after) => {
                     return match fallback {
-                        Some(fb) => self.fall_back(up, fb, served).await,
+                        Some(fb) => Box::pin(self.fall_back(up, fb, served)).await,
                         None => Err(ProxyError::CircuitOpen { retry_after }),
                     }
                 }
@@ -204,7 +204,7 @@ impl Call<'_> {
             }
             if let (Failure::Connect, Some(fb), true) = (failure, fallback, self.body.replayable())
             {
-                return self.fall_back(up, fb, served).await;
+                return Box::pin(self.fall_back(up, fb, served)).await;
             }
             return result.map(|r| self.respond(r));
         }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod dispatch;
+pub mod drain;
 pub mod error;
 pub mod h1;
 pub mod headers;

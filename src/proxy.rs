@@ -202,8 +202,15 @@ where
             return Err(ProxyError::NoRoute);
         };
         served.upstream = Some(Arc::clone(&AGGREGATE));
-        return crate::aggregate::compose(snap, parts, &captures, &out_headers, route.timeout)
-            .await;
+        // Boxed, like the other rare paths: the common request's future stays small.
+        return Box::pin(crate::aggregate::compose(
+            snap,
+            parts,
+            &captures,
+            &out_headers,
+            route.timeout,
+        ))
+        .await;
     };
 
     // A sampled request whose method the route shadows.
@@ -222,7 +229,14 @@ where
     } else if (may_replay && declared.is_some_and(|n| n <= MAX_REPLAY_BODY))
         || (shadow.is_some() && shadow_fits)
     {
-        CallBody::Buffered(buffer(body, limits.max_request_body, limits.body_idle_timeout).await?)
+        CallBody::Buffered(
+            Box::pin(buffer(
+                body,
+                limits.max_request_body,
+                limits.body_idle_timeout,
+            ))
+            .await?,
+        )
     } else {
         CallBody::Stream(Some(
             Guarded::new(body, limits.max_request_body, limits.body_idle_timeout).boxed(),
@@ -265,7 +279,8 @@ where
         query: parts.uri.query(),
         headers: out_headers,
     };
-    let started = Instant::now();
+    // Only a shadow comparison needs the primary's own latency.
+    let started = (!matches!(plan, ShadowPlan::None)).then(Instant::now);
     let result = Call {
         snap,
         route,
@@ -281,7 +296,7 @@ where
             let primary = PrimarySide {
                 upstream: served.upstream.as_deref().unwrap_or("").into(),
                 status: resp.status().as_u16(),
-                latency_ms: mirror::millis(started.elapsed()),
+                latency_ms: started.map_or(0.0, |t| mirror::millis(t.elapsed())),
             };
             let meta = mirror::meta(
                 request_id.to_str().unwrap_or(""),
@@ -297,7 +312,7 @@ where
             let head = Captured {
                 status: resp_parts.status.as_u16(),
                 headers: mirror::header_pairs(&resp_parts.headers),
-                latency_ms: mirror::millis(started.elapsed()),
+                latency_ms: started.map_or(0.0, |t| mirror::millis(t.elapsed())),
                 upstream: served.upstream.as_deref().unwrap_or("").into(),
                 body: None,
             };

@@ -19,8 +19,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
+use crate::drain::{Drain, Watch};
 use crate::proxy::{self, Conn, ProxyState};
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
@@ -37,7 +37,7 @@ fn http2() -> hyper::server::conn::http2::Builder<TokioExecutor> {
 }
 
 /// Serve one HTTP/2 connection; on drain, GOAWAY and finish its streams.
-async fn serve_h2<I>(io: I, state: Arc<ProxyState>, conn: Conn, mut drain: watch::Receiver<bool>)
+async fn serve_h2<I>(io: I, state: Arc<ProxyState>, conn: Conn, drain: Watch)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -47,9 +47,15 @@ where
     });
     let c = http2().serve_connection(TokioIo::new(io), service);
     tokio::pin!(c);
-    let ended = tokio::select! {
-        r = c.as_mut() => Some(r),
-        _ = drain.wait_for(|d| *d) => None,
+    let mut on_drain = std::pin::pin!(drain.notified());
+    on_drain.as_mut().enable();
+    let ended = if drain.draining() {
+        None
+    } else {
+        tokio::select! {
+            r = c.as_mut() => Some(r),
+            () = on_drain => None,
+        }
     };
     let ended = match ended {
         Some(r) => r,
@@ -102,12 +108,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
 }
 
 /// A plain connection: HTTP/2 with prior knowledge, or HTTP/1.1.
-async fn serve_plain(
-    stream: TcpStream,
-    state: Arc<ProxyState>,
-    conn: Conn,
-    drain: watch::Receiver<bool>,
-) {
+async fn serve_plain(stream: TcpStream, state: Arc<ProxyState>, conn: Conn, drain: Watch) {
     // Sniff the first bytes; nothing is allocated before they arrive.
     let timeout = state.snapshot.load().config.limits.header_read_timeout;
     let mut buf = BytesMut::new();
@@ -144,7 +145,7 @@ async fn serve_tls(
     handshake_timeout: Duration,
     state: Arc<ProxyState>,
     peer: std::net::SocketAddr,
-    drain: watch::Receiver<bool>,
+    drain: Watch,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
     let s = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
@@ -169,7 +170,7 @@ pub async fn serve_proxy(
     state: Arc<ProxyState>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let (drain_tx, drain_rx) = watch::channel(false);
+    let drainer = Drain::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -189,7 +190,7 @@ pub async fn serve_proxy(
         let tls = snap.tls.clone();
         let handshake_timeout = snap.config.limits.header_read_timeout;
         drop(snap);
-        let (state, drain) = (Arc::clone(&state), drain_rx.clone());
+        let (state, drain) = (Arc::clone(&state), drainer.watch());
         tokio::spawn(async move {
             match tls {
                 None => serve_plain(stream, state, Conn { peer, https: false }, drain).await,
@@ -209,15 +210,9 @@ pub async fn serve_proxy(
         });
     }
     drop(listener);
-    drop(drain_rx);
-    let drain = state.snapshot.load().config.limits.drain_timeout;
-    tracing::info!(drain_timeout = ?drain, "draining in-flight requests");
-    let _ = drain_tx.send(true);
-    // Every connection holds a receiver: all dropped = all done.
-    if tokio::time::timeout(drain, drain_tx.closed())
-        .await
-        .is_err()
-    {
+    let grace = state.snapshot.load().config.limits.drain_timeout;
+    tracing::info!(drain_timeout = ?grace, "draining in-flight requests");
+    if !drainer.start_and_wait(grace).await {
         tracing::warn!("drain timeout reached; closing remaining connections");
     }
 }

@@ -220,10 +220,9 @@ impl Upstream {
         timeout: Duration,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
         if let Some(pool) = &self.pool {
-            return match tokio::time::timeout(timeout, pool.send(req)).await {
-                Err(_) => Err(ProxyError::UpstreamTimeout),
-                Ok(Ok(resp)) => Ok(resp.map(UpstreamBody::H1)),
-                Ok(Err(e)) => Err(classify_h1(e)),
+            return match pool.send(req, timeout).await {
+                Ok(resp) => Ok(resp.map(UpstreamBody::H1)),
+                Err(e) => Err(classify_h1(e)),
             };
         }
         match tokio::time::timeout(timeout, self.client.request(req)).await {
@@ -246,6 +245,7 @@ fn classify_h1(e: SendError) -> ProxyError {
         SendError::Closed => {
             ProxyError::UpstreamError("connection closed before a response".into())
         }
+        SendError::Timeout => ProxyError::UpstreamTimeout,
     }
 }
 

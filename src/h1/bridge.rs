@@ -152,6 +152,11 @@ impl Feeder {
         .await
     }
 
+    /// Whether the handler dropped the body.
+    pub fn dropped(&self) -> bool {
+        lock(&self.slot).dropped
+    }
+
     /// Hand over a frame (or the error that ends the body).
     pub fn put(&self, frame: Result<Bytes, BoxError>) {
         let mut s = lock(&self.slot);

@@ -15,7 +15,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{Method, Request, Response, StatusCode};
@@ -23,6 +23,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio::time::{sleep_until, Instant, Sleep};
 
 use super::codec::{self, Decoded, Decoder, Framing};
 use crate::body::{BoxError, ProxyBody};
@@ -43,12 +44,16 @@ pub enum SendError {
     Upstream(String),
     /// The connection closed before any byte of a response.
     Closed,
+    /// No response head before the deadline.
+    Timeout,
 }
 
 struct Connection {
     rd: OwnedReadHalf,
     wr: OwnedWriteHalf,
     buf: BytesMut,
+    /// Bounds each exchange's wait for a response head; reused, not re-made.
+    timer: Pin<Box<Sleep>>,
 }
 
 pub struct Pool {
@@ -70,52 +75,58 @@ impl Pool {
         })
     }
 
-    fn checkout(&self) -> Option<Connection> {
+    fn checkout(&self, now: Instant) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some((conn, since)) = idle.pop() {
-            if since.elapsed() < POOL_IDLE_TIMEOUT && alive(&conn) {
+            if now.saturating_duration_since(since) < POOL_IDLE_TIMEOUT && alive(&conn) {
                 return Some(conn);
             }
         }
         None
     }
 
-    fn put_back(&self, conn: Connection) {
+    fn put_back(&self, conn: Connection, since: Instant) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < self.max_idle {
-            idle.push((conn, Instant::now()));
+            idle.push((conn, since));
         }
     }
 
-    async fn connect(&self) -> Result<Connection, SendError> {
-        let stream =
-            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.authority))
-                .await
-            {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return Err(SendError::Connect(e)),
-                Err(_) => {
-                    return Err(SendError::Connect(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "connect timed out",
-                    )))
-                }
-            };
+    /// A new connection, within `connect_timeout` and the request's deadline.
+    async fn connect(&self, now: Instant, deadline: Instant) -> Result<Connection, SendError> {
+        let until = deadline.min(now + self.connect_timeout);
+        let stream = match tokio::time::timeout_at(until, TcpStream::connect(&self.authority)).await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(SendError::Connect(e)),
+            Err(_) if until == deadline => return Err(SendError::Timeout),
+            Err(_) => {
+                return Err(SendError::Connect(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connect timed out",
+                )))
+            }
+        };
         let _ = stream.set_nodelay(true);
         let (rd, wr) = stream.into_split();
         Ok(Connection {
             rd,
             wr,
             buf: BytesMut::new(),
+            timer: Box::pin(sleep_until(deadline)),
         })
     }
 
     /// Send `req` (its URI's path and query as the target) and return once
-    /// the response head is in; the body streams from the connection.
+    /// the response head is in, within `timeout`; the body streams from the
+    /// connection.
     pub async fn send(
         self: &Arc<Self>,
         req: Request<ProxyBody>,
+        timeout: Duration,
     ) -> Result<Response<ResponseBody>, SendError> {
+        let now = Instant::now();
+        let deadline = now + timeout;
         let (parts, body) = req.into_parts();
         let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let framing = match body.size_hint().exact() {
@@ -127,25 +138,25 @@ impl Pool {
         };
         let mut head = Vec::with_capacity(512);
         codec::write_request_head(&mut head, &parts.method, target, &parts.headers, framing);
-        let bodyless = body.is_end_stream();
-        if bodyless {
+        let at = Stamp { now, deadline };
+        if body.is_end_stream() {
             // Nothing to stream: a stale pooled connection can be retried.
-            if let Some(conn) = self.checkout() {
-                match self.exchange(conn, &parts.method, &head, None).await {
+            if let Some(conn) = self.checkout(now) {
+                match self.exchange(conn, &parts.method, &head, None, at).await {
                     // Closed before a byte of an answer: the upstream may
                     // have dropped it while idle. Once more, on a new one.
                     Err(SendError::Closed) if crate::retry::idempotent(&parts.method) => {}
                     done => return done,
                 }
             }
-            let conn = self.connect().await?;
-            return self.exchange(conn, &parts.method, &head, None).await;
+            let conn = self.connect(now, deadline).await?;
+            return self.exchange(conn, &parts.method, &head, None, at).await;
         }
-        let conn = match self.checkout() {
+        let conn = match self.checkout(now) {
             Some(c) => c,
-            None => self.connect().await?,
+            None => self.connect(now, deadline).await?,
         };
-        self.exchange(conn, &parts.method, &head, Some((body, framing)))
+        self.exchange(conn, &parts.method, &head, Some((body, framing)), at)
             .await
     }
 
@@ -155,56 +166,69 @@ impl Pool {
         method: &Method,
         head: &[u8],
         body: Option<(ProxyBody, Framing)>,
+        at: Stamp,
     ) -> Result<Response<ResponseBody>, SendError> {
         let Connection {
             mut rd,
-            mut wr,
+            wr,
             mut buf,
+            mut timer,
         } = conn;
-        let mut upload: Option<Upload> = None;
-        let mut wr = match body {
-            None => {
-                wr.write_all(head).await.map_err(|_| SendError::Closed)?;
-                Some(wr)
-            }
-            Some((body, framing)) => {
-                upload = Some(Box::pin(upload_body(wr, head.to_vec(), body, framing)));
-                None
+        // The connection's own timer, moved forward: no timer registration.
+        timer.as_mut().reset(at.deadline);
+        let work = async {
+            let mut upload: Option<Upload> = None;
+            let mut wr = match body {
+                None => {
+                    let mut wr = wr;
+                    wr.write_all(head).await.map_err(|_| SendError::Closed)?;
+                    Some(wr)
+                }
+                Some((body, framing)) => {
+                    upload = Some(Box::pin(upload_body(wr, head.to_vec(), body, framing)));
+                    None
+                }
+            };
+            // Read the head while the body (if any) goes out.
+            loop {
+                let r = match upload.as_mut() {
+                    None => read_head(&mut rd, &mut buf).await,
+                    Some(up) => tokio::select! {
+                        biased;
+                        (w, r) = up => {
+                            r?;
+                            wr = Some(w);
+                            upload = None;
+                            continue;
+                        }
+                        r = read_head(&mut rd, &mut buf) => r,
+                    },
+                }?;
+                if r.status == StatusCode::SWITCHING_PROTOCOLS {
+                    return Err(SendError::Upstream(
+                        "unexpected 101 Switching Protocols".into(),
+                    ));
+                }
+                if !r.status.is_informational() {
+                    return Ok((r, wr, upload));
+                }
             }
         };
-        // Read the head while the body (if any) goes out.
-        let resp_head = loop {
-            let r = match upload.as_mut() {
-                None => read_head(&mut rd, &mut buf).await,
-                Some(up) => tokio::select! {
-                    biased;
-                    (w, r) = up => {
-                        r?;
-                        wr = Some(w);
-                        upload = None;
-                        continue;
-                    }
-                    r = read_head(&mut rd, &mut buf) => r,
-                },
-            }?;
-            if r.status == StatusCode::SWITCHING_PROTOCOLS {
-                return Err(SendError::Upstream(
-                    "unexpected 101 Switching Protocols".into(),
-                ));
-            }
-            if !r.status.is_informational() {
-                break r;
-            }
+        let (resp_head, wr, upload) = tokio::select! {
+            biased;
+            r = work => r?,
+            () = timer.as_mut() => return Err(SendError::Timeout),
         };
         let (framing, reuse) = codec::response_framing(method, &resp_head)
             .map_err(|_| SendError::Upstream("malformed response framing".into()))?;
         let mut body = ResponseBody {
             pool: Arc::clone(self),
-            conn: Some((rd, buf)),
+            conn: Some((rd, buf, timer)),
             wr,
             upload,
             decoder: Decoder::new(framing),
             reuse,
+            since: at.now,
         };
         if body.decoder.is_done() {
             body.finish();
@@ -215,6 +239,13 @@ impl Pool {
         *resp.headers_mut() = resp_head.headers;
         Ok(resp)
     }
+}
+
+/// When a request started (the clock read once) and when its head is due.
+#[derive(Clone, Copy)]
+struct Stamp {
+    now: Instant,
+    deadline: Instant,
 }
 
 /// Whether an idle connection is still usable: its readiness (kept by the
@@ -273,22 +304,25 @@ async fn upload_body(
 pub struct ResponseBody {
     pool: Arc<Pool>,
     /// `None` once finished.
-    conn: Option<(OwnedReadHalf, BytesMut)>,
+    conn: Option<(OwnedReadHalf, BytesMut, Pin<Box<Sleep>>)>,
     wr: Option<OwnedWriteHalf>,
     /// The rest of a request body the upstream answered before reading.
     upload: Option<Upload>,
     decoder: Decoder,
     reuse: bool,
+    /// When the request started: the connection's idle time counts from it.
+    since: Instant,
 }
 
 impl ResponseBody {
     fn finish(&mut self) {
-        let Some((rd, buf)) = self.conn.take() else {
+        let Some((rd, buf, timer)) = self.conn.take() else {
             return;
         };
         let wr = self.wr.take();
         if let (true, None, Some(wr), true) = (self.reuse, &self.upload, wr, buf.is_empty()) {
-            self.pool.put_back(Connection { rd, wr, buf });
+            self.pool
+                .put_back(Connection { rd, wr, buf, timer }, self.since);
         }
         self.upload = None;
     }
@@ -313,7 +347,7 @@ impl Body for ResponseBody {
             }
         }
         loop {
-            let Some((rd, buf)) = this.conn.as_mut() else {
+            let Some((rd, buf, _)) = this.conn.as_mut() else {
                 return Poll::Ready(None);
             };
             match this.decoder.decode(buf) {

@@ -82,8 +82,10 @@ fn spans(buf: &[u8], fields: &[httparse::Header<'_>], out: &mut [Span]) {
     }
 }
 
-fn header_map(spans: &[Span], head: &Bytes) -> Result<HeaderMap, HeadError> {
-    let mut map = HeaderMap::with_capacity(spans.len());
+/// `extra`: room for the fields the proxy will add (X-Forwarded-*, the
+/// request id), so that adding them does not grow the map.
+fn header_map(spans: &[Span], head: &Bytes, extra: usize) -> Result<HeaderMap, HeadError> {
+    let mut map = HeaderMap::with_capacity(spans.len() + extra);
     for s in spans {
         let (ns, nl) = (s.name.0 as usize, s.name.1 as usize);
         let (vs, vl) = (s.value.0 as usize, s.value.1 as usize);
@@ -122,7 +124,7 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadErro
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len))
         .map_err(|_| HeadError::Malformed)?;
-    let headers = header_map(&at[..count], &head)?;
+    let headers = header_map(&at[..count], &head, 5)?;
     Ok(Some(RequestHead {
         method,
         uri,
@@ -148,7 +150,7 @@ pub fn parse_response(buf: &mut BytesMut) -> Result<Option<ResponseHead>, HeadEr
     let mut at = [Span::default(); MAX_HEADERS + 1];
     spans(buf, resp.headers, &mut at);
     let head = buf.split_to(len).freeze();
-    let headers = header_map(&at[..count], &head)?;
+    let headers = header_map(&at[..count], &head, 1)?;
     Ok(Some(ResponseHead {
         status,
         version: ver,

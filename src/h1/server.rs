@@ -23,17 +23,20 @@ use bytes::BytesMut;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::Body;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 
 use super::bridge::{Feeder, RequestBody};
 use super::codec::{self, Decoded, Decoder, Framing, HeadError, RequestHead};
 use crate::body::ProxyBody;
+use crate::drain::Watch;
 use crate::error::{ErrorContext, ProxyError};
 use crate::proxy::{self, Conn, ProxyState};
 
 /// How long a keep-alive connection may wait for its next request.
 pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(75);
+/// The idle deadline is moved only when it is this much too early: most
+/// waits then cost a clock read, not a timer update.
+const IDLE_SLACK: Duration = Duration::from_secs(15);
 /// Writes are gathered up to this size before they go out.
 const WRITE_CHUNK: usize = 64 * 1024;
 
@@ -45,15 +48,23 @@ pub async fn serve<R, W>(
     mut buf: BytesMut,
     state: Arc<ProxyState>,
     conn: Conn,
-    mut drain: watch::Receiver<bool>,
+    drain: Watch,
 ) where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send,
 {
+    // Both live as long as the connection: an idle wait then only resets a
+    // deadline (no timer registration) and registers no waiter.
+    let mut on_drain = pin!(drain.notified());
+    on_drain.as_mut().enable();
+    let mut idle_timer = pin!(tokio::time::sleep(Duration::ZERO));
     let mut first = true;
     loop {
         let header_timeout = state.snapshot.load().config.limits.header_read_timeout;
         if buf.is_empty() {
+            if drain.draining() {
+                return;
+            }
             // A new connection has the header timeout to start its request;
             // a kept-alive one may idle longer.
             let idle = if first {
@@ -61,7 +72,16 @@ pub async fn serve<R, W>(
             } else {
                 KEEPALIVE_IDLE
             };
-            if !wait_for_bytes(&mut rd, &mut buf, idle, &mut drain).await {
+            let now = Instant::now();
+            if first || idle_timer.deadline() < now + idle - IDLE_SLACK {
+                idle_timer.as_mut().reset(now + idle);
+            }
+            let got = tokio::select! {
+                r = read_fresh(&mut rd, &mut buf) => matches!(r, Ok(n) if n > 0),
+                () = &mut idle_timer => false,
+                () = &mut on_drain => false,
+            };
+            if !got {
                 return;
             }
         }
@@ -77,7 +97,7 @@ pub async fn serve<R, W>(
             conn,
             &drain,
         ));
-        if !next.await || *drain.borrow() {
+        if !next.await || drain.draining() {
             let _ = wr.shutdown().await;
             return;
         }
@@ -96,7 +116,7 @@ async fn request<R, W>(
     header_timeout: Duration,
     state: &Arc<ProxyState>,
     conn: Conn,
-    drain: &watch::Receiver<bool>,
+    drain: &Watch,
 ) -> bool
 where
     R: AsyncRead + Unpin + Send,
@@ -149,7 +169,7 @@ async fn exchange<R, W>(
     framing: Framing,
     state: &Arc<ProxyState>,
     conn: Conn,
-    drain: &watch::Receiver<bool>,
+    drain: &Watch,
 ) -> Option<bool>
 where
     R: AsyncRead + Unpin + Send,
@@ -201,7 +221,10 @@ where
     };
     drop(handling);
     // The response goes out while the rest of the body may still come in.
-    let close = *drain.borrow();
+    // A body the handler dropped unread leaves the connection's framing
+    // unknown: say so, and close after the response.
+    let abandoned = !feed.decoder.is_done() && feed.feeder.as_ref().is_none_or(|f| f.dropped());
+    let close = drain.draining() || abandoned;
     let written = {
         let mut writing = pin!(write_response(wr, resp, is_head, version, close));
         loop {
@@ -315,24 +338,6 @@ async fn read_fresh<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> io:
     .await
 }
 
-/// Wait for the first bytes of a request, holding no buffer meanwhile.
-/// `false`: the client closed, stayed silent for `idle`, or the proxy drains.
-async fn wait_for_bytes<R: AsyncRead + Unpin>(
-    rd: &mut R,
-    buf: &mut BytesMut,
-    idle: Duration,
-    drain: &mut watch::Receiver<bool>,
-) -> bool {
-    if *drain.borrow() {
-        return false;
-    }
-    tokio::select! {
-        r = read_fresh(rd, buf) => matches!(r, Ok(n) if n > 0),
-        () = tokio::time::sleep(idle) => false,
-        _ = drain.changed() => false,
-    }
-}
-
 /// The rest of a request head that has begun to arrive, within
 /// `header_timeout`. `Ok(None)`: the client closed or was too slow.
 async fn read_head<R: AsyncRead + Unpin>(
@@ -340,11 +345,13 @@ async fn read_head<R: AsyncRead + Unpin>(
     buf: &mut BytesMut,
     header_timeout: Duration,
 ) -> Result<Option<RequestHead>, HeadError> {
-    let deadline = Instant::now() + header_timeout;
+    let mut deadline = None;
     loop {
         if let Some(h) = codec::parse_request(buf)? {
             return Ok(Some(h));
         }
+        // Only a head split across reads needs a clock and a timer.
+        let deadline = *deadline.get_or_insert_with(|| Instant::now() + header_timeout);
         buf.reserve(4096);
         tokio::select! {
             r = read_more(rd, buf) => match r {
@@ -442,7 +449,7 @@ mod tests {
         let snap = crate::snapshot::Snapshot::build(cfg, String::new(), 1, None, &noop).unwrap();
         let log = crate::shadow::log::ShadowLog::start(Arc::clone(&metrics), dir.join("x.jsonl"));
         let state = Arc::new(crate::proxy::ProxyState::new(snap, metrics, log));
-        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let drain = crate::drain::Drain::new();
         let conn = crate::proxy::Conn {
             peer: "127.0.0.1:1".parse().unwrap(),
             https: false,
@@ -453,7 +460,7 @@ mod tests {
             bytes::BytesMut::new(),
             state,
             conn,
-            rx,
+            drain.watch(),
         );
         let size = std::mem::size_of_val(&fut);
         eprintln!("h1 connection future: {size} bytes");
