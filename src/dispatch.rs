@@ -64,6 +64,8 @@ impl CallBody {
     fn next(&mut self) -> Option<ProxyBody> {
         match self {
             CallBody::Stream(b) => b.take(),
+            // An empty body boxes a zero-sized type: no allocation.
+            CallBody::Buffered(b) if b.is_empty() => Some(crate::body::empty()),
             CallBody::Buffered(b) => Some(full(b.clone())),
         }
     }

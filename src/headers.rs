@@ -92,7 +92,7 @@ pub struct Origin<'a> {
     pub trusted: bool,
     pub https: bool,
     /// The Host (or absolute-form authority) the client asked for.
-    pub host: &'a str,
+    pub host: &'a HeaderValue,
 }
 
 /// Prepare a client's request headers for the upstream.
@@ -111,17 +111,19 @@ pub fn prepare_request(h: &mut HeaderMap, origin: &Origin<'_>) {
     for k in drop {
         h.remove(k);
     }
-    let peer = ip_text(origin.peer);
-    let xff: String = match h
+    let peer = peer_value(origin.peer);
+    let prior: Vec<&str> = h
         .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-    {
-        prior if prior.is_empty() => peer,
-        prior => format!("{}, {peer}", prior.join(", ")),
+        .collect();
+    let xff = if prior.is_empty() {
+        Some(peer)
+    } else {
+        let joined = format!("{}, {}", prior.join(", "), ip_text(origin.peer));
+        HeaderValue::try_from(joined).ok()
     };
-    if let Ok(v) = HeaderValue::try_from(xff) {
+    if let Some(v) = xff {
         h.insert(&X_FORWARDED_FOR, v);
     }
     if !h.contains_key(&X_FORWARDED_PROTO) {
@@ -131,10 +133,29 @@ pub fn prepare_request(h: &mut HeaderMap, origin: &Origin<'_>) {
         );
     }
     if !h.contains_key(&X_FORWARDED_HOST) {
-        if let Ok(v) = HeaderValue::from_str(origin.host) {
-            h.insert(&X_FORWARDED_HOST, v);
-        }
+        h.insert(&X_FORWARDED_HOST, origin.host.clone());
     }
+}
+
+/// The peer address as a header value. Consecutive requests mostly come
+/// from the same peer (a connection, a load balancer): the last one is kept.
+fn peer_value(ip: IpAddr) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(IpAddr, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((at, v)) if *at == ip => v.clone(),
+            _ => {
+                let v = HeaderValue::try_from(ip_text(ip))
+                    .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+                *last = Some((ip, v.clone()));
+                v
+            }
+        }
+    })
 }
 
 /// An address as text; IPv4 without the formatting machinery (every
@@ -220,7 +241,7 @@ mod tests {
             peer: "10.1.2.3".parse().unwrap(),
             trusted: false,
             https: false,
-            host: "shop.example",
+            host: &HeaderValue::from_static("shop.example"),
         };
         prepare_request(&mut h, &origin);
         assert_eq!(h["x-forwarded-for"], "10.1.2.3");
@@ -243,7 +264,7 @@ mod tests {
             peer: "10.0.0.1".parse().unwrap(),
             trusted: true,
             https: false,
-            host: "h",
+            host: &HeaderValue::from_static("h"),
         };
         prepare_request(&mut h, &origin);
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 10.0.0.1");

@@ -192,9 +192,7 @@ where
         .get(header::HOST)
         .is_none_or(|h| h.as_bytes() != authority.as_bytes())
     {
-        if let Ok(v) = HeaderValue::from_str(&authority) {
-            out_headers.insert(header::HOST, v);
-        }
+        out_headers.insert(header::HOST, authority.clone());
     }
     out_headers.insert(&X_REQUEST_ID, request_id.clone());
     let Some(picked) = picked else {
@@ -307,11 +305,11 @@ where
             mirror::record_skip(&state.shadow_log, meta, primary, &shadow_up, why);
             Ok(resp)
         }
-        (ShadowPlan::Go(tx), Ok(resp)) => {
+        (ShadowPlan::Go(tx, spec), Ok(resp)) => {
             let (resp_parts, resp_body) = resp.into_parts();
             let head = Captured {
                 status: resp_parts.status.as_u16(),
-                headers: mirror::header_pairs(&resp_parts.headers),
+                headers: mirror::header_pairs(&resp_parts.headers, &spec.spec),
                 latency_ms: started.map_or(0.0, |t| mirror::millis(t.elapsed())),
                 upstream: served.upstream.as_deref().unwrap_or("").into(),
                 body: None,
@@ -329,7 +327,8 @@ where
 enum ShadowPlan {
     None,
     Skip(Arc<str>, SkipReason),
-    Go(oneshot::Sender<Captured>),
+    /// The copy is out; the primary's answer goes to it, with what it compares.
+    Go(oneshot::Sender<Captured>, Arc<crate::routing::ShadowTarget>),
 }
 
 /// Decide whether the copy goes, and if so start it (it waits for the
@@ -353,7 +352,7 @@ fn plan_shadow(
     };
     let (tx, rx) = oneshot::channel();
     tokio::spawn(copy().run(permit, slot, rx, Arc::clone(&state.shadow_log)));
-    ShadowPlan::Go(tx)
+    ShadowPlan::Go(tx, Arc::clone(target))
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {

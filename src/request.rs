@@ -3,7 +3,7 @@
 //! forwarded by.
 
 use http::request::Parts;
-use http::{header, Method, Version};
+use http::{header, HeaderValue, Method, Version};
 
 use crate::error::ProxyError;
 
@@ -12,8 +12,9 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 pub const MAX_HEADERS: usize = 100;
 
 /// Validate the request line, sizes and Host; return the authority the
-/// request addresses (absolute-form target, HTTP/2 `:authority`, or `Host`).
-pub fn check(req: &Parts) -> Result<String, ProxyError> {
+/// request addresses (absolute-form target, HTTP/2 `:authority`, or `Host`,
+/// shared, not copied).
+pub fn check(req: &Parts) -> Result<HeaderValue, ProxyError> {
     let uri = &req.uri;
     // hyper already capped the head at max_buf_size; these are the exact limits.
     if uri_len(uri) > MAX_URI {
@@ -45,10 +46,7 @@ pub fn check(req: &Parts) -> Result<String, ProxyError> {
     let mut hosts = h.get_all(header::HOST).iter();
     let host = match (hosts.next(), hosts.next()) {
         (_, Some(_)) => return Err(ProxyError::BadRequest("more than one Host header")),
-        (Some(v), None) => Some(
-            v.to_str()
-                .map_err(|_| ProxyError::BadRequest("malformed Host header"))?,
-        ),
+        (Some(v), None) => Some(v),
         (None, None) => None,
     };
     if let Some(authority) = uri.authority() {
@@ -66,7 +64,8 @@ pub fn check(req: &Parts) -> Result<String, ProxyError> {
             ));
         }
         // Absolute form (or HTTP/2 :authority): it wins over Host (RFC 9112 §3.2.2).
-        return Ok(authority.as_str().to_string());
+        return HeaderValue::from_str(authority.as_str())
+            .map_err(|_| ProxyError::BadRequest("malformed authority"));
     }
     let host = match host {
         Some(host) => host,
@@ -75,10 +74,10 @@ pub fn check(req: &Parts) -> Result<String, ProxyError> {
         }
         None => return Err(ProxyError::BadRequest("missing Host header")),
     };
-    if !valid_host(host) {
-        return Err(ProxyError::BadRequest("malformed Host header"));
+    match host.to_str() {
+        Ok(text) if valid_host(text) => Ok(host.clone()),
+        _ => Err(ProxyError::BadRequest("malformed Host header")),
     }
-    Ok(host.to_string())
 }
 
 fn uri_len(uri: &http::Uri) -> usize {

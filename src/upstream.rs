@@ -31,6 +31,8 @@ pub struct Upstream {
     pub budget: RetryBudget,
     /// Hash of the `ca` file this client trusts (a rotation rebuilds it).
     pub ca_fingerprint: Option<String>,
+    /// Its authority as a `Host` value (shadow copies carry it).
+    pub host: http::HeaderValue,
     /// TLS upstreams: hyper's pooled client.
     client: Client<Connector, ProxyBody>,
     /// Plain-`http` upstreams: the edge's own HTTP/1.1 pool (`h1::client`).
@@ -164,7 +166,10 @@ impl Upstream {
                 config.max_idle,
             )
         });
+        let host = http::HeaderValue::from_str(config.url.authority.as_str())
+            .map_err(|_| format!("{name}: the URL's authority is not a valid Host"))?;
         Ok(Upstream {
+            host,
             pool,
             name: Arc::from(name),
             ca_fingerprint: config.ca.as_deref().and_then(ca_fingerprint),

@@ -50,11 +50,15 @@ async fn expect_100_continue_is_answered_before_the_body_is_sent() {
     }
     assert!(got.starts_with(b"HTTP/1.1 100 Continue\r\n\r\n"), "{got:?}");
     s.write_all(b"hello").await.unwrap();
-    let mut rest = String::new();
-    tokio::time::timeout(PATIENCE, s.read_to_string(&mut rest))
+    let mut more = Vec::new();
+    tokio::time::timeout(PATIENCE, s.read_to_end(&mut more))
         .await
         .unwrap()
         .unwrap();
+    // The echoing upstream may answer its head before the body arrives,
+    // so the final head can come in the same read as the 100.
+    got.extend_from_slice(&more);
+    let rest = String::from_utf8_lossy(&got["HTTP/1.1 100 Continue\r\n\r\n".len()..]).into_owned();
     assert!(rest.starts_with("HTTP/1.1 200"), "{rest}");
     assert!(rest.ends_with("hello"), "{rest}");
     assert!(!up.last().headers.contains_key("expect"));

@@ -404,3 +404,14 @@ impl Body for ResponseBody {
         }
     }
 }
+
+#[cfg(test)]
+mod sizes {
+    #[tokio::test]
+    async fn sizes() {
+        let pool = super::Pool::new("127.0.0.1:9", std::time::Duration::from_secs(1), 1);
+        let req = http::Request::new(crate::body::empty());
+        let f = pool.send(req, std::time::Duration::from_secs(1));
+        eprintln!("Pool::send {}", std::mem::size_of_val(&f));
+    }
+}

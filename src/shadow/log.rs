@@ -32,7 +32,7 @@ impl ShadowLog {
         let path = Arc::new(arc_swap::ArcSwap::from_pointee(path));
         let current = Arc::clone(&path);
         tokio::spawn(write_loop(rx, Arc::clone(&report), metrics, move || {
-            (**current.load()).clone()
+            current.load_full()
         }));
         Arc::new(ShadowLog {
             tx,
@@ -116,8 +116,15 @@ async fn write_loop(
     mut rx: mpsc::Receiver<ShadowRecord>,
     report: Arc<Mutex<ReportBuilder>>,
     metrics: Arc<Metrics>,
-    path: impl Fn() -> PathBuf,
+    path: impl Fn() -> Arc<PathBuf>,
 ) {
+    // Counter handles by (route, outcome): a lookup in the registry per
+    // record would hash and allocate its labels.
+    let mut counters: Vec<(
+        String,
+        &'static str,
+        prometheus_client::metrics::counter::Counter,
+    )> = Vec::new();
     let mut sink = Sink {
         path: PathBuf::new(),
         file: None,
@@ -130,10 +137,20 @@ async fn write_loop(
         tokio::select! {
             next = rx.recv() => {
                 let Some(r) = next else { break };
-                metrics
-                    .shadow_comparisons
-                    .get_or_create(&RouteOutcome { route: Name::from(r.route.as_str()), outcome: r.outcome.as_str() })
-                    .inc();
+                let outcome = r.outcome.as_str();
+                match counters.iter().find(|(route, o, _)| *route == r.route && *o == outcome) {
+                    Some((_, _, c)) => {
+                        c.inc();
+                    }
+                    None => {
+                        let c = metrics
+                            .shadow_comparisons
+                            .get_or_create(&RouteOutcome { route: Name::from(r.route.as_str()), outcome })
+                            .clone();
+                        c.inc();
+                        counters.push((r.route.clone(), outcome, c));
+                    }
+                }
                 if let Ok(mut b) = report.lock() {
                     b.add(&r);
                 }

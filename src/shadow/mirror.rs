@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Version};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
-use super::diff::{compare, Observed};
+use super::diff::{compare, CompareSpec, Observed};
 use super::log::ShadowLog;
 use super::record::{
     format_ts, PrimarySide, RequestMeta, ShadowErrorKind, ShadowRecord, ShadowSide, SkipReason,
@@ -36,8 +36,14 @@ pub struct Captured {
     pub body: Option<Bytes>,
 }
 
-pub fn header_pairs(h: &HeaderMap) -> Vec<(String, String)> {
+/// The headers a comparison looks at (`compare.headers`, and
+/// `Content-Encoding` to undo it), as text.
+pub fn header_pairs(h: &HeaderMap, spec: &CompareSpec) -> Vec<(String, String)> {
+    let wanted = |k: &http::HeaderName| {
+        *k == http::header::CONTENT_ENCODING || spec.headers.iter().any(|n| n == k.as_str())
+    };
     h.iter()
+        .filter(|(k, _)| wanted(k))
         .map(|(k, v)| {
             (
                 k.as_str().to_owned(),
@@ -97,9 +103,7 @@ impl Copy {
                 h.insert("idempotency-key", v);
             }
         }
-        if let Ok(v) = HeaderValue::from_str(self.upstream.config.url.authority.as_str()) {
-            h.insert(http::header::HOST, v);
-        }
+        h.insert(http::header::HOST, self.upstream.host.clone());
         let mut req = Request::new(full(self.body.clone()));
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = self
@@ -143,7 +147,7 @@ impl Copy {
                 match read {
                     Ok(Ok(c)) => Ok((
                         parts.status.as_u16(),
-                        header_pairs(&parts.headers),
+                        header_pairs(&parts.headers, &self.target.spec),
                         c.to_bytes(),
                     )),
                     Ok(Err(e))
@@ -212,7 +216,9 @@ pin_project_lite::pin_project! {
     pub struct Tee {
         #[pin]
         inner: ProxyBody,
-        kept: BytesMut,
+        // Frames are kept by reference (no copy); joined only if several.
+        kept: Vec<Bytes>,
+        kept_len: u64,
         max: u64,
         over: bool,
         head: Option<Captured>,
@@ -233,11 +239,15 @@ pin_project_lite::pin_project! {
 fn send(
     tx: &mut Option<oneshot::Sender<Captured>>,
     head: &mut Option<Captured>,
-    kept: &mut BytesMut,
+    kept: &mut Vec<Bytes>,
     over: bool,
 ) {
     if let (Some(tx), Some(mut c)) = (tx.take(), head.take()) {
-        c.body = (!over).then(|| std::mem::take(kept).freeze());
+        c.body = (!over).then(|| match kept.len() {
+            0 => Bytes::new(),
+            1 => kept.swap_remove(0),
+            _ => kept.concat().into(),
+        });
         let _ = tx.send(c);
     }
 }
@@ -246,7 +256,8 @@ impl Tee {
     pub fn new(inner: ProxyBody, max: u64, head: Captured, tx: oneshot::Sender<Captured>) -> Self {
         Tee {
             inner,
-            kept: BytesMut::new(),
+            kept: Vec::new(),
+            kept_len: 0,
             max,
             over: false,
             head: Some(head),
@@ -268,8 +279,9 @@ impl Body for Tee {
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(d) = frame.data_ref() {
-                    if !*this.over && (this.kept.len() + d.len()) as u64 <= *this.max {
-                        this.kept.extend_from_slice(d);
+                    if !*this.over && *this.kept_len + d.len() as u64 <= *this.max {
+                        *this.kept_len += d.len() as u64;
+                        this.kept.push(d.clone());
                     } else {
                         *this.over = true;
                         this.kept.clear();
