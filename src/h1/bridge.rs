@@ -9,6 +9,7 @@
 //!
 //! Nothing is read from the client before the handler asks (back-pressure,
 //! and `Expect: 100-continue` answered only when the body is wanted).
+//! [`Feed`] is the connection's loop: decode what is wanted, read more.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -19,6 +20,10 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
 use crate::body::BoxError;
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use super::framing::{Decoded, Decoder};
 
 #[derive(Default)]
 struct Slot {
@@ -190,6 +195,75 @@ impl Drop for Feeder {
             s.frame = Some(Err("the client connection ended before the body did".into()));
             if let Some(w) = s.handler.take() {
                 w.wake();
+            }
+        }
+    }
+}
+
+/// The request body's decoding state, kept across the phases of an exchange.
+pub struct Feed {
+    pub decoder: Decoder,
+    /// `None`: the body ended, failed, or was dropped by the handler.
+    pub feeder: Option<Feeder>,
+    pub send_continue: bool,
+}
+
+impl Feed {
+    /// Feed frames as they are wanted until the body ends or is dropped.
+    /// Cancel-safe: all state lives in `self` and `buf`.
+    pub async fn run<R, W>(&mut self, rd: &mut R, buf: &mut BytesMut, mut wr: Option<&mut W>)
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        while let Some(feeder) = &self.feeder {
+            if !feeder.wanted().await {
+                self.feeder = None;
+                return;
+            }
+            if self.send_continue {
+                if let Some(w) = wr.as_deref_mut() {
+                    if w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+                        self.feeder = None;
+                        return;
+                    }
+                }
+                self.send_continue = false;
+            }
+            loop {
+                match self.decoder.decode(buf) {
+                    Ok(Decoded::Data(b)) => {
+                        feeder.put(Ok(b));
+                        break;
+                    }
+                    Ok(Decoded::Done) => {
+                        feeder.end();
+                        self.feeder = None;
+                        return;
+                    }
+                    Ok(Decoded::Pending) => {
+                        buf.reserve(16 * 1024);
+                        match super::server::read_more(rd, buf).await {
+                            Ok(0) => {
+                                let why = self.decoder.eof().err().unwrap_or("request body cut");
+                                feeder.put(Err(why.into()));
+                                self.feeder = None;
+                                return;
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                feeder.put(Err(e.into()));
+                                self.feeder = None;
+                                return;
+                            }
+                        }
+                    }
+                    Err(why) => {
+                        feeder.put(Err(why.into()));
+                        self.feeder = None;
+                        return;
+                    }
+                }
             }
         }
     }

@@ -25,7 +25,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant, Sleep};
 
-use super::codec::{self, Decoded, Decoder, Framing};
+use super::codec;
+use super::framing::{self, Decoded, Decoder, Framing};
 use crate::body::{BoxError, ProxyBody};
 
 /// Idle pooled connections are closed before a typical upstream keep-alive
@@ -219,7 +220,7 @@ impl Pool {
             r = work => r?,
             () = timer.as_mut() => return Err(SendError::Timeout),
         };
-        let (framing, reuse) = codec::response_framing(method, &resp_head)
+        let (framing, reuse) = framing::response_framing(method, &resp_head)
             .map_err(|_| SendError::Upstream("malformed response framing".into()))?;
         let mut body = ResponseBody {
             pool: Arc::clone(self),
@@ -402,16 +403,5 @@ impl Body for ResponseBody {
             Some(n) => SizeHint::with_exact(n),
             None => SizeHint::default(),
         }
-    }
-}
-
-#[cfg(test)]
-mod sizes {
-    #[tokio::test]
-    async fn sizes() {
-        let pool = super::Pool::new("127.0.0.1:9", std::time::Duration::from_secs(1), 1);
-        let req = http::Request::new(crate::body::empty());
-        let f = pool.send(req, std::time::Duration::from_secs(1));
-        eprintln!("Pool::send {}", std::mem::size_of_val(&f));
     }
 }

@@ -1,4 +1,8 @@
-use super::*;
+use super::codec::*;
+use super::framing::*;
+use crate::request::MAX_HEADERS;
+use bytes::BytesMut;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 
 fn req(raw: &str) -> Result<Option<RequestHead>, HeadError> {
     parse_request(&mut BytesMut::from(raw))

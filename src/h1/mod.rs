@@ -4,8 +4,9 @@
 //! connection holding no buffer, upstream connections pooled and driven
 //! from the request's own task. HTTP/2 and TLS upstreams stay on hyper.
 //!
-//! - [`codec`]: heads, framing rules (smuggling refused), body decoding;
-//! - [`write`]: a body onto a connection, gathered into few writes;
+//! - [`codec`]: heads, parsed and written;
+//! - [`framing`]: how a body is delimited (smuggling refused), and decoded;
+//! - [`write`]: a response or a body onto a connection, in few writes;
 //! - [`bridge`]: a client's request body, fed to the handler on demand;
 //! - [`server`]: one client connection, request after request;
 //! - [`client`]: one upstream's pool and exchanges.
@@ -13,5 +14,10 @@
 pub mod bridge;
 pub mod client;
 pub mod codec;
+pub mod framing;
 pub mod server;
 pub mod write;
+
+#[cfg(test)]
+#[path = "codec_tests.rs"]
+mod codec_tests;

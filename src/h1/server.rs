@@ -20,16 +20,16 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode, Version};
-use http_body::Body;
+use http::{header, Method, Request, Version};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{sleep_until, Instant};
 
-use super::bridge::{Feeder, RequestBody};
-use super::codec::{self, Decoded, Decoder, Framing, HeadError, RequestHead};
-use crate::body::ProxyBody;
+use super::bridge::{Feed, RequestBody};
+use super::codec::{self, HeadError, RequestHead};
+use super::framing::{self, Decoder, Framing};
+use super::write::{refuse, write_response};
 use crate::drain::Watch;
-use crate::error::{ErrorContext, ProxyError};
+use crate::error::ProxyError;
 use crate::proxy::{self, Conn, ProxyState};
 
 /// How long a keep-alive connection may wait for its next request.
@@ -37,8 +37,6 @@ pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(75);
 /// The idle deadline is moved only when it is this much too early: most
 /// waits then cost a clock read, not a timer update.
 const IDLE_SLACK: Duration = Duration::from_secs(15);
-/// Writes are gathered up to this size before they go out.
-const WRITE_CHUNK: usize = 64 * 1024;
 
 /// Serve requests from `rd`/`wr` (the two halves of one connection);
 /// `buf` holds bytes already read. Returns when the connection is done.
@@ -135,7 +133,7 @@ where
             return false;
         }
     };
-    let (framing, close) = match codec::request_framing(&head) {
+    let (framing, close) = match framing::request_framing(&head) {
         Ok(f) => f,
         Err(e) => {
             let why = match e {
@@ -154,8 +152,8 @@ where
 /// Whether the client asked to keep the connection open.
 fn keeps_alive(h: &RequestHead) -> bool {
     match h.version {
-        Version::HTTP_11 => !codec::has_token(&h.headers, "close"),
-        _ => codec::has_token(&h.headers, "keep-alive"),
+        Version::HTTP_11 => !framing::has_token(&h.headers, "close"),
+        _ => framing::has_token(&h.headers, "keep-alive"),
     }
 }
 
@@ -247,76 +245,10 @@ where
     }
 }
 
-/// The request body's decoding state, kept across the phases of an exchange.
-struct Feed {
-    decoder: Decoder,
-    /// `None`: the body ended, failed, or was dropped by the handler.
-    feeder: Option<Feeder>,
-    send_continue: bool,
-}
-
-impl Feed {
-    /// Feed frames as they are wanted until the body ends or is dropped.
-    /// Cancel-safe: all state lives in `self` and `buf`.
-    async fn run<R, W>(&mut self, rd: &mut R, buf: &mut BytesMut, mut wr: Option<&mut W>)
-    where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
-    {
-        while let Some(feeder) = &self.feeder {
-            if !feeder.wanted().await {
-                self.feeder = None;
-                return;
-            }
-            if self.send_continue {
-                if let Some(w) = wr.as_deref_mut() {
-                    if w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
-                        self.feeder = None;
-                        return;
-                    }
-                }
-                self.send_continue = false;
-            }
-            loop {
-                match self.decoder.decode(buf) {
-                    Ok(Decoded::Data(b)) => {
-                        feeder.put(Ok(b));
-                        break;
-                    }
-                    Ok(Decoded::Done) => {
-                        feeder.end();
-                        self.feeder = None;
-                        return;
-                    }
-                    Ok(Decoded::Pending) => {
-                        buf.reserve(16 * 1024);
-                        match read_more(rd, buf).await {
-                            Ok(0) => {
-                                let why = self.decoder.eof().err().unwrap_or("request body cut");
-                                feeder.put(Err(why.into()));
-                                self.feeder = None;
-                                return;
-                            }
-                            Ok(_) => {}
-                            Err(e) => {
-                                feeder.put(Err(e.into()));
-                                self.feeder = None;
-                                return;
-                            }
-                        }
-                    }
-                    Err(why) => {
-                        feeder.put(Err(why.into()));
-                        self.feeder = None;
-                        return;
-                    }
-                }
-            }
-        }
-    }
-}
-
-async fn read_more<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> io::Result<usize> {
+pub(super) async fn read_more<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+) -> io::Result<usize> {
     tokio::io::AsyncReadExt::read_buf(rd, buf).await
 }
 
@@ -361,76 +293,6 @@ async fn read_head<R: AsyncRead + Unpin>(
             () = sleep_until(deadline) => return Ok(None),
         }
     }
-}
-
-/// Answer a request that cannot be read, then the connection closes.
-async fn refuse<W: AsyncWrite + Unpin>(wr: &mut W, err: ProxyError) -> io::Result<()> {
-    let id = crate::headers::request_id(&http::HeaderMap::new());
-    let resp = err.into_response(ErrorContext {
-        route: None,
-        upstream: None,
-        request_id: id.to_str().unwrap_or(""),
-    });
-    write_response(wr, resp, false, Version::HTTP_11, true).await?;
-    wr.shutdown().await
-}
-
-/// Write a response; `Ok(true)`: the connection can carry another request.
-async fn write_response<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    resp: Response<ProxyBody>,
-    is_head: bool,
-    version: Version,
-    mut close: bool,
-) -> io::Result<bool> {
-    let (parts, body) = resp.into_parts();
-    let mut headers = parts.headers;
-    let status = parts.status;
-    close |= codec::has_token(&headers, "close");
-    headers.remove(header::CONNECTION);
-    headers.remove(header::TRANSFER_ENCODING);
-    let no_body = is_head
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
-    let framing = if no_body {
-        if status == StatusCode::NO_CONTENT || status.is_informational() {
-            headers.remove(header::CONTENT_LENGTH);
-        }
-        Framing::None
-    } else {
-        headers.remove(header::CONTENT_LENGTH);
-        match body.size_hint().exact() {
-            Some(n) => Framing::Length(n),
-            None if version == Version::HTTP_11 => Framing::Chunked,
-            None => {
-                close = true;
-                Framing::Eof
-            }
-        }
-    };
-    if version == Version::HTTP_10 && !close {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-    }
-    let mut out = Vec::with_capacity(match framing {
-        Framing::Length(n) if n <= WRITE_CHUNK as u64 => 512 + n as usize,
-        _ => 1024,
-    });
-    codec::write_response_head(&mut out, status, &headers, framing, close);
-    drop(headers);
-    if no_body {
-        wr.write_all(&out).await?;
-        return Ok(!close);
-    }
-    match super::write::body(wr, &mut out, body, framing, WRITE_CHUNK).await {
-        Ok(()) => {}
-        Err(super::write::WriteError::Io(e)) => return Err(e),
-        Err(super::write::WriteError::Body(e)) => return Err(io::Error::other(e)),
-    }
-    if framing == Framing::Eof {
-        wr.flush().await?;
-    }
-    Ok(!close)
 }
 
 #[cfg(test)]

@@ -1,18 +1,25 @@
-//! Writing a message body to a connection, framed as the head said:
-//! what is ready is gathered into one write (head included), and what is
-//! not yet ready is waited for only after flushing what is gathered.
+//! Writing to a connection: a response (head framed from the body's size,
+//! `Connection: close` when asked), and any body, framed as its head said.
+//! What is ready is gathered into one write (head included); what is not
+//! yet ready is waited for only after flushing what is gathered.
 
 use std::future::poll_fn;
 use std::io;
 use std::pin::pin;
 use std::task::Poll;
 
+use http::{header, HeaderValue, Response, StatusCode, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::codec::{self, Framing};
-use crate::body::BoxError;
+use super::codec;
+use super::framing::Framing;
+use crate::body::{BoxError, ProxyBody};
+use crate::error::{ErrorContext, ProxyError};
+
+/// Writes are gathered up to this size before they go out.
+const WRITE_CHUNK: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub enum WriteError {
@@ -94,4 +101,74 @@ where
         out.clear();
     }
     Ok(())
+}
+
+/// Answer a request that cannot be read, then the connection closes.
+pub async fn refuse<W: AsyncWrite + Unpin>(wr: &mut W, err: ProxyError) -> io::Result<()> {
+    let id = crate::headers::request_id(&http::HeaderMap::new());
+    let resp = err.into_response(ErrorContext {
+        route: None,
+        upstream: None,
+        request_id: id.to_str().unwrap_or(""),
+    });
+    write_response(wr, resp, false, Version::HTTP_11, true).await?;
+    wr.shutdown().await
+}
+
+/// Write a response; `Ok(true)`: the connection can carry another request.
+pub async fn write_response<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    resp: Response<ProxyBody>,
+    is_head: bool,
+    version: Version,
+    mut close: bool,
+) -> io::Result<bool> {
+    let (parts, body) = resp.into_parts();
+    let mut headers = parts.headers;
+    let status = parts.status;
+    close |= super::framing::has_token(&headers, "close");
+    headers.remove(header::CONNECTION);
+    headers.remove(header::TRANSFER_ENCODING);
+    let no_body = is_head
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let framing = if no_body {
+        if status == StatusCode::NO_CONTENT || status.is_informational() {
+            headers.remove(header::CONTENT_LENGTH);
+        }
+        Framing::None
+    } else {
+        headers.remove(header::CONTENT_LENGTH);
+        match body.size_hint().exact() {
+            Some(n) => Framing::Length(n),
+            None if version == Version::HTTP_11 => Framing::Chunked,
+            None => {
+                close = true;
+                Framing::Eof
+            }
+        }
+    };
+    if version == Version::HTTP_10 && !close {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    }
+    let mut out = Vec::with_capacity(match framing {
+        Framing::Length(n) if n <= WRITE_CHUNK as u64 => 512 + n as usize,
+        _ => 1024,
+    });
+    codec::write_response_head(&mut out, status, &headers, framing, close);
+    drop(headers);
+    if no_body {
+        wr.write_all(&out).await?;
+        return Ok(!close);
+    }
+    match self::body(wr, &mut out, body, framing, WRITE_CHUNK).await {
+        Ok(()) => {}
+        Err(WriteError::Io(e)) => return Err(e),
+        Err(WriteError::Body(e)) => return Err(io::Error::other(e)),
+    }
+    if framing == Framing::Eof {
+        wr.flush().await?;
+    }
+    Ok(!close)
 }

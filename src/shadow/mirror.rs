@@ -95,8 +95,9 @@ pub fn record_skip(
 
 impl Copy {
     /// Mark the copy as one (§7) and build it for the shadow upstream.
-    fn request(&self) -> Result<Request<ProxyBody>, ProxyError> {
-        let mut h = self.headers.clone();
+    fn request(&mut self) -> Result<Request<ProxyBody>, ProxyError> {
+        // Sent once: the headers move instead of being copied.
+        let mut h = std::mem::take(&mut self.headers);
         h.insert("x-shadow-request", HeaderValue::from_static("1"));
         if let Some(k) = h.get("idempotency-key").and_then(|v| v.to_str().ok()) {
             if let Ok(v) = HeaderValue::from_str(&format!("{k}-shadow")) {
@@ -116,7 +117,7 @@ impl Copy {
 
     /// Run in the background: send, read, wait for the primary, compare, record.
     pub async fn run(
-        self,
+        mut self,
         permit: Permit,
         _slot: OwnedSemaphorePermit,
         primary: oneshot::Receiver<Captured>,

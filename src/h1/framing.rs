@@ -1,0 +1,272 @@
+//! How an HTTP/1.1 message body is delimited, and reading it (RFC 9112 §6):
+//!
+//! - [`request_framing`] / [`response_framing`]: from the head, refusing
+//!   what request smuggling relies on (TE with CL, obfuscated or non-final
+//!   `chunked`, duplicate or malformed Content-Length);
+//! - [`Decoder`]: a body out of a connection buffer, fixed-length, chunked
+//!   (trailers read and dropped), or to EOF; the data shares the buffer.
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderMap};
+use http::{Method, Version};
+
+use super::codec::{HeadError, RequestHead, ResponseHead};
+
+/// Longest chunk-size line (with extensions) and trailer section.
+const MAX_CHUNK_LINE: usize = 4 * 1024;
+const MAX_TRAILERS: usize = 64 * 1024;
+
+/// How a message body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    /// Until the connection closes (responses only).
+    Eof,
+}
+
+/// The one Content-Length all of a message's fields agree on.
+fn content_length(h: &HeaderMap) -> Result<Option<u64>, HeadError> {
+    let mut found = None;
+    for v in h.get_all(header::CONTENT_LENGTH) {
+        let b = v.as_bytes();
+        if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
+            return Err(HeadError::Framing("malformed Content-Length"));
+        }
+        let n: u64 = std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(HeadError::Framing("malformed Content-Length"))?;
+        if found.is_some_and(|f| f != n) {
+            return Err(HeadError::Framing("conflicting Content-Length"));
+        }
+        found = Some(n);
+    }
+    Ok(found)
+}
+
+/// Whether the Transfer-Encoding fields end in `chunked` (`None`: absent).
+/// Each coding must be a plain token; `chunked` may appear only last.
+fn chunked(h: &HeaderMap) -> Result<Option<bool>, HeadError> {
+    let mut codings = 0usize;
+    let mut last_chunked = false;
+    for v in h.get_all(header::TRANSFER_ENCODING) {
+        for c in v.as_bytes().split(|b| *b == b',') {
+            let c = c.trim_ascii();
+            if c.is_empty() {
+                continue;
+            }
+            if last_chunked {
+                return Err(HeadError::Framing("chunked is not the final coding"));
+            }
+            last_chunked = c.eq_ignore_ascii_case(b"chunked");
+            codings += 1;
+        }
+    }
+    Ok((codings > 0).then_some(last_chunked))
+}
+
+/// Request framing, and whether the connection must close after it
+/// (a message that carried both TE and CL).
+pub fn request_framing(h: &RequestHead) -> Result<(Framing, bool), HeadError> {
+    let cl = content_length(&h.headers)?;
+    match chunked(&h.headers)? {
+        Some(true) if h.version == Version::HTTP_10 => Err(HeadError::Framing(
+            "Transfer-Encoding in an HTTP/1.0 request",
+        )),
+        Some(true) => Ok((Framing::Chunked, cl.is_some())),
+        // A request body must be delimited: anything but a final chunked is refused.
+        Some(false) => Err(HeadError::Framing("unsupported Transfer-Encoding")),
+        None => Ok((
+            cl.filter(|n| *n > 0).map_or(Framing::None, Framing::Length),
+            false,
+        )),
+    }
+}
+
+/// Response framing for a request made with `method`, and whether the
+/// connection can be reused afterwards.
+pub fn response_framing(method: &Method, h: &ResponseHead) -> Result<(Framing, bool), HeadError> {
+    let s = h.status.as_u16();
+    let mut reuse = h.version == Version::HTTP_11 && !has_token(&h.headers, "close");
+    if h.version == Version::HTTP_10 && has_token(&h.headers, "keep-alive") {
+        reuse = true;
+    }
+    if *method == Method::HEAD || (100..200).contains(&s) || s == 204 || s == 304 {
+        return Ok((Framing::None, reuse));
+    }
+    let cl = content_length(&h.headers)?;
+    Ok(match chunked(&h.headers)? {
+        Some(true) => (Framing::Chunked, reuse && cl.is_none()),
+        Some(false) => (Framing::Eof, false),
+        None => match cl {
+            Some(0) => (Framing::None, reuse),
+            Some(n) => (Framing::Length(n), reuse),
+            None => (Framing::Eof, false),
+        },
+    })
+}
+
+/// Whether a `Connection` field lists `token`.
+pub fn has_token(h: &HeaderMap, token: &str) -> bool {
+    h.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// What a [`Decoder`] found in the buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    Data(Bytes),
+    /// More bytes are needed.
+    Pending,
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailers(usize),
+}
+
+/// A body out of a connection buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoder {
+    kind: Framing,
+    remaining: u64,
+    chunk: Chunk,
+    done: bool,
+}
+
+impl Decoder {
+    pub fn new(kind: Framing) -> Self {
+        let remaining = match kind {
+            Framing::Length(n) => n,
+            _ => 0,
+        };
+        Decoder {
+            kind,
+            remaining,
+            chunk: Chunk::Size,
+            done: kind == Framing::None,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Bytes still expected, when known.
+    pub fn remaining(&self) -> Option<u64> {
+        match self.kind {
+            Framing::Length(_) => Some(self.remaining),
+            Framing::None => Some(0),
+            _ => None,
+        }
+    }
+
+    /// The connection reached EOF: the end of an EOF-delimited body, an
+    /// error for any other.
+    pub fn eof(&mut self) -> Result<Decoded, &'static str> {
+        if self.kind == Framing::Eof || self.done {
+            self.done = true;
+            Ok(Decoded::Done)
+        } else {
+            Err("connection closed before the end of the body")
+        }
+    }
+
+    /// Decode what `buf` holds; the data returned shares `buf`'s memory.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, &'static str> {
+        if self.done {
+            return Ok(Decoded::Done);
+        }
+        match self.kind {
+            Framing::None => Ok(Decoded::Done),
+            Framing::Length(_) => {
+                if buf.is_empty() {
+                    return Ok(Decoded::Pending);
+                }
+                let n = (buf.len() as u64).min(self.remaining) as usize;
+                self.remaining -= n as u64;
+                self.done = self.remaining == 0;
+                Ok(Decoded::Data(buf.split_to(n).freeze()))
+            }
+            Framing::Eof => {
+                if buf.is_empty() {
+                    Ok(Decoded::Pending)
+                } else {
+                    Ok(Decoded::Data(buf.split().freeze()))
+                }
+            }
+            Framing::Chunked => self.decode_chunked(buf),
+        }
+    }
+
+    fn decode_chunked(&mut self, buf: &mut BytesMut) -> Result<Decoded, &'static str> {
+        loop {
+            match self.chunk {
+                Chunk::Size => match httparse::parse_chunk_size(buf) {
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        buf.advance(used);
+                        self.chunk = if size == 0 {
+                            Chunk::Trailers(0)
+                        } else {
+                            Chunk::Data(size)
+                        };
+                    }
+                    Ok(httparse::Status::Partial) if buf.len() > MAX_CHUNK_LINE => {
+                        return Err("chunk-size line too long")
+                    }
+                    Ok(httparse::Status::Partial) => return Ok(Decoded::Pending),
+                    Err(_) => return Err("malformed chunk size"),
+                },
+                Chunk::Data(left) => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::Pending);
+                    }
+                    let n = (buf.len() as u64).min(left) as usize;
+                    self.chunk = if n as u64 == left {
+                        Chunk::DataEnd
+                    } else {
+                        Chunk::Data(left - n as u64)
+                    };
+                    return Ok(Decoded::Data(buf.split_to(n).freeze()));
+                }
+                Chunk::DataEnd => {
+                    if buf.len() < 2 {
+                        return Ok(Decoded::Pending);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err("chunk data not followed by CRLF");
+                    }
+                    buf.advance(2);
+                    self.chunk = Chunk::Size;
+                }
+                Chunk::Trailers(seen) => {
+                    // Trailer fields are read and dropped, up to an empty line.
+                    let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else {
+                        if seen + buf.len() > MAX_TRAILERS {
+                            return Err("trailers too large");
+                        }
+                        return Ok(Decoded::Pending);
+                    };
+                    buf.advance(eol + 2);
+                    if eol == 0 {
+                        self.done = true;
+                        return Ok(Decoded::Done);
+                    }
+                    if seen + eol > MAX_TRAILERS {
+                        return Err("trailers too large");
+                    }
+                    self.chunk = Chunk::Trailers(seen + eol + 2);
+                }
+            }
+        }
+    }
+}
