@@ -235,6 +235,12 @@ routes:
     shadow:
       upstream: shadowsvc
       sample: 1.0
+  - name: sampled
+    match: { path_prefix: /sampled }
+    upstream: origin
+    shadow:
+      upstream: shadowsvc
+      sample: 0.1
   - name: $name
     match: { path_prefix: / }
     upstream: origin

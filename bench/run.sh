@@ -7,7 +7,8 @@
 # Installs nginx, haproxy and wrk with apt-get if missing, builds strangler in
 # release, starts an NGINX origin (1 KiB JSON, keep-alive) on 127.0.0.1 and
 # measures on loopback, interleaved over rounds (origin, NGINX, HAProxy,
-# strangler, strangler with a shadowed route; then the same at 1 connection):
+# strangler, strangler with a shadowed route (every request, and 1 in 10);
+# then the same at 1 connection):
 #   req/s at $CONNS connections (median, min-max), p50/p99 at $CONNS and at 1
 #   connection, the proxy's CPU time per request (/proc/PID/stat), ratios;
 #   requests lost while the config is rewritten (and POST /-/reload) every
@@ -87,12 +88,13 @@ declare -A URL=(
   [haproxy]="http://127.0.0.1:$HAPROXY_PORT/api/item"
   [strangler]="http://127.0.0.1:$STRANGLER_PORT/api/item"
   [strangler-shadow]="http://127.0.0.1:$STRANGLER_PORT/shadowed/item"
+  [strangler-sampled]="http://127.0.0.1:$STRANGLER_PORT/sampled/item"
 )
 declare -A PID_OF=(
   [origin]="$ORIGIN_PID" [nginx]="$NGINX_PID" [haproxy]="$HAPROXY_PID"
-  [strangler]="$STRANGLER_PID" [strangler-shadow]="$STRANGLER_PID"
+  [strangler]="$STRANGLER_PID" [strangler-shadow]="$STRANGLER_PID" [strangler-sampled]="$STRANGLER_PID"
 )
-HI_TARGETS=(origin nginx haproxy strangler strangler-shadow)
+HI_TARGETS=(origin nginx haproxy strangler strangler-shadow strangler-sampled)
 LO_TARGETS=(origin nginx haproxy strangler)
 
 for t in "${HI_TARGETS[@]}"; do

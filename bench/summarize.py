@@ -16,6 +16,7 @@ TARGETS = [
     ("haproxy", "HAProxy"),
     ("strangler", "strangler"),
     ("strangler-shadow", "strangler, shadowed route"),
+    ("strangler-sampled", "strangler, shadowed route, sample 0.1"),
 ]
 
 
@@ -148,6 +149,12 @@ def main():
         if copies == 0:
             w("**Shadowing is not active in this build** (no copy reached the shadow server): the numbers above "
               "measure a route with a `shadow:` block that the proxy does not act on yet.")
+        sm = stats.get("strangler-sampled")
+        if sm:
+            cost10 = (1 - sm["rps"] / st["rps"]) * 100 if st["rps"] else 0
+            w("")
+            w(f"The same route with `sample: 0.1` (one request in ten copied): **{num(sm['rps'])} req/s** → "
+              f"throughput cost **{cost10:.1f}%**; CPU per request {us(sm['cpu'])}.")
         w("")
 
     w("## Requests lost during reloads\n")
