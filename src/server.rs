@@ -14,16 +14,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::drain::{Drain, Watch};
+use crate::h1::{self, server::Ended};
 use crate::proxy::{self, Conn, ProxyState};
-
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
 fn http2() -> hyper::server::conn::http2::Builder<TokioExecutor> {
     let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -107,35 +106,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
     }
 }
 
-/// A plain connection: HTTP/2 with prior knowledge, or HTTP/1.1.
-async fn serve_plain(stream: TcpStream, state: Arc<ProxyState>, conn: Conn, drain: Watch) {
-    // Sniff the first bytes; nothing is allocated before they arrive.
-    let timeout = state.snapshot.load().config.limits.header_read_timeout;
-    let mut buf = BytesMut::new();
-    let sniffed = tokio::time::timeout(timeout, async {
-        loop {
-            stream.readable().await?;
-            match stream.try_read_buf(&mut buf) {
-                Ok(0) => return Ok(false),
-                Ok(_) if buf.len() >= H2_PREFACE.len() || !H2_PREFACE.starts_with(&buf) => {
-                    return Ok(true)
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
-    })
-    .await;
-    if !matches!(sniffed, Ok(Ok(true))) {
-        return;
+/// A plain connection: HTTP/1.1, or HTTP/2 when it opens with the preface
+/// (prior knowledge). The halves borrow the stream: no allocation for them.
+async fn serve_plain(mut stream: TcpStream, state: Arc<ProxyState>, conn: Conn, drain: Watch) {
+    let (rd, wr) = stream.split();
+    if let Ended::Http2(pre) = h1::server::serve(rd, wr, &state, conn, &drain, true).await {
+        let io = Rewind {
+            pre: pre.freeze(),
+            inner: stream,
+        };
+        Box::pin(serve_h2(io, state, conn, drain)).await;
     }
-    if buf.starts_with(H2_PREFACE) {
-        let pre = buf.freeze();
-        return Box::pin(serve_h2(Rewind { pre, inner: stream }, state, conn, drain)).await;
-    }
-    let (rd, wr) = stream.into_split();
-    crate::h1::server::serve(rd, wr, buf, state, conn, drain).await;
 }
 
 /// A TLS connection: HTTP/2 when ALPN chose it, else HTTP/1.1.
@@ -158,8 +139,7 @@ async fn serve_tls(
         Box::pin(serve_h2(s, state, conn, drain)).await;
     } else {
         let (rd, wr) = tokio::io::split(s);
-        let serving = crate::h1::server::serve(rd, wr, BytesMut::new(), state, conn, drain);
-        Box::pin(serving).await;
+        Box::pin(h1::server::serve(rd, wr, &state, conn, &drain, false)).await;
     }
 }
 
@@ -191,23 +171,28 @@ pub async fn serve_proxy(
         let handshake_timeout = snap.config.limits.header_read_timeout;
         drop(snap);
         let (state, drain) = (Arc::clone(&state), drainer.watch());
-        tokio::spawn(async move {
-            match tls {
-                None => serve_plain(stream, state, Conn { peer, https: false }, drain).await,
-                // Boxed: a plain connection's task does not carry TLS state.
-                Some(tls) => {
-                    Box::pin(serve_tls(
-                        stream,
-                        tls,
-                        handshake_timeout,
-                        state,
-                        peer,
-                        drain,
-                    ))
-                    .await
-                }
+        // One task per connection, of the exact kind: a plain connection's
+        // task carries no TLS state, and no wrapper around its future.
+        match tls {
+            None => {
+                tokio::spawn(serve_plain(
+                    stream,
+                    state,
+                    Conn { peer, https: false },
+                    drain,
+                ));
             }
-        });
+            Some(tls) => {
+                tokio::spawn(serve_tls(
+                    stream,
+                    tls,
+                    handshake_timeout,
+                    state,
+                    peer,
+                    drain,
+                ));
+            }
+        }
     }
     drop(listener);
     let grace = state.snapshot.load().config.limits.drain_timeout;

@@ -38,16 +38,28 @@ pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(75);
 /// waits then cost a clock read, not a timer update.
 const IDLE_SLACK: Duration = Duration::from_secs(15);
 
-/// Serve requests from `rd`/`wr` (the two halves of one connection);
-/// `buf` holds bytes already read. Returns when the connection is done.
+/// How a connection ended.
+pub enum Ended {
+    Done,
+    /// The client opened with the HTTP/2 preface (prior knowledge): these
+    /// bytes were read, the caller hands the connection to HTTP/2.
+    Http2(BytesMut),
+}
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serve requests from `rd`/`wr` (the two halves of one connection) until
+/// it ends. `sniff_h2`: a plain listener, where the first bytes may be the
+/// HTTP/2 preface instead.
 pub async fn serve<R, W>(
     mut rd: R,
     mut wr: W,
-    mut buf: BytesMut,
-    state: Arc<ProxyState>,
+    state: &Arc<ProxyState>,
     conn: Conn,
-    drain: Watch,
-) where
+    drain: &Watch,
+    sniff_h2: bool,
+) -> Ended
+where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send,
 {
@@ -56,12 +68,13 @@ pub async fn serve<R, W>(
     let mut on_drain = pin!(drain.notified());
     on_drain.as_mut().enable();
     let mut idle_timer = pin!(tokio::time::sleep(Duration::ZERO));
+    let mut buf = BytesMut::new();
     let mut first = true;
     loop {
         let header_timeout = state.snapshot.load().config.limits.header_read_timeout;
-        if buf.is_empty() {
+        if buf.is_empty() || (first && sniff_h2 && H2_PREFACE.starts_with(&buf)) {
             if drain.draining() {
-                return;
+                return Ended::Done;
             }
             // A new connection has the header timeout to start its request;
             // a kept-alive one may idle longer.
@@ -71,16 +84,25 @@ pub async fn serve<R, W>(
                 KEEPALIVE_IDLE
             };
             let now = Instant::now();
-            if first || idle_timer.deadline() < now + idle - IDLE_SLACK {
+            if (first && buf.is_empty()) || idle_timer.deadline() < now + idle - IDLE_SLACK {
                 idle_timer.as_mut().reset(now + idle);
             }
             let got = tokio::select! {
+                // Biased: data first, and no random draw per wait.
+                biased;
                 r = read_fresh(&mut rd, &mut buf) => matches!(r, Ok(n) if n > 0),
                 () = &mut idle_timer => false,
                 () = &mut on_drain => false,
             };
             if !got {
-                return;
+                return Ended::Done;
+            }
+            if first && sniff_h2 && buf.starts_with(H2_PREFACE) {
+                return Ended::Http2(buf);
+            }
+            if first && sniff_h2 && H2_PREFACE.starts_with(&buf) {
+                // A prefix of the preface: more bytes decide.
+                continue;
             }
         }
         first = false;
@@ -91,13 +113,13 @@ pub async fn serve<R, W>(
             &mut wr,
             &mut buf,
             header_timeout,
-            &state,
+            state,
             conn,
-            &drain,
+            drain,
         ));
         if !next.await || drain.draining() {
             let _ = wr.shutdown().await;
-            return;
+            return Ended::Done;
         }
         if buf.is_empty() {
             // Idle until the next request: hold no buffer.
@@ -286,6 +308,7 @@ async fn read_head<R: AsyncRead + Unpin>(
         let deadline = *deadline.get_or_insert_with(|| Instant::now() + header_timeout);
         buf.reserve(4096);
         tokio::select! {
+            biased;
             r = read_more(rd, buf) => match r {
                 Ok(0) | Err(_) => return Ok(None),
                 Ok(_) => {}
@@ -316,13 +339,14 @@ mod tests {
             peer: "127.0.0.1:1".parse().unwrap(),
             https: false,
         };
+        let watch = drain.watch();
         let fut = super::serve(
             tokio::io::empty(),
             tokio::io::sink(),
-            bytes::BytesMut::new(),
-            state,
+            &state,
             conn,
-            drain.watch(),
+            &watch,
+            true,
         );
         let size = std::mem::size_of_val(&fut);
         eprintln!("h1 connection future: {size} bytes");
