@@ -163,7 +163,7 @@ perf report -i "$TMP/perf.data" "${REPORT_OPTS[@]}" --sort dso 2>/dev/null | gre
 perf report -i "$TMP/perf-shadow.data" "${REPORT_OPTS[@]}" --sort symbol 2>/dev/null | grep -v '^#' | grep -v '^$' >"$TMP/self-shadow.txt" || true
 perf report -i "$TMP/perf.data" "${REPORT_OPTS[@]}" --sort comm 2>/dev/null | grep -v '^#' | grep -v '^$' >"$TMP/comm.txt" || true
 # Allocation callers from the DWARF recording: who calls malloc/free/realloc (caller-based graph).
-ALLOC_SYMS="malloc,free,cfree@GLIBC_2.2.5,realloc,calloc,_int_malloc,_int_free,cfree,__libc_malloc,__libc_free,__libc_realloc,_int_realloc,malloc_consolidate,unlink_chunk.constprop.0,__rust_alloc,__rust_dealloc,__rust_realloc"
+ALLOC_SYMS="malloc,free,cfree@GLIBC_2.2.5,realloc,calloc,_int_malloc,_int_free,cfree,__libc_malloc,__libc_free,__libc_realloc,_int_realloc,malloc_consolidate,unlink_chunk.constprop.0,__rust_alloc,__rust_dealloc,__rust_realloc,mi_free,_mi_page_malloc_zero,mi_theap_malloc_aligned,_mi_malloc_generic,mi_theap_umalloc"
 if [[ -s $TMP/perf-dwarf.data ]]; then
   timeout 300 perf report -i "$TMP/perf-dwarf.data" --stdio --no-inline --no-children --sort symbol \
     --percent-limit 0.3 --symbols "$ALLOC_SYMS" -g callee,0.15,function,percent --max-stack 9 2>/dev/null \
@@ -197,7 +197,7 @@ def clean(sym):
 selfs = [(p, clean(s), s.startswith("[k]")) for p, s in rows("self.txt")]
 selfs_sh = [(p, clean(s), s.startswith("[k]")) for p, s in rows("self-shadow.txt")]
 groups = {
-    "allocator (malloc/free/realloc and friends)": r"^(malloc|free|realloc|calloc|cfree|_int_malloc|_int_free|_int_realloc|__libc_(malloc|free|realloc|calloc)|malloc_consolidate|unlink_chunk.*|tcache_.*|__rust_(alloc|dealloc|realloc|alloc_zeroed)|alloc::alloc::.*|<alloc::alloc::Global.*)$",
+    "allocator (malloc/free/realloc and friends)": r"^(malloc|free|realloc|calloc|cfree|_int_malloc|_int_free|_int_realloc|__libc_(malloc|free|realloc|calloc)|malloc_consolidate|unlink_chunk.*|tcache_.*|__rust_(alloc|dealloc|realloc|alloc_zeroed)|alloc::alloc::.*|<alloc::alloc::Global.*|_?mi_.*|mi_.*)$",
     "memcpy/memmove/memset": r"^(__)?(memcpy|memmove|memset|memcmp|bcmp)(_\w+)?$",
     "kernel (syscalls, TCP loopback, scheduler)": None,
     "hyper": r"hyper(_util)?::",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # strangler benchmark — one command:
 #
-#     bench/run.sh                    # defaults: 5 rounds x 10 s, ~7-8 min plus the build
+#     bench/run.sh                    # defaults: 5 rounds x 10 s, ~8 min plus the build
 #     ROUNDS=1 DURATION=3 bench/run.sh   # quick check
 #
 # Installs nginx, haproxy and wrk with apt-get if missing, builds strangler in
