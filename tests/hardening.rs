@@ -35,6 +35,11 @@ async fn cl_te_smuggling_is_neutralized() {
     let r = raw(p.addr, attack).await;
     eprintln!("CL.TE answered: {}", r.lines().next().unwrap_or(""));
     assert!(matches!(status_of(&r), 400 | 200), "{r}");
+    if status_of(&r) == 200 {
+        // Forwarded: framed by TE alone, or the upstream (hyper, which
+        // refuses both) would not have answered.
+        assert_eq!(up.seen().len(), 1, "{r}");
+    }
     assert_no_smuggling(&up, &["/a"]);
     assert_eq!(get(&p.url("/after")).await.status, 200);
     assert_no_smuggling(&up, &["/a", "/after"]);
@@ -48,7 +53,36 @@ async fn te_cl_smuggling_is_neutralized() {
     let r = raw(p.addr, attack).await;
     eprintln!("TE.CL answered: {}", r.lines().next().unwrap_or(""));
     assert!(matches!(status_of(&r), 400 | 200), "{r}");
+    if status_of(&r) == 200 {
+        assert_eq!(up.seen().len(), 1, "{r}");
+    }
     assert_no_smuggling(&up, &["/a"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_framing_header_reaches_the_upstream() {
+    // A raw upstream: it sees the bytes the proxy sends, before any parser
+    // could drop a conflicting header.
+    let up = upstream()
+        .raw_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        .spawn()
+        .await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    let r = raw(
+        p.addr,
+        b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 35\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&r), 200, "{r}");
+    let head = up
+        .raw_heads()
+        .pop()
+        .expect("no request reached the upstream")
+        .to_ascii_lowercase();
+    assert!(
+        !(head.contains("content-length") && head.contains("transfer-encoding")),
+        "both framing headers were forwarded:\n{head}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -201,6 +201,9 @@ impl Drop for Feeder {
 }
 
 /// The request body's decoding state, kept across the phases of an exchange.
+/// The interim answer to `Expect: 100-continue`.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 pub struct Feed {
     pub decoder: Decoder,
     /// `None`: the body ended, failed, or was dropped by the handler.
@@ -223,7 +226,7 @@ impl Feed {
             }
             if self.send_continue {
                 if let Some(w) = wr.as_deref_mut() {
-                    if w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+                    if w.write_all(CONTINUE).await.is_err() {
                         self.feeder = None;
                         return;
                     }

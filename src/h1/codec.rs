@@ -8,7 +8,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::framing::Framing;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
 use crate::request::MAX_HEADERS;
@@ -147,8 +147,11 @@ pub fn parse_response(buf: &mut BytesMut) -> Result<Option<ResponseHead>, HeadEr
 }
 
 /// Append `name: value\r\n` for every field.
-fn write_fields(out: &mut Vec<u8>, h: &HeaderMap) {
+fn write_fields(out: &mut Vec<u8>, h: &HeaderMap, skip_framing: bool) {
     for (k, v) in h {
+        if skip_framing && (k == header::CONTENT_LENGTH || k == header::TRANSFER_ENCODING) {
+            continue;
+        }
         out.extend_from_slice(k.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(v.as_bytes());
@@ -168,8 +171,8 @@ fn write_framing(out: &mut Vec<u8>, framing: Framing) {
     }
 }
 
-/// Request line and fields; `headers` must not carry Content-Length or
-/// Transfer-Encoding (the framing is written from `framing`).
+/// Request line and fields. Any Content-Length or Transfer-Encoding among
+/// `headers` is left out: the framing written is `framing`'s, and only it.
 pub fn write_request_head(
     out: &mut Vec<u8>,
     method: &Method,
@@ -181,7 +184,7 @@ pub fn write_request_head(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    write_fields(out, headers);
+    write_fields(out, headers, true);
     write_framing(out, framing);
     out.extend_from_slice(b"\r\n");
 }
@@ -199,7 +202,7 @@ pub fn write_response_head(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.extend_from_slice(b"\r\n");
-    write_fields(out, headers);
+    write_fields(out, headers, false);
     write_framing(out, framing);
     if close {
         out.extend_from_slice(b"connection: close\r\n");

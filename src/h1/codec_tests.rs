@@ -176,6 +176,16 @@ fn heads_are_written_with_their_framing() {
         out,
         b"PUT /a?b HTTP/1.1\r\nhost: x\r\ncontent-length: 12\r\n\r\n"
     );
+    // Framing fields among the headers never go out beside the framing.
+    let mut lying = h.clone();
+    lying.insert("content-length", HeaderValue::from_static("35"));
+    lying.insert("transfer-encoding", HeaderValue::from_static("gzip"));
+    out.clear();
+    write_request_head(&mut out, &Method::POST, "/", &lying, Framing::Chunked);
+    assert_eq!(
+        out,
+        b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
     out.clear();
     write_response_head(&mut out, StatusCode::NOT_FOUND, &h, Framing::Chunked, true);
     assert_eq!(

@@ -24,7 +24,7 @@ use http::{header, Method, Request, Version};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{sleep_until, Instant};
 
-use super::bridge::{Feed, RequestBody};
+use super::bridge::{Feed, RequestBody, CONTINUE};
 use super::codec::{self, HeadError, RequestHead};
 use super::framing::{self, Decoder, Framing};
 use super::write::{refuse, write_response};
@@ -167,6 +167,12 @@ where
         }
     };
     let close = close || !keeps_alive(&head);
+    let mut head = head;
+    if framing == Framing::Chunked {
+        // Transfer-Encoding wins; a Content-Length beside it is a lie that
+        // must not travel on (RFC 9112 §6.3) nor be trusted here.
+        head.headers.remove(header::CONTENT_LENGTH);
+    }
     let reuse = exchange(rd, wr, buf, head, framing, state, conn, drain).await;
     reuse == Some(true) && !close
 }
@@ -245,6 +251,15 @@ where
     // unknown: say so, and close after the response.
     let abandoned = !feed.decoder.is_done() && feed.feeder.as_ref().is_none_or(|f| f.dropped());
     let close = drain.draining() || abandoned;
+    if feed.send_continue && !abandoned && feed.feeder.is_some() {
+        // The answer came before the body was asked for (an upstream that
+        // answers at once), but the body is still wanted: the client waits
+        // for this before sending it.
+        feed.send_continue = false;
+        if wr.write_all(CONTINUE).await.is_err() {
+            return None;
+        }
+    }
     let written = {
         let mut writing = pin!(write_response(wr, resp, is_head, version, close));
         loop {

@@ -139,6 +139,7 @@ impl UpstreamBuilder {
             connections: AtomicUsize::new(0),
             hits: AtomicUsize::new(0),
             seen: Mutex::new(Vec::new()),
+            raw_heads: Mutex::new(Vec::new()),
             b: self,
         });
         let st = Arc::clone(&state);
@@ -157,6 +158,8 @@ struct State {
     connections: AtomicUsize,
     hits: AtomicUsize,
     seen: Mutex<Vec<Seen>>,
+    /// Raw mode: the request heads exactly as they arrived.
+    raw_heads: Mutex<Vec<String>>,
     b: UpstreamBuilder,
 }
 
@@ -185,6 +188,11 @@ impl Upstream {
     }
     pub fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().expect("lock").clone()
+    }
+    /// Raw mode: each request head as the bytes that arrived (before any
+    /// parser could normalize them).
+    pub fn raw_heads(&self) -> Vec<String> {
+        self.state.raw_heads.lock().expect("lock").clone()
     }
     pub fn last(&self) -> Seen {
         self.seen().pop().expect("the upstream saw no request")
@@ -216,7 +224,11 @@ async fn serve_conn(mut stream: tokio::net::TcpStream, st: Arc<State>) {
             drop(stream);
         }
         Mode::Raw(bytes) => {
-            read_head(&mut stream).await;
+            let head = read_head(&mut stream).await;
+            st.raw_heads
+                .lock()
+                .expect("lock")
+                .push(String::from_utf8_lossy(&head).into_owned());
             st.hits.fetch_add(1, Ordering::SeqCst);
             let _ = stream.write_all(&bytes).await;
             let _ = stream.shutdown().await;
