@@ -120,6 +120,11 @@ impl ProxyError {
         let mut resp = Response::new(full(Bytes::from(body.to_string())));
         *resp.status_mut() = status;
         let h = resp.headers_mut();
+        // The proxy answers as the origin here: RFC 9110 §6.6.1 wants a Date.
+        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
+        {
+            h.insert(header::DATE, v);
+        }
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),

@@ -22,6 +22,11 @@ fn assert_error(r: &Resp, status: u16, kind: &str, route: Option<&str>, upstream
     assert_eq!(j["upstream"].as_str(), upstream, "{j}");
     assert_eq!(j["request_id"].as_str(), r.header("x-request-id"), "{j}");
     assert_eq!(r.header("content-type"), Some("application/json"));
+    assert!(
+        r.header("date").is_some_and(|d| d.ends_with(" GMT")),
+        "{:?}",
+        r.headers
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,8 @@ async fn pipelined_requests_are_answered_in_order() {
     )
     .await;
     assert_eq!(r.matches("HTTP/1.1 200 OK").count(), 3, "{r}");
+    // The last asked to close: its answer says so, once.
+    assert_eq!(r.matches("connection: close").count(), 1, "{r}");
     let targets: Vec<String> = up.seen().into_iter().map(|s| s.target).collect();
     assert_eq!(targets, ["/1", "/2", "/3"]);
     // Each answer describes its own request, in order.

@@ -173,7 +173,7 @@ where
         // must not travel on (RFC 9112 §6.3) nor be trusted here.
         head.headers.remove(header::CONTENT_LENGTH);
     }
-    let reuse = exchange(rd, wr, buf, head, framing, state, conn, drain).await;
+    let reuse = exchange(rd, wr, buf, head, framing, close, state, conn, drain).await;
     reuse == Some(true) && !close
 }
 
@@ -193,6 +193,8 @@ async fn exchange<R, W>(
     buf: &mut BytesMut,
     mut head: RequestHead,
     framing: Framing,
+    // The connection closes after this exchange (the client asked, or its framing).
+    closing: bool,
     state: &Arc<ProxyState>,
     conn: Conn,
     drain: &Watch,
@@ -250,7 +252,7 @@ where
     // A body the handler dropped unread leaves the connection's framing
     // unknown: say so, and close after the response.
     let abandoned = !feed.decoder.is_done() && feed.feeder.as_ref().is_none_or(|f| f.dropped());
-    let close = drain.draining() || abandoned;
+    let close = closing || drain.draining() || abandoned;
     if feed.send_continue && !abandoned && feed.feeder.is_some() {
         // The answer came before the body was asked for (an upstream that
         // answers at once), but the body is still wanted: the client waits
