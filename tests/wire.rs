@@ -162,3 +162,17 @@ async fn connections_the_upstream_closed_are_replaced_not_failed() {
     }
     assert_eq!(up.hits(), 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_before_the_upload_ends_reaches_the_client() {
+    // The upstream refuses at the head and closes without reading the body.
+    let up = upstream()
+        .raw_response(
+            b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbig!",
+        )
+        .spawn()
+        .await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    let r = send("POST", &p.url("/upload"), &[], vec![b'x'; 4 * 1024 * 1024]).await;
+    assert_eq!((r.status, r.text().as_str()), (413, "big!"));
+}

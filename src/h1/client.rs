@@ -190,21 +190,33 @@ impl Pool {
                     None
                 }
             };
-            // Read the head while the body (if any) goes out.
+            // Read the head while the body (if any) goes out. An upstream
+            // may answer early and stop reading (a 413, say): the upload
+            // then fails, and its answer is still read.
+            let mut upload_failed: Option<SendError> = None;
             loop {
                 let r = match upload.as_mut() {
                     None => read_head(&mut rd, &mut buf).await,
                     Some(up) => tokio::select! {
                         biased;
                         (w, r) = up => {
-                            r?;
-                            wr = Some(w);
                             upload = None;
+                            match r {
+                                Ok(()) => wr = Some(w),
+                                // The client's body failed: that is the error.
+                                Err(e @ SendError::Body(_)) => return Err(e),
+                                Err(e) => upload_failed = Some(e),
+                            }
                             continue;
                         }
                         r = read_head(&mut rd, &mut buf) => r,
                     },
-                }?;
+                };
+                let r = match (r, upload_failed.take()) {
+                    (Ok(r), _) => r,
+                    (Err(_), Some(upload_error)) => return Err(upload_error),
+                    (Err(e), None) => return Err(e),
+                };
                 if r.status == StatusCode::SWITCHING_PROTOCOLS {
                     return Err(SendError::Upstream(
                         "unexpected 101 Switching Protocols".into(),

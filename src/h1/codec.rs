@@ -5,6 +5,8 @@
 //! - [`write_request_head`] / [`write_response_head`]: heads into a `Vec`,
 //!   with the framing chosen by `framing`.
 
+use std::mem::MaybeUninit;
+
 use bytes::{Bytes, BytesMut};
 
 use super::framing::Framing;
@@ -31,12 +33,25 @@ pub struct RequestHead {
     pub uri: Uri,
     pub version: Version,
     pub headers: HeaderMap,
+    pub present: Present,
 }
 
 pub struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
     pub headers: HeaderMap,
+    pub present: Present,
+}
+
+/// Which framing-related fields a head carries, noted while its map is
+/// built: the usual message has none of them, and then framing and
+/// keep-alive decisions need no lookup.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Present {
+    pub content_length: bool,
+    pub transfer_encoding: bool,
+    pub connection: bool,
+    pub expect: bool,
 }
 
 fn version(v: Option<u8>) -> Version {
@@ -54,33 +69,77 @@ struct Span {
     value: (u32, u32),
 }
 
-fn spans(buf: &[u8], fields: &[httparse::Header<'_>], out: &mut [Span]) {
-    let base = buf.as_ptr() as usize;
-    for (f, s) in fields.iter().zip(out.iter_mut()) {
-        s.name = (
-            (f.name.as_ptr() as usize - base) as u32,
-            f.name.len() as u32,
-        );
-        s.value = (
-            (f.value.as_ptr() as usize - base) as u32,
-            f.value.len() as u32,
-        );
+/// Most heads have few fields: their spans live on the stack.
+const INLINE_SPANS: usize = 32;
+
+/// The spans of a head's fields, owned (the head's buffer is then free to
+/// be split off and frozen).
+// Large on purpose: it lives on the stack for one parse, instead of an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Spans {
+    Inline([Span; INLINE_SPANS], usize),
+    Heap(Vec<Span>),
+}
+
+impl Spans {
+    fn of(buf: &[u8], fields: &[httparse::Header<'_>]) -> Spans {
+        let base = buf.as_ptr() as usize;
+        let span = |f: &httparse::Header<'_>| Span {
+            name: (
+                (f.name.as_ptr() as usize - base) as u32,
+                f.name.len() as u32,
+            ),
+            value: (
+                (f.value.as_ptr() as usize - base) as u32,
+                f.value.len() as u32,
+            ),
+        };
+        if fields.len() <= INLINE_SPANS {
+            let mut inline = [Span::default(); INLINE_SPANS];
+            for (f, s) in fields.iter().zip(inline.iter_mut()) {
+                *s = span(f);
+            }
+            Spans::Inline(inline, fields.len())
+        } else {
+            Spans::Heap(fields.iter().map(span).collect())
+        }
+    }
+
+    fn as_slice(&self) -> &[Span] {
+        match self {
+            Spans::Inline(a, n) => &a[..*n],
+            Spans::Heap(v) => v,
+        }
     }
 }
 
 /// `extra`: room for the fields the proxy will add (X-Forwarded-*, the
 /// request id), so that adding them does not grow the map.
-fn header_map(spans: &[Span], head: &Bytes, extra: usize) -> Result<HeaderMap, HeadError> {
+fn header_map(
+    spans: &[Span],
+    head: &Bytes,
+    extra: usize,
+) -> Result<(HeaderMap, Present), HeadError> {
     let mut map = HeaderMap::with_capacity(spans.len() + extra);
+    let mut present = Present::default();
     for s in spans {
         let (ns, nl) = (s.name.0 as usize, s.name.1 as usize);
         let (vs, vl) = (s.value.0 as usize, s.value.1 as usize);
         let name = HeaderName::from_bytes(&head[ns..ns + nl]).map_err(|_| HeadError::Malformed)?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..vs + vl))
             .map_err(|_| HeadError::Malformed)?;
+        if name == header::CONTENT_LENGTH {
+            present.content_length = true;
+        } else if name == header::TRANSFER_ENCODING {
+            present.transfer_encoding = true;
+        } else if name == header::CONNECTION {
+            present.connection = true;
+        } else if name == header::EXPECT {
+            present.expect = true;
+        }
         map.append(name, value);
     }
-    Ok(map)
+    Ok((map, present))
 }
 
 /// httparse's verdict on `buffered` bytes: the head's length, `None` while
@@ -98,58 +157,73 @@ fn head_len(parsed: httparse::Result<usize>, buffered: usize) -> Result<Option<u
 
 /// Take a request head off the front of `buf`; `Ok(None)`: incomplete.
 pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS + 1];
-    let mut req = httparse::Request::new(&mut fields);
-    let Some(len) = head_len(req.parse(buf), buf.len())? else {
+    // httparse fills these; the slots it does not use are never initialized.
+    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS + 1];
+    let mut req = httparse::Request::new(&mut []);
+    let Some(len) = head_len(req.parse_with_uninit_headers(buf, &mut fields), buf.len())? else {
         return Ok(None);
     };
     let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
         .map_err(|_| HeadError::Malformed)?;
     let path = req.path.unwrap_or("");
-    let ver = version(req.version);
-    let count = req.headers.len();
-    let mut at = [Span::default(); MAX_HEADERS + 1];
-    spans(buf, req.headers, &mut at);
     let path_at = path.as_ptr() as usize - buf.as_ptr() as usize;
     let path_len = path.len();
+    let ver = version(req.version);
+    let spans = Spans::of(buf, req.headers);
     // The head becomes shared bytes: the target and the values point into it.
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len))
         .map_err(|_| HeadError::Malformed)?;
-    let headers = header_map(&at[..count], &head, 5)?;
+    let (headers, present) = header_map(spans.as_slice(), &head, 5)?;
     Ok(Some(RequestHead {
         method,
         uri,
         version: ver,
         headers,
+        present,
     }))
 }
 
 /// Take a response head off the front of `buf`; `Ok(None)`: incomplete.
 pub fn parse_response(buf: &mut BytesMut) -> Result<Option<ResponseHead>, HeadError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS + 1];
-    let mut resp = httparse::Response::new(&mut fields);
-    let Some(len) = head_len(resp.parse(buf), buf.len())? else {
+    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS + 1];
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut resp,
+        buf,
+        &mut fields,
+    );
+    let Some(len) = head_len(parsed, buf.len())? else {
         return Ok(None);
     };
     let status = StatusCode::from_u16(resp.code.unwrap_or(0)).map_err(|_| HeadError::Malformed)?;
     let ver = version(resp.version);
-    let count = resp.headers.len();
-    let mut at = [Span::default(); MAX_HEADERS + 1];
-    spans(buf, resp.headers, &mut at);
+    let spans = Spans::of(buf, resp.headers);
     let head = buf.split_to(len).freeze();
-    let headers = header_map(&at[..count], &head, 1)?;
+    let (headers, present) = header_map(spans.as_slice(), &head, 1)?;
     Ok(Some(ResponseHead {
         status,
         version: ver,
         headers,
+        present,
     }))
 }
 
-/// Append `name: value\r\n` for every field.
-fn write_fields(out: &mut Vec<u8>, h: &HeaderMap, skip_framing: bool) {
+/// Append `name: value\r\n` for every field but the framing and
+/// connection ones (a head writes its own); `keep_length`: except a
+/// Content-Length that describes a body not sent (HEAD, 304). Returns
+/// whether a `Connection` field listed `close`.
+fn write_fields(out: &mut Vec<u8>, h: &HeaderMap, keep_length: bool) -> bool {
+    let mut close = false;
     for (k, v) in h {
-        if skip_framing && (k == header::CONTENT_LENGTH || k == header::TRANSFER_ENCODING) {
+        if k == header::CONNECTION {
+            close |= v
+                .as_bytes()
+                .split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            continue;
+        }
+        if k == header::TRANSFER_ENCODING || (k == header::CONTENT_LENGTH && !keep_length) {
             continue;
         }
         out.extend_from_slice(k.as_str().as_bytes());
@@ -157,6 +231,7 @@ fn write_fields(out: &mut Vec<u8>, h: &HeaderMap, skip_framing: bool) {
         out.extend_from_slice(v.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    close
 }
 
 fn write_framing(out: &mut Vec<u8>, framing: Framing) {
@@ -184,30 +259,48 @@ pub fn write_request_head(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    write_fields(out, headers, true);
+    write_fields(out, headers, false);
     write_framing(out, framing);
     out.extend_from_slice(b"\r\n");
 }
 
-/// Status line and fields, plus the framing and `connection: close` when asked.
+/// How a response head ends its connection fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persist {
+    /// HTTP/1.1: nothing to say.
+    Default,
+    /// An HTTP/1.0 client that asked to keep the connection.
+    KeepAlive,
+    /// The connection closes after this response.
+    Close,
+}
+
+/// Status line, fields (see [`write_fields`]), framing and connection
+/// fields; returns whether the connection closes after this response (asked
+/// by `persist`, or by a `Connection: close` among `headers`).
 pub fn write_response_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
     framing: Framing,
-    close: bool,
-) {
+    keep_length: bool,
+    persist: Persist,
+) -> bool {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.extend_from_slice(b"\r\n");
-    write_fields(out, headers, false);
+    let listed = write_fields(out, headers, keep_length);
     write_framing(out, framing);
+    let close = listed || persist == Persist::Close;
     if close {
         out.extend_from_slice(b"connection: close\r\n");
+    } else if persist == Persist::KeepAlive {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
+    close
 }
 
 /// Decimal digits of `n` without allocating.

@@ -187,7 +187,15 @@ fn heads_are_written_with_their_framing() {
         b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
     );
     out.clear();
-    write_response_head(&mut out, StatusCode::NOT_FOUND, &h, Framing::Chunked, true);
+    let closing = write_response_head(
+        &mut out,
+        StatusCode::NOT_FOUND,
+        &h,
+        Framing::Chunked,
+        false,
+        Persist::Close,
+    );
+    assert!(closing);
     assert_eq!(
         out,
         b"HTTP/1.1 404 Not Found\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"

@@ -10,7 +10,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 use http::{Method, Version};
 
-use super::codec::{HeadError, RequestHead, ResponseHead};
+use super::codec::{HeadError, Present, RequestHead, ResponseHead};
 
 /// Longest chunk-size line (with extensions) and trailer section.
 const MAX_CHUNK_LINE: usize = 4 * 1024;
@@ -70,8 +70,8 @@ fn chunked(h: &HeaderMap) -> Result<Option<bool>, HeadError> {
 /// Request framing, and whether the connection must close after it
 /// (a message that carried both TE and CL).
 pub fn request_framing(h: &RequestHead) -> Result<(Framing, bool), HeadError> {
-    let cl = content_length(&h.headers)?;
-    match chunked(&h.headers)? {
+    let cl = lengths(h.present, &h.headers)?;
+    match codings(h.present, &h.headers)? {
         Some(true) if h.version == Version::HTTP_10 => Err(HeadError::Framing(
             "Transfer-Encoding in an HTTP/1.0 request",
         )),
@@ -89,15 +89,16 @@ pub fn request_framing(h: &RequestHead) -> Result<(Framing, bool), HeadError> {
 /// connection can be reused afterwards.
 pub fn response_framing(method: &Method, h: &ResponseHead) -> Result<(Framing, bool), HeadError> {
     let s = h.status.as_u16();
-    let mut reuse = h.version == Version::HTTP_11 && !has_token(&h.headers, "close");
-    if h.version == Version::HTTP_10 && has_token(&h.headers, "keep-alive") {
-        reuse = true;
-    }
+    let listed = |token| h.present.connection && has_token(&h.headers, token);
+    let reuse = match h.version {
+        Version::HTTP_11 => !listed("close"),
+        _ => listed("keep-alive"),
+    };
     if *method == Method::HEAD || (100..200).contains(&s) || s == 204 || s == 304 {
         return Ok((Framing::None, reuse));
     }
-    let cl = content_length(&h.headers)?;
-    Ok(match chunked(&h.headers)? {
+    let cl = lengths(h.present, &h.headers)?;
+    Ok(match codings(h.present, &h.headers)? {
         Some(true) => (Framing::Chunked, reuse && cl.is_none()),
         Some(false) => (Framing::Eof, false),
         None => match cl {
@@ -106,6 +107,24 @@ pub fn response_framing(method: &Method, h: &ResponseHead) -> Result<(Framing, b
             None => (Framing::Eof, false),
         },
     })
+}
+
+/// [`content_length`], without a lookup when the head had none.
+fn lengths(p: Present, h: &HeaderMap) -> Result<Option<u64>, HeadError> {
+    if p.content_length {
+        content_length(h)
+    } else {
+        Ok(None)
+    }
+}
+
+/// [`chunked`], without a lookup when the head had no Transfer-Encoding.
+fn codings(p: Present, h: &HeaderMap) -> Result<Option<bool>, HeadError> {
+    if p.transfer_encoding {
+        chunked(h)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Whether a `Connection` field lists `token`.

@@ -180,8 +180,8 @@ where
 /// Whether the client asked to keep the connection open.
 fn keeps_alive(h: &RequestHead) -> bool {
     match h.version {
-        Version::HTTP_11 => !framing::has_token(&h.headers, "close"),
-        _ => framing::has_token(&h.headers, "keep-alive"),
+        Version::HTTP_11 => !(h.present.connection && framing::has_token(&h.headers, "close")),
+        _ => h.present.connection && framing::has_token(&h.headers, "keep-alive"),
     }
 }
 
@@ -205,10 +205,11 @@ where
 {
     let is_head = head.method == Method::HEAD;
     let version = head.version;
-    let expects = head
-        .headers
-        .get(header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let expects = head.present.expect
+        && head
+            .headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     if expects {
         // Answered here, when the body is first wanted; not forwarded.
         head.headers.remove(header::EXPECT);

@@ -8,12 +8,12 @@ use std::io;
 use std::pin::pin;
 use std::task::Poll;
 
-use http::{header, HeaderValue, Response, StatusCode, Version};
+use http::{Response, StatusCode, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::codec;
+use super::codec::{self, Persist};
 use super::framing::Framing;
 use crate::body::{BoxError, ProxyBody};
 use crate::error::{ErrorContext, ProxyError};
@@ -124,22 +124,17 @@ pub async fn write_response<W: AsyncWrite + Unpin>(
     mut close: bool,
 ) -> io::Result<bool> {
     let (parts, body) = resp.into_parts();
-    let mut headers = parts.headers;
+    let headers = parts.headers;
     let status = parts.status;
-    close |= super::framing::has_token(&headers, "close");
-    headers.remove(header::CONNECTION);
-    headers.remove(header::TRANSFER_ENCODING);
     let no_body = is_head
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
+    // A HEAD or 304 answer keeps the length of the body it does not carry.
+    let keep_length = no_body && !(status == StatusCode::NO_CONTENT || status.is_informational());
     let framing = if no_body {
-        if status == StatusCode::NO_CONTENT || status.is_informational() {
-            headers.remove(header::CONTENT_LENGTH);
-        }
         Framing::None
     } else {
-        headers.remove(header::CONTENT_LENGTH);
         match body.size_hint().exact() {
             Some(n) => Framing::Length(n),
             None if version == Version::HTTP_11 => Framing::Chunked,
@@ -149,14 +144,19 @@ pub async fn write_response<W: AsyncWrite + Unpin>(
             }
         }
     };
-    if version == Version::HTTP_10 && !close {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-    }
+    let persist = if close {
+        Persist::Close
+    } else if version == Version::HTTP_10 {
+        Persist::KeepAlive
+    } else {
+        Persist::Default
+    };
     let mut out = Vec::with_capacity(match framing {
         Framing::Length(n) if n <= WRITE_CHUNK as u64 => 512 + n as usize,
         _ => 1024,
     });
-    codec::write_response_head(&mut out, status, &headers, framing, close);
+    let close =
+        codec::write_response_head(&mut out, status, &headers, framing, keep_length, persist);
     drop(headers);
     if no_body {
         wr.write_all(&out).await?;
