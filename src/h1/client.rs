@@ -88,6 +88,14 @@ impl Pool {
 
     fn put_back(&self, conn: Connection, since: Instant) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // Checkout takes the newest; the oldest, at the front, would wait
+        // there for ever (holding a socket the upstream may have closed).
+        while idle
+            .first()
+            .is_some_and(|(_, t)| since.saturating_duration_since(*t) >= POOL_IDLE_TIMEOUT)
+        {
+            idle.remove(0);
+        }
         if idle.len() < self.max_idle {
             idle.push((conn, since));
         }
