@@ -13,3 +13,5 @@ pub mod mirror;
 pub mod pointer;
 pub mod record;
 pub mod report;
+pub mod structure;
+pub mod table;
