@@ -98,27 +98,50 @@ pub struct Origin<'a> {
 /// Prepare a client's request headers for the upstream.
 pub fn prepare_request(h: &mut HeaderMap, origin: &Origin<'_>) {
     strip_hop_by_hop(h);
-    let drop: Vec<HeaderName> = h
-        .keys()
-        .filter(|k| {
-            let s = k.as_str();
-            s.contains('_')
-                || (!origin.trusted
-                    && (s.starts_with("x-forwarded-") || *k == FORWARDED || *k == X_REAL_IP))
-        })
-        .cloned()
-        .collect();
-    for k in drop {
-        h.remove(k);
+    // One pass over the names: what must go, and which X-Forwarded-* are
+    // there (the usual request has none: nothing to remove, nothing to look up).
+    let (mut drop, mut has_xff, mut has_proto, mut has_host) = (false, false, false, false);
+    for k in h.keys() {
+        let s = k.as_str();
+        if s.as_bytes().contains(&b'_') {
+            drop = true;
+        } else if s.starts_with("x-forwarded-") {
+            drop |= !origin.trusted;
+            has_xff |= *k == X_FORWARDED_FOR;
+            has_proto |= *k == X_FORWARDED_PROTO;
+            has_host |= *k == X_FORWARDED_HOST;
+        } else if *k == FORWARDED || *k == X_REAL_IP {
+            drop |= !origin.trusted;
+        }
     }
-    let peer = peer_value(origin.peer);
-    let prior: Vec<&str> = h
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
+    if drop {
+        let names: Vec<HeaderName> = h
+            .keys()
+            .filter(|k| {
+                let s = k.as_str();
+                s.as_bytes().contains(&b'_')
+                    || (!origin.trusted
+                        && (s.starts_with("x-forwarded-") || *k == FORWARDED || *k == X_REAL_IP))
+            })
+            .cloned()
+            .collect();
+        for k in names {
+            h.remove(k);
+        }
+        if !origin.trusted {
+            (has_xff, has_proto, has_host) = (false, false, false);
+        }
+    }
+    let prior: Vec<&str> = if has_xff {
+        h.get_all(&X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let xff = if prior.is_empty() {
-        Some(peer)
+        Some(peer_value(origin.peer))
     } else {
         let joined = format!("{}, {}", prior.join(", "), ip_text(origin.peer));
         HeaderValue::try_from(joined).ok()
@@ -126,13 +149,13 @@ pub fn prepare_request(h: &mut HeaderMap, origin: &Origin<'_>) {
     if let Some(v) = xff {
         h.insert(&X_FORWARDED_FOR, v);
     }
-    if !h.contains_key(&X_FORWARDED_PROTO) {
+    if !has_proto {
         h.insert(
             &X_FORWARDED_PROTO,
             HeaderValue::from_static(if origin.https { "https" } else { "http" }),
         );
     }
-    if !h.contains_key(&X_FORWARDED_HOST) {
+    if !has_host {
         h.insert(&X_FORWARDED_HOST, origin.host.clone());
     }
 }

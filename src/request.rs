@@ -90,35 +90,31 @@ fn uri_len(uri: &http::Uri) -> usize {
 /// byte class, without building an `Authority` (every request pays it).
 fn valid_host(v: &str) -> bool {
     let b = v.as_bytes();
-    let allowed = |c: u8| {
-        c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'['
-                    | b']'
-            )
+    if b.is_empty() || b.len() > 255 {
+        return false;
+    }
+    let (mut colons, mut opens, mut closes) = (0, 0, 0);
+    for &c in b {
+        match c {
+            b':' => colons += 1,
+            b'[' => opens += 1,
+            b']' => closes += 1,
+            b'-' | b'.' | b'_' | b'~' | b'%' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*'
+            | b'+' | b';' | b'=' => {}
+            c if c.is_ascii_alphanumeric() => {}
+            _ => return false,
+        }
+    }
+    let shape_ok = if b[0] == b'[' {
+        // An IPv6 literal: one pair of brackets, then nothing or a port.
+        opens == 1
+            && closes == 1
+            && v.split_once(']')
+                .is_some_and(|(_, after)| after.is_empty() || after.starts_with(':'))
+    } else {
+        opens == 0 && closes == 0 && colons <= 1
     };
-    let brackets_ok = match v.strip_prefix('[') {
-        // An IPv6 literal: one closing bracket, then only a port.
-        Some(rest) => rest.matches(']').count() == 1 && !rest.contains('['),
-        None => !v.contains(['[', ']']) && v.matches(':').count() <= 1,
-    };
-    !b.is_empty() && b.len() <= 255 && b.iter().all(|c| allowed(*c)) && brackets_ok && port_ok(v)
+    shape_ok && (colons == 0 || port_ok(v))
 }
 
 /// The port after the host, if any, is a number that fits in 16 bits.
