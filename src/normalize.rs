@@ -53,11 +53,17 @@ pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
         return Err(PathError::NotAbsolute);
     }
     let bytes = path.as_bytes();
-    if bytes.contains(&b'\\') {
-        return Err(PathError::Backslash);
+    // One pass: most paths have no `\`, no escape and no dot at all.
+    let (mut has_escape, mut has_dot) = (false, false);
+    for &b in bytes {
+        match b {
+            b'\\' => return Err(PathError::Backslash),
+            b'%' => has_escape = true,
+            b'.' => has_dot = true,
+            _ => {}
+        }
     }
-    let has_escape = bytes.contains(&b'%');
-    if !has_escape && !has_dot_segment(path) {
+    if !has_escape && !(has_dot && has_dot_segment(path)) {
         return Ok(Cow::Borrowed(path));
     }
     let decoded = if has_escape {

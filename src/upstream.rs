@@ -207,6 +207,10 @@ impl Upstream {
         if !self.config.url.base_path.is_empty() {
             return None;
         }
+        if self.pool.is_some() {
+            // The own HTTP/1.1 pool sends the path and query only (origin form).
+            return Some(Uri::from(pq.clone()));
+        }
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(if self.config.url.https {
             http::uri::Scheme::HTTPS
