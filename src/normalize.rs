@@ -63,7 +63,7 @@ pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
             _ => {}
         }
     }
-    if !has_escape && !(has_dot && has_dot_segment(path)) {
+    if !(has_escape || has_dot && has_dot_segment(path)) {
         return Ok(Cow::Borrowed(path));
     }
     let decoded = if has_escape {
