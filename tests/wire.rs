@@ -7,12 +7,6 @@ mod support;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn routes_for(up: &str, prefix: &str) -> String {
-    format!(
-        "listen: 127.0.0.1:0\nupstreams:\n  a: {{url: '{up}'}}\nroutes:\n  - {{name: r, match: {{path_prefix: {prefix}}}, upstream: a}}\n"
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_are_answered_in_order() {
     let up = upstream().spawn().await;
@@ -105,7 +99,7 @@ async fn head_answers_keep_the_length_and_carry_no_body() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_the_proxy_did_not_read_closes_the_connection() {
     let up = upstream().spawn().await;
-    let p = spawn_proxy(&routes_for(&up.url(), "/only"));
+    let p = spawn_proxy(&simple_config(&up.url()).replace("path_prefix: /", "path_prefix: /only"));
     // No route: the 404 is decided before the body is read, so what
     // follows on the connection cannot be trusted and is never served.
     let r = raw(
