@@ -29,6 +29,7 @@ use crate::retry::idempotent;
 use crate::routing::Target;
 use crate::shadow::log::ShadowLog;
 use crate::shadow::mirror::{self, Captured, Copy, Tee};
+use crate::shadow::pipelined::{self, CopyJob};
 use crate::shadow::record::{PrimarySide, SkipReason};
 use crate::snapshot::Snapshot;
 use tokio::sync::{oneshot, Semaphore};
@@ -351,7 +352,22 @@ fn plan_shadow(
         return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::BreakerOpen);
     };
     let (tx, rx) = oneshot::channel();
-    tokio::spawn(copy().run(permit, slot, rx, Arc::clone(&state.shadow_log)));
+    let copy = copy();
+    let log = Arc::clone(&state.shadow_log);
+    match &up.lane {
+        Some(lane) if pipelined::fits(&copy.method, copy.body.len()) => {
+            lane.submit(Box::new(CopyJob {
+                copy,
+                permit,
+                slot,
+                primary: rx,
+                log,
+            }));
+        }
+        _ => {
+            tokio::spawn(copy.run(permit, slot, rx, log));
+        }
+    }
     ShadowPlan::Go(tx, Arc::clone(target))
 }
 

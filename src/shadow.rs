@@ -1,15 +1,20 @@
 //! Shadow traffic: a copy of a request goes to the new service, the two
 //! answers are compared, and the comparisons add up to a per-route verdict.
 //!
+//! - [`mirror`]: sending a copy (its own task) and concluding it;
+//! - [`pipelined`]: a bodyless idempotent copy on the shadow upstream's
+//!   pipelined lane instead (no task, copies batched into one send);
 //! - [`diff`]: the comparison (status, headers, JSON structurally, bytes);
-//! - [`record`]: one shadow-log line;
+//! - [`record`]: one shadow-log line; [`line`]: written by hand;
 //! - [`report`]: the per-route aggregate and the `ready` verdict;
 //! - [`html`]: the self-contained HTML report.
 pub mod diff;
 pub mod html;
 pub mod latency;
+pub mod line;
 pub mod log;
 pub mod mirror;
+pub mod pipelined;
 pub mod pointer;
 pub mod record;
 pub mod report;

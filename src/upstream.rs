@@ -20,6 +20,7 @@ use crate::breaker::Breaker;
 use crate::config::UpstreamConfig;
 use crate::error::{root_cause, ProxyError};
 use crate::h1::client::{Pool, ResponseBody, SendError};
+use crate::h1::pipeline::Lane;
 use crate::retry::RetryBudget;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -37,6 +38,8 @@ pub struct Upstream {
     client: Client<Connector, ProxyBody>,
     /// Plain-`http` upstreams: the edge's own HTTP/1.1 pool (`h1::client`).
     pool: Option<Arc<Pool>>,
+    /// Plain-`http` upstreams: pipelined exchanges for shadow copies.
+    pub lane: Option<Arc<Lane>>,
 }
 
 /// A response body from either client.
@@ -166,11 +169,18 @@ impl Upstream {
                 config.max_idle,
             )
         });
+        let lane = (!config.url.https).then(|| {
+            Lane::new(
+                &connect_address(&config.url.authority),
+                config.connect_timeout.0,
+            )
+        });
         let host = http::HeaderValue::from_str(config.url.authority.as_str())
             .map_err(|_| format!("{name}: the URL's authority is not a valid Host"))?;
         Ok(Upstream {
             host,
             pool,
+            lane,
             name: Arc::from(name),
             ca_fingerprint: config.ca.as_deref().and_then(ca_fingerprint),
             config,
@@ -242,7 +252,7 @@ impl Upstream {
     }
 }
 
-fn classify_h1(e: SendError) -> ProxyError {
+pub fn classify_h1(e: SendError) -> ProxyError {
     match e {
         SendError::Connect(e) => ProxyError::UpstreamUnreachable(e.to_string()),
         SendError::Body(e) => match find_body_error(&*e) {

@@ -31,7 +31,7 @@ use crate::body::{BoxError, ProxyBody};
 
 /// Idle pooled connections are closed before a typical upstream keep-alive
 /// (NGINX: 75 s) would close them under us.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+pub(super) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// A request body up to this size goes out in the same write as the head.
 const COALESCE: u64 = 64 * 1024;
 
@@ -273,13 +273,17 @@ struct Stamp {
 /// reactor, no syscall) says nothing happened; if it says something did,
 /// one non-blocking read tells a spurious wake-up from a close.
 fn alive(c: &Connection) -> bool {
+    readable_alive(&c.rd)
+}
+
+pub(super) fn readable_alive(rd: &OwnedReadHalf) -> bool {
     let mut cx = Context::from_waker(std::task::Waker::noop());
-    match c.rd.as_ref().poll_read_ready(&mut cx) {
+    match rd.as_ref().poll_read_ready(&mut cx) {
         Poll::Pending => true,
         Poll::Ready(Err(_)) => false,
         Poll::Ready(Ok(())) => {
             let mut probe = [0u8; 1];
-            matches!(c.rd.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            matches!(rd.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
         }
     }
 }

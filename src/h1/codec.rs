@@ -115,17 +115,25 @@ impl Spans {
 
 /// `extra`: room for the fields the proxy will add (X-Forwarded-*, the
 /// request id), so that adding them does not grow the map.
+///
+/// `keep`: which other fields go in the map; the framing and connection
+/// fields always do (a reader that wants few fields builds no others).
 fn header_map(
     spans: &[Span],
     head: &Bytes,
     extra: usize,
+    keep: impl Fn(&[u8]) -> bool,
 ) -> Result<(HeaderMap, Present), HeadError> {
     let mut map = HeaderMap::with_capacity(spans.len() + extra);
     let mut present = Present::default();
     for s in spans {
         let (ns, nl) = (s.name.0 as usize, s.name.1 as usize);
         let (vs, vl) = (s.value.0 as usize, s.value.1 as usize);
-        let name = HeaderName::from_bytes(&head[ns..ns + nl]).map_err(|_| HeadError::Malformed)?;
+        let raw = &head[ns..ns + nl];
+        if !keep(raw) && !framing_field(raw) {
+            continue;
+        }
+        let name = HeaderName::from_bytes(raw).map_err(|_| HeadError::Malformed)?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..vs + vl))
             .map_err(|_| HeadError::Malformed)?;
         if name == header::CONTENT_LENGTH {
@@ -140,6 +148,18 @@ fn header_map(
         map.append(name, value);
     }
     Ok((map, present))
+}
+
+/// Content-Length, Transfer-Encoding, Connection, Expect (any case).
+fn framing_field(name: &[u8]) -> bool {
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    match name.len() {
+        14 => is("content-length"),
+        17 => is("transfer-encoding"),
+        10 => is("connection"),
+        6 => is("expect"),
+        _ => false,
+    }
 }
 
 /// httparse's verdict on `buffered` bytes: the head's length, `None` while
@@ -174,7 +194,7 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadErro
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len))
         .map_err(|_| HeadError::Malformed)?;
-    let (headers, present) = header_map(spans.as_slice(), &head, 5)?;
+    let (headers, present) = header_map(spans.as_slice(), &head, 5, |_| true)?;
     Ok(Some(RequestHead {
         method,
         uri,
@@ -186,6 +206,15 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadErro
 
 /// Take a response head off the front of `buf`; `Ok(None)`: incomplete.
 pub fn parse_response(buf: &mut BytesMut) -> Result<Option<ResponseHead>, HeadError> {
+    parse_response_keeping(buf, |_| true)
+}
+
+/// As [`parse_response`], with only the fields `keep` wants in the map
+/// (and those framing needs).
+pub fn parse_response_keeping(
+    buf: &mut BytesMut,
+    keep: impl Fn(&[u8]) -> bool,
+) -> Result<Option<ResponseHead>, HeadError> {
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS + 1];
     let mut resp = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
@@ -200,7 +229,7 @@ pub fn parse_response(buf: &mut BytesMut) -> Result<Option<ResponseHead>, HeadEr
     let ver = version(resp.version);
     let spans = Spans::of(buf, resp.headers);
     let head = buf.split_to(len).freeze();
-    let (headers, present) = header_map(spans.as_slice(), &head, 1)?;
+    let (headers, present) = header_map(spans.as_slice(), &head, 1, keep)?;
     Ok(Some(ResponseHead {
         status,
         version: ver,
@@ -261,6 +290,42 @@ pub fn write_request_head(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     write_fields(out, headers, false);
     write_framing(out, framing);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A bodyless request head: `headers` but the `replaced` ones (and the
+/// framing and connection ones), then the `extra` fields.
+pub fn write_request_head_replacing(
+    out: &mut Vec<u8>,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    replaced: &[HeaderName],
+    extra: &[(&HeaderName, &[u8])],
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (k, v) in headers {
+        if *k == header::CONNECTION
+            || *k == header::TRANSFER_ENCODING
+            || *k == header::CONTENT_LENGTH
+            || replaced.contains(k)
+        {
+            continue;
+        }
+        out.extend_from_slice(k.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    for (k, v) in extra {
+        out.extend_from_slice(k.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
     out.extend_from_slice(b"\r\n");
 }
 

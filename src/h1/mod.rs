@@ -9,12 +9,14 @@
 //! - [`write`]: a response or a body onto a connection, in few writes;
 //! - [`bridge`]: a client's request body, fed to the handler on demand;
 //! - [`server`]: one client connection, request after request;
-//! - [`client`]: one upstream's pool and exchanges.
+//! - [`client`]: one upstream's pool and exchanges;
+//! - [`pipeline`]: pipelined exchanges no client waits on (shadow copies).
 
 pub mod bridge;
 pub mod client;
 pub mod codec;
 pub mod framing;
+pub mod pipeline;
 pub mod server;
 pub mod write;
 

@@ -70,7 +70,7 @@ struct Sink {
 }
 
 impl Sink {
-    fn write(&mut self, path: &Path, line: &str) {
+    fn write(&mut self, path: &Path, line: &[u8]) {
         if self.path != path || self.file.is_none() {
             self.path = path.to_path_buf();
             self.file = std::fs::OpenOptions::new()
@@ -82,7 +82,7 @@ impl Sink {
                 .ok();
         }
         if let Some(f) = &mut self.file {
-            match f.write_all(line.as_bytes()) {
+            match f.write_all(line) {
                 Ok(()) => self.failing = false,
                 Err(e) => {
                     self.fail(&e);
@@ -133,6 +133,7 @@ async fn write_loop(
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dirty = false;
+    let mut line = Vec::with_capacity(1024);
     loop {
         tokio::select! {
             next = rx.recv() => {
@@ -155,7 +156,9 @@ async fn write_loop(
                     b.add(&r);
                 }
                 // A buffered append (memory copy); the file sees it within FLUSH_EVERY.
-                sink.write(&path(), &r.to_json_line());
+                line.clear();
+                r.write_json_line(&mut line);
+                sink.write(&path(), &line);
                 dirty = true;
             }
             _ = tick.tick(), if dirty => {

@@ -94,9 +94,8 @@ pub fn record_skip(
 }
 
 impl Copy {
-    /// Mark the copy as one (§7) and build it for the shadow upstream.
-    fn request(&mut self) -> Result<Request<ProxyBody>, ProxyError> {
-        // Sent once: the headers move instead of being copied.
+    /// The copy's headers, marked as one (§7); taken, as a copy is sent once.
+    pub fn marked_headers(&mut self) -> HeaderMap {
         let mut h = std::mem::take(&mut self.headers);
         h.insert("x-shadow-request", HeaderValue::from_static("1"));
         if let Some(k) = h.get("idempotency-key").and_then(|v| v.to_str().ok()) {
@@ -105,6 +104,12 @@ impl Copy {
             }
         }
         h.insert(http::header::HOST, self.upstream.host.clone());
+        h
+    }
+
+    /// Build the copy for the shadow upstream.
+    fn request(&mut self) -> Result<Request<ProxyBody>, ProxyError> {
+        let h = self.marked_headers();
         let mut req = Request::new(full(self.body.clone()));
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = self
@@ -113,6 +118,15 @@ impl Copy {
         *req.version_mut() = Version::HTTP_11;
         *req.headers_mut() = h;
         Ok(req)
+    }
+
+    /// The outcome of a copy that got no comparable answer, from its error.
+    pub fn failure(e: ProxyError) -> (ShadowErrorKind, String) {
+        match e {
+            ProxyError::UpstreamTimeout => (ShadowErrorKind::Timeout, "no answer in time".into()),
+            ProxyError::UpstreamUnreachable(e) => (ShadowErrorKind::Connect, e),
+            e => (ShadowErrorKind::UpstreamError, e.message()),
+        }
     }
 
     /// Run in the background: send, read, wait for the primary, compare, record.
@@ -164,17 +178,67 @@ impl Copy {
                     ))),
                 }
             }
-            Err(ProxyError::UpstreamTimeout) => {
-                Err(Some((ShadowErrorKind::Timeout, "no answer in time".into())))
-            }
-            Err(ProxyError::UpstreamUnreachable(e)) => Err(Some((ShadowErrorKind::Connect, e))),
-            Err(e) => Err(Some((ShadowErrorKind::UpstreamError, e.message()))),
+            Err(e) => Err(Some(Copy::failure(e))),
+        };
+        let pending = Pending {
+            meta: self.meta,
+            target: self.target,
+            side,
+            shadow,
+            log,
         };
         // The primary finishes streaming to its client; wait for its copy.
-        let Ok(Ok(p)) = tokio::time::timeout(Duration::from_secs(300), primary).await else {
-            tracing::debug!(request_id = %self.meta.request_id, "primary did not complete; no comparison");
-            return;
-        };
+        pending.wait(primary).await;
+    }
+}
+
+/// The shadow's answer as compared: status, compared headers, body; or
+/// `None` when the body was over `max_body`, or the error.
+pub type ShadowAnswer =
+    Result<(u16, Vec<(String, String)>, Bytes), Option<(ShadowErrorKind, String)>>;
+
+/// A copy whose shadow side is known, waiting for the primary's.
+pub struct Pending {
+    pub meta: RequestMeta,
+    pub target: Arc<ShadowTarget>,
+    pub side: ShadowSide,
+    pub shadow: ShadowAnswer,
+    pub log: Arc<ShadowLog>,
+}
+
+impl Pending {
+    /// Compare and record once the primary's answer is captured.
+    pub async fn wait(self, primary: oneshot::Receiver<Captured>) {
+        match tokio::time::timeout(Duration::from_secs(300), primary).await {
+            Ok(Ok(p)) => self.conclude(p),
+            _ => {
+                tracing::debug!(request_id = %self.meta.request_id, "primary did not complete; no comparison");
+            }
+        }
+    }
+
+    /// As [`Pending::wait`], concluding at once when the primary is done
+    /// (the usual case), waiting in a task of its own otherwise.
+    pub fn when_primary(self, mut primary: oneshot::Receiver<Captured>) {
+        match primary.try_recv() {
+            Ok(p) => self.conclude(p),
+            Err(oneshot::error::TryRecvError::Empty) => {
+                tokio::spawn(self.wait(primary));
+            }
+            Err(oneshot::error::TryRecvError::Closed) => {
+                tracing::debug!(request_id = %self.meta.request_id, "primary did not complete; no comparison");
+            }
+        }
+    }
+
+    fn conclude(self, p: Captured) {
+        let Pending {
+            meta,
+            target,
+            mut side,
+            shadow,
+            log,
+        } = self;
         let primary_side = PrimarySide {
             upstream: p.upstream.clone(),
             status: p.status,
@@ -183,12 +247,12 @@ impl Copy {
         let record = match (shadow, &p.body) {
             (Err(Some((kind, msg))), _) => {
                 side.error = Some(msg);
-                ShadowRecord::shadow_error(self.meta, primary_side, side, kind)
+                ShadowRecord::shadow_error(meta, primary_side, side, kind)
             }
             (Err(None), _) | (_, None) => ShadowRecord::skipped(
-                self.meta,
+                meta,
                 primary_side,
-                &up.name,
+                &side.upstream,
                 SkipReason::ResponseTooLarge,
             ),
             (Ok((status, headers, body)), Some(pbody)) => {
@@ -203,9 +267,9 @@ impl Copy {
                         headers: &headers,
                         body: &body,
                     },
-                    &self.target.spec,
+                    &target.spec,
                 );
-                ShadowRecord::compared(self.meta, primary_side, side, c)
+                ShadowRecord::compared(meta, primary_side, side, c)
             }
         };
         log.record(record);

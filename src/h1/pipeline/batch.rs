@@ -1,0 +1,214 @@
+//! One batch on one connection: written in one send, its answers read back
+//! in order, each timed as if sent alone ([`took`]); what a broken
+//! connection leaves unanswered goes back to the lane.
+
+use std::io;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::{Answer, Job, Lane, Queued};
+use crate::h1::client::SendError;
+use crate::h1::codec;
+use crate::h1::framing::{self, Decoded, Decoder, Framing};
+
+pub(super) struct Conn {
+    pub(super) rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
+    buf: BytesMut,
+}
+
+async fn connect(lane: &Lane) -> Result<Conn, SendError> {
+    let stream =
+        match tokio::time::timeout(lane.connect_timeout, TcpStream::connect(&lane.authority)).await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(SendError::Connect(e)),
+            Err(_) => {
+                return Err(SendError::Connect(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connect timed out",
+                )))
+            }
+        };
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    Ok(Conn {
+        rd,
+        wr,
+        buf: BytesMut::new(),
+    })
+}
+
+/// Send `batch` and read its answers; the connection, if still usable.
+pub(super) async fn run(
+    lane: &Lane,
+    conn: Option<Conn>,
+    batch: &mut Vec<Queued>,
+    out: &mut Vec<u8>,
+) -> Option<Conn> {
+    let t0 = Instant::now();
+    let mut c = match conn {
+        Some(c) => c,
+        None => match connect(lane).await {
+            Ok(c) => c,
+            Err(e) => {
+                let (kind, why) = match &e {
+                    SendError::Connect(e) => (e.kind(), e.to_string()),
+                    _ => (io::ErrorKind::Other, "connect failed".to_owned()),
+                };
+                for q in batch.drain(..) {
+                    let e = SendError::Connect(io::Error::new(kind, why.clone()));
+                    q.job.finish(Err(e), t0.elapsed());
+                }
+                return None;
+            }
+        },
+    };
+    out.clear();
+    for q in batch.iter_mut() {
+        q.job.write(out);
+    }
+    let first_timeout = batch.first().map_or(Duration::ZERO, |q| q.job.timeout());
+    let sent = tokio::time::timeout(first_timeout, c.wr.write_all(out)).await;
+    if !matches!(sent, Ok(Ok(()))) {
+        lane.requeue(std::mem::take(batch), true);
+        return None;
+    }
+    // Answer times (see `took`): the first answer's, and when the last came.
+    let mut first: Option<Duration> = None;
+    let mut prev = t0;
+    let n = batch.len();
+    let mut jobs = std::mem::take(batch).into_iter();
+    while let Some(q) = jobs.next() {
+        let deadline = prev + q.job.timeout();
+        let read = read_answer(&mut c, &*q.job);
+        let r = tokio::time::timeout_at(deadline, read).await;
+        let now = Instant::now();
+        let took = took(first, t0, prev, now);
+        first.get_or_insert(took);
+        let ended = match r {
+            Ok(Ok((answer, reusable))) => {
+                q.job.finish(Ok(answer), took);
+                !reusable
+            }
+            Ok(Err(SendError::Closed)) => {
+                // No byte of its answer: unanswered, like those behind it.
+                lane.requeue(std::iter::once(q).chain(jobs).collect(), true);
+                return None;
+            }
+            Ok(Err(e)) => {
+                q.job.finish(Err(e), took);
+                true
+            }
+            Err(_) => {
+                q.job.finish(Err(SendError::Timeout), took);
+                lane.observe(now.saturating_duration_since(prev), 1);
+                true
+            }
+        };
+        prev = now;
+        if ended {
+            lane.requeue(jobs.collect(), false);
+            return None;
+        }
+    }
+    lane.observe(prev.saturating_duration_since(t0), n);
+    Some(c)
+}
+
+/// The upstream's time on one answer of a batch sent at `t0`, as a client
+/// sending it alone would have seen it: the first answer's time since the
+/// write; a later one's, the first's plus how long it came after the one
+/// before it (an answer held behind a slow one is not charged for its
+/// wait), never more than its own time since the write.
+pub(super) fn took(first: Option<Duration>, t0: Instant, prev: Instant, now: Instant) -> Duration {
+    let since_write = now.saturating_duration_since(t0);
+    match first {
+        None => since_write,
+        Some(f) => (f + now.saturating_duration_since(prev)).min(since_write),
+    }
+}
+
+/// One answer (1xx skipped): head, then the body up to the job's `max_body`.
+async fn read_answer(c: &mut Conn, job: &dyn Job) -> Result<(Answer, bool), SendError> {
+    let (method, max) = (job.method(), job.max_body());
+    let head = loop {
+        let h = loop {
+            if !c.buf.is_empty() {
+                match codec::parse_response_keeping(&mut c.buf, |n| job.keeps(n)) {
+                    Ok(Some(h)) => break h,
+                    Ok(None) => {}
+                    Err(_) => return Err(SendError::Upstream("malformed response head".into())),
+                }
+            }
+            c.buf.reserve(16 * 1024);
+            match c.rd.read_buf(&mut c.buf).await {
+                Ok(0) | Err(_) if c.buf.is_empty() => return Err(SendError::Closed),
+                Ok(0) => return Err(SendError::Upstream("connection closed mid-head".into())),
+                Err(e) => return Err(SendError::Upstream(e.to_string())),
+                Ok(_) => {}
+            }
+        };
+        if h.status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(SendError::Upstream(
+                "unexpected 101 Switching Protocols".into(),
+            ));
+        }
+        if !h.status.is_informational() {
+            break h;
+        }
+    };
+    let (framing, mut reuse) = framing::response_framing(method, &head)
+        .map_err(|_| SendError::Upstream("malformed response framing".into()))?;
+    let mut answer = Answer {
+        status: head.status,
+        headers: head.headers,
+        body: None,
+    };
+    if matches!(framing, Framing::Length(n) if n > max) {
+        // Not read: the connection cannot carry another answer.
+        return Ok((answer, false));
+    }
+    let mut decoder = Decoder::new(framing);
+    let mut parts: Vec<Bytes> = Vec::new();
+    let mut len = 0u64;
+    loop {
+        match decoder.decode(&mut c.buf) {
+            Ok(Decoded::Data(d)) => {
+                len += d.len() as u64;
+                if len > max {
+                    return Ok((answer, false));
+                }
+                parts.push(d);
+            }
+            Ok(Decoded::Done) => break,
+            Ok(Decoded::Pending) => {
+                c.buf.reserve(16 * 1024);
+                match c.rd.read_buf(&mut c.buf).await {
+                    Ok(0) => {
+                        decoder
+                            .eof()
+                            .map_err(|e| SendError::Upstream(e.to_owned()))?;
+                        reuse = false;
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(SendError::Upstream(e.to_string())),
+                }
+            }
+            Err(e) => return Err(SendError::Upstream(e.to_owned())),
+        }
+    }
+    answer.body = Some(match parts.len() {
+        0 => Bytes::new(),
+        1 => parts.swap_remove(0),
+        _ => parts.concat().into(),
+    });
+    Ok((answer, reuse))
+}

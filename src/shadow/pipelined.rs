@@ -1,0 +1,138 @@
+//! A copy sent on its shadow upstream's pipelined lane ([`crate::h1::pipeline`]):
+//! the way bodyless idempotent copies to a plain-`http` shadow go. No task
+//! per copy: the lane's driver writes it with the others queued beside it,
+//! and concludes it (breaker, comparison, log) when its answer is read.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{self, HeaderName};
+use http::Method;
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
+
+use super::log::ShadowLog;
+use super::mirror::{header_pairs, millis, Captured, Copy, Pending};
+use super::record::ShadowSide;
+use crate::breaker::Permit;
+use crate::h1::client::SendError;
+use crate::h1::codec;
+use crate::h1::pipeline::{Answer, Job};
+
+const X_SHADOW_REQUEST: HeaderName = HeaderName::from_static("x-shadow-request");
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+pub struct CopyJob {
+    pub copy: Copy,
+    pub permit: Permit,
+    pub slot: OwnedSemaphorePermit,
+    pub primary: oneshot::Receiver<Captured>,
+    pub log: Arc<ShadowLog>,
+}
+
+/// Whether a copy may go on a pipelined lane: no body, and a method that
+/// may be sent again if a connection breaks before its answer (RFC 9112 §9.3.2).
+pub fn fits(method: &Method, body_len: usize) -> bool {
+    body_len == 0 && crate::retry::idempotent(method)
+}
+
+impl Job for CopyJob {
+    fn method(&self) -> &Method {
+        &self.copy.method
+    }
+
+    fn write(&mut self, out: &mut Vec<u8>) {
+        // As `Copy::marked_headers`, written straight from the client's fields.
+        let c = &self.copy;
+        let url = &c.upstream.config.url;
+        let query = c.query.as_deref();
+        let mut target = String::with_capacity(
+            url.base_path.len() + c.uri_path.len() + 1 + query.map_or(0, str::len),
+        );
+        target.push_str(&url.base_path);
+        target.push_str(&c.uri_path);
+        if let Some(q) = query {
+            target.push('?');
+            target.push_str(q);
+        }
+        let key = c
+            .headers
+            .get(&IDEMPOTENCY_KEY)
+            .and_then(|v| v.to_str().ok())
+            .map(|k| format!("{k}-shadow"));
+        let replaced = [header::HOST, X_SHADOW_REQUEST, IDEMPOTENCY_KEY];
+        let [host, mark, idem] = &replaced;
+        let extra: [(&HeaderName, &[u8]); 3] = [
+            (host, c.upstream.host.as_bytes()),
+            (mark, b"1"),
+            (idem, key.as_deref().map_or(&b""[..], str::as_bytes)),
+        ];
+        let n = if key.is_some() { 3 } else { 2 };
+        codec::write_request_head_replacing(
+            out,
+            &c.method,
+            &target,
+            &c.headers,
+            &replaced,
+            &extra[..n],
+        );
+    }
+
+    fn keeps(&self, name: &[u8]) -> bool {
+        name.eq_ignore_ascii_case(b"content-encoding")
+            || self
+                .copy
+                .target
+                .spec
+                .headers
+                .iter()
+                .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+    }
+
+    fn timeout(&self) -> Duration {
+        self.copy.upstream.config.timeout.0
+    }
+
+    fn max_body(&self) -> u64 {
+        self.copy.max_body
+    }
+
+    fn finish(self: Box<Self>, answer: Result<Answer, SendError>, took: Duration) {
+        let CopyJob {
+            copy,
+            permit,
+            slot,
+            primary,
+            log,
+        } = *self;
+        permit.record(matches!(&answer, Ok(a) if !a.status.is_server_error()));
+        let mut side = ShadowSide {
+            upstream: copy.upstream.name.to_string(),
+            latency_ms: Some(millis(took)),
+            ..ShadowSide::default()
+        };
+        let shadow = match answer {
+            Ok(a) => {
+                side.status = Some(a.status.as_u16());
+                match a.body {
+                    Some(body) => Ok((
+                        a.status.as_u16(),
+                        header_pairs(&a.headers, &copy.target.spec),
+                        body,
+                    )),
+                    None => Err(None),
+                }
+            }
+            Err(e) => Err(Some(Copy::failure(crate::upstream::classify_h1(e)))),
+        };
+        // The slot is held until the copy's own exchange is over.
+        drop(slot);
+        Pending {
+            meta: copy.meta,
+            target: copy.target,
+            side,
+            shadow,
+            log,
+        }
+        .when_primary(primary);
+    }
+}

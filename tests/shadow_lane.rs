@@ -1,0 +1,229 @@
+//! Shadow copies on the pipelined lane (`h1::pipeline`): copies written
+//! together in one send once the shadow answers fast, and every copy still
+//! compared when the shadow upstream ends connections in the middle of a
+//! pipeline — saying so, as NGINX does after `keepalive_requests`, or not.
+
+mod support;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::Method;
+use strangler::h1::client::SendError;
+use strangler::h1::pipeline::{Answer, Job, Lane};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const BODY: &str = r#"{"id":1,"items":[1,2,3]}"#;
+
+/// A raw HTTP/1.1 upstream for bodyless requests, answering each with
+/// `BODY`. After `per_conn` answers it ends the connection, dropping what
+/// it already read: `polite`, the last answer says `Connection: close`;
+/// otherwise it just closes.
+struct Ender {
+    addr: std::net::SocketAddr,
+    requests: Arc<AtomicUsize>,
+    /// The most complete requests that arrived in one read.
+    most_in_one_read: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Ender {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn ender(per_conn: usize, polite: bool) -> Ender {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let requests = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (r, m) = (Arc::clone(&requests), Arc::clone(&most));
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let (r, m) = (Arc::clone(&r), Arc::clone(&m));
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut answered = 0;
+                let mut chunk = [0u8; 16 * 1024];
+                loop {
+                    let n = match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    let mut heads = 0;
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        heads += 1;
+                    }
+                    m.fetch_max(heads, Ordering::SeqCst);
+                    for _ in 0..heads {
+                        r.fetch_add(1, Ordering::SeqCst);
+                        answered += 1;
+                        let last = answered == per_conn;
+                        let close = if last && polite {
+                            "connection: close\r\n"
+                        } else {
+                            ""
+                        };
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{close}content-length: {}\r\n\r\n{BODY}",
+                            BODY.len()
+                        );
+                        if s.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        if last {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Ender {
+        addr,
+        requests,
+        most_in_one_read: most,
+        task,
+    }
+}
+
+fn config(primary: &str, shadow: &str) -> String {
+    format!(
+        "listen: 127.0.0.1:0\nupstreams:\n  legacy: {{ url: {primary} }}\n  new: {{ url: {shadow}, timeout: 5s }}\nroutes:\n  - name: mirrored\n    match: {{ path_prefix: / }}\n    upstream: legacy\n    shadow: {{ upstream: new }}\n"
+    )
+}
+
+async fn get_owned(url: String) -> Resp {
+    get(&url).await
+}
+
+/// `total` GETs, `at_once` at a time; then every copy must be compared, and match.
+async fn all_copies_compared(shadow: &Ender, total: usize, at_once: usize) {
+    let primary = upstream().body(BODY).spawn().await;
+    let p = spawn_proxy(&config(&primary.url(), &format!("http://{}", shadow.addr)));
+    for round in 0..total / at_once {
+        let calls: Vec<_> = (0..at_once)
+            .map(|i| tokio::spawn(get_owned(p.url(&format!("/items/{}", round * at_once + i)))))
+            .collect();
+        for call in calls {
+            let r = call.await.expect("the client task");
+            assert_eq!(r.status, 200);
+            assert_eq!(r.text(), BODY);
+        }
+    }
+    let report = || async { get(&p.admin_url("/-/shadow")).await.json()["mirrored"].clone() };
+    eventually(PATIENCE, &format!("{total} comparisons"), || async {
+        let r = report().await;
+        r["compared"].as_u64().unwrap_or(0) + r["shadow_errors"].as_u64().unwrap_or(0)
+            >= total as u64
+    })
+    .await;
+    let r = report().await;
+    assert_eq!(r["compared"], total, "{r}");
+    assert_eq!(r["matched"], total, "{r}");
+    assert_eq!(r["shadow_errors"], 0, "{r}");
+    assert!(shadow.requests.load(Ordering::SeqCst) >= total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_proxy_copies_are_all_compared_when_the_shadow_drops_connections() {
+    let shadow = ender(3, false).await;
+    all_copies_compared(&shadow, 120, 20).await;
+}
+
+/// A job for the lane itself: its answer goes to a shared list.
+struct Probe {
+    method: Method,
+    path: String,
+    done: Arc<Mutex<Vec<Result<u16, String>>>>,
+}
+
+impl Job for Probe {
+    fn method(&self) -> &Method {
+        &self.method
+    }
+    fn write(&mut self, out: &mut Vec<u8>) {
+        let head = format!("GET {} HTTP/1.1\r\nhost: shadow\r\n\r\n", self.path);
+        out.extend_from_slice(head.as_bytes());
+    }
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+    fn max_body(&self) -> u64 {
+        1024
+    }
+    fn finish(self: Box<Self>, answer: Result<Answer, SendError>, _took: Duration) {
+        let r = match answer {
+            Ok(a) if a.body.as_deref() == Some(BODY.as_bytes()) => Ok(a.status.as_u16()),
+            Ok(a) => Err(format!("unexpected body {:?}", a.body)),
+            Err(e) => Err(format!("{e:?}")),
+        };
+        self.done.lock().expect("lock").push(r);
+    }
+}
+
+/// Warm a lane to `shadow` up one request at a time (it learns that the
+/// upstream answers fast), then queue `burst` at once; every answer must
+/// come back right. Returns the most requests the upstream got in one read.
+async fn warm_then_burst(shadow: &Ender, burst: usize) -> usize {
+    let lane = Lane::new(&shadow.addr.to_string(), Duration::from_secs(2));
+    let done = Arc::new(Mutex::new(Vec::new()));
+    let submit = |path: String| {
+        lane.submit(Box::new(Probe {
+            method: Method::GET,
+            path,
+            done: Arc::clone(&done),
+        }))
+    };
+    let finished = |n: usize| {
+        let done = Arc::clone(&done);
+        move || {
+            let done = Arc::clone(&done);
+            async move { done.lock().expect("lock").len() >= n }
+        }
+    };
+    for i in 0..30 {
+        submit(format!("/warm/{i}"));
+        eventually(PATIENCE, "a warm-up answer", finished(i + 1)).await;
+    }
+    assert_eq!(shadow.most_in_one_read.load(Ordering::SeqCst), 1);
+    // Queued with no await between them: written together.
+    for i in 0..burst {
+        submit(format!("/burst/{i}"));
+    }
+    eventually(PATIENCE, "the burst's answers", finished(30 + burst)).await;
+    let results = done.lock().expect("lock").clone();
+    assert!(results.iter().all(|r| r == &Ok(200)), "{results:?}");
+    assert_eq!(results.len(), 30 + burst);
+    shadow.most_in_one_read.load(Ordering::SeqCst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_upstream_gets_the_queued_copies_in_one_write() {
+    let shadow = ender(usize::MAX, true).await;
+    let most = warm_then_burst(&shadow, 20).await;
+    assert!(
+        most >= 2,
+        "the burst was not pipelined (at most {most} per read)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_requests_of_an_ended_pipeline_are_sent_again() {
+    // Connections end after 3 answers: a pipelined burst of 20 loses its
+    // tail on each, which goes again on the next connection.
+    for polite in [true, false] {
+        let shadow = ender(3, polite).await;
+        let most = warm_then_burst(&shadow, 20).await;
+        assert!(
+            most >= 2,
+            "the burst was not pipelined (at most {most} per read)"
+        );
+        assert!(shadow.requests.load(Ordering::SeqCst) >= 50);
+    }
+}
