@@ -5,7 +5,7 @@
 //! - [`pipelined`]: a bodyless idempotent copy on the shadow upstream's
 //!   pipelined lane instead (no task, copies batched into one send);
 //! - [`diff`]: the comparison (status, headers, JSON structurally, bytes);
-//! - [`record`]: one shadow-log line; [`line`]: written by hand;
+//! - [`record`]: one shadow-log line (written by hand in `line`);
 //! - [`report`]: the per-route aggregate and the `ready` verdict;
 //! - [`html`]: the self-contained HTML report.
 pub mod diff;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use service_common::events::{Bus, Consumer, Event, EventStats, EventType};
 use service_common::testing::bus::{LoseFirstAck, TestBus};
-use service_common::testing::{eventually, TestServer};
+use service_common::testing::{eventually, publish_acked, TestServer};
 
 /// Generous: two noisy cores.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -54,10 +54,7 @@ async fn applies_each_event_once(bus: TestBus) {
         Event::new(EventType::InventoryReserved, 100, reservation.clone()),
         Event::new(EventType::PaymentCompleted, 100, payment.clone()),
     ] {
-        publisher
-            .publish(&e)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        publish_acked(&publisher, &e, DEADLINE).await;
     }
     eventually("both events delivered twice", DEADLINE, || async {
         let s = stats(&stub).await;

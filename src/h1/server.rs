@@ -46,6 +46,8 @@ pub enum Ended {
     Http2(BytesMut),
 }
 
+/// How long a closing connection reads what its client still sends.
+const LINGER: Duration = Duration::from_secs(2);
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Serve requests from `rd`/`wr` (the two halves of one connection) until
@@ -119,6 +121,9 @@ where
         ));
         if !next.await || drain.draining() {
             let _ = wr.shutdown().await;
+            if !drain.draining() {
+                Box::pin(linger(&mut rd)).await;
+            }
             return Ended::Done;
         }
         if buf.is_empty() {
@@ -126,6 +131,23 @@ where
             buf = BytesMut::new();
         }
     }
+}
+
+/// After the proxy's FIN: what the client still sends (the rest of an
+/// upload that was refused, say) is read and dropped until it closes, for
+/// at most [`LINGER`]. Closed at once, unread data would make the kernel
+/// send a reset, which can destroy the answer in the client's buffers
+/// before it is read (NGINX's lingering close).
+async fn linger<R: AsyncRead + Unpin>(rd: &mut R) {
+    let mut sink = vec![0u8; 16 * 1024];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(n) = tokio::io::AsyncReadExt::read(rd, &mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Read, check and answer one request; `true`: the connection can carry another.

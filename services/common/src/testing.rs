@@ -254,6 +254,29 @@ where
     }
 }
 
+/// Publishes `event` until the bus acknowledges it, within `deadline`: a
+/// broker slow to acknowledge on a loaded machine is not a failed test, and
+/// a retry carries the same message id (JetStream drops the duplicate).
+pub async fn publish_acked(
+    bus: &crate::events::Bus,
+    event: &crate::events::Event,
+    deadline: Duration,
+) {
+    let until = Instant::now() + deadline;
+    loop {
+        match bus.publish(event).await {
+            Ok(()) => return,
+            Err(e) if Instant::now() >= until => {
+                panic!(
+                    "publish {}: not acknowledged in {deadline:?}: {e}",
+                    event.event_type
+                )
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
 /// An address on which nothing listens: bound, then released.
 pub async fn dead_addr() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0")

@@ -11,7 +11,7 @@ use service_common::events::{
     Consumer, Delivery, Event, EventType, Outbox, RelayPolicy, Subscription,
 };
 use service_common::testing::bus::{Collector, TestBus};
-use service_common::testing::eventually;
+use service_common::testing::{eventually, publish_acked};
 
 /// Generous: two noisy cores, and a broker restart in the outage test.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -47,10 +47,7 @@ async fn publishes_and_delivers(bus: TestBus) {
         .map(|(i, t)| event(*t, i as u64 + 1, 0))
         .collect();
     for e in &published {
-        bus.bus()
-            .publish(e)
-            .await
-            .unwrap_or_else(|err| panic!("publish {}: {err}", e.event_type));
+        publish_acked(&bus.bus(), e, DEADLINE).await;
     }
     let consumer = Consumer::new("contract");
     let collector = Collector::start(&bus.bus(), &consumer);
@@ -64,10 +61,7 @@ async fn publishes_and_delivers(bus: TestBus) {
 
     // The consumer is durable: subscribing again resumes after what it acknowledged.
     let later = event(EventType::OrderCreated, 99, 0);
-    bus.bus()
-        .publish(&later)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    publish_acked(&bus.bus(), &later, DEADLINE).await;
     let collector = Collector::start(&bus.bus(), &consumer);
     let received = collector.wait_for(1, DEADLINE).await;
     assert_eq!(
@@ -110,7 +104,7 @@ async fn redelivers_what_is_not_acknowledged(bus: TestBus) {
     let first = event(EventType::InventoryReserved, 7, 1);
     let second = event(EventType::InventoryReleased, 7, 2);
     for e in [&first, &second] {
-        bus.bus().publish(e).await.unwrap_or_else(|e| panic!("{e}"));
+        publish_acked(&bus.bus(), e, DEADLINE).await;
     }
     let consumer = Consumer::new("forgetful").with_ack_wait(Duration::from_secs(1));
     let mut subscription = bus.bus().subscribe(&consumer);
