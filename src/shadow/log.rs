@@ -77,7 +77,7 @@ impl Sink {
                 .create(true)
                 .append(true)
                 .open(path)
-                .map(std::io::BufWriter::new)
+                .map(|f| std::io::BufWriter::with_capacity(64 * 1024, f))
                 .map_err(|e| self.fail(&e))
                 .ok();
         }

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
+use std::pin::Pin;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+
+use tokio::time::{sleep_until, Instant, Sleep};
 
 use super::{Answer, Job, Lane, Queued};
 use crate::h1::client::SendError;
@@ -19,6 +21,8 @@ use crate::h1::framing::{self, Decoded, Decoder, Framing};
 
 pub(super) struct Conn {
     pub(super) rd: OwnedReadHalf,
+    /// Bounds each write and answer; moved forward, not re-made.
+    timer: Pin<Box<Sleep>>,
     wr: OwnedWriteHalf,
     buf: BytesMut,
 }
@@ -42,6 +46,7 @@ async fn connect(lane: &Lane) -> Result<Conn, SendError> {
         rd,
         wr,
         buf: BytesMut::new(),
+        timer: Box::pin(sleep_until(Instant::now())),
     })
 }
 
@@ -75,8 +80,13 @@ pub(super) async fn run(
         q.job.write(out);
     }
     let first_timeout = batch.first().map_or(Duration::ZERO, |q| q.job.timeout());
-    let sent = tokio::time::timeout(first_timeout, c.wr.write_all(out)).await;
-    if !matches!(sent, Ok(Ok(()))) {
+    c.timer.as_mut().reset(t0 + first_timeout);
+    let sent = tokio::select! {
+        biased;
+        r = c.wr.write_all(out) => r.is_ok(),
+        () = c.timer.as_mut() => false,
+    };
+    if !sent {
         lane.requeue(std::mem::take(batch), true);
         return None;
     }
@@ -87,8 +97,12 @@ pub(super) async fn run(
     let mut jobs = std::mem::take(batch).into_iter();
     while let Some(q) = jobs.next() {
         let deadline = prev + q.job.timeout();
-        let read = read_answer(&mut c, &*q.job);
-        let r = tokio::time::timeout_at(deadline, read).await;
+        c.timer.as_mut().reset(deadline);
+        let r = tokio::select! {
+            biased;
+            r = read_answer(&mut c.rd, &mut c.buf, &*q.job) => Ok(r),
+            () = c.timer.as_mut() => Err(()),
+        };
         let now = Instant::now();
         let took = took(first, t0, prev, now);
         first.get_or_insert(took);
@@ -136,20 +150,24 @@ pub(super) fn took(first: Option<Duration>, t0: Instant, prev: Instant, now: Ins
 }
 
 /// One answer (1xx skipped): head, then the body up to the job's `max_body`.
-async fn read_answer(c: &mut Conn, job: &dyn Job) -> Result<(Answer, bool), SendError> {
+async fn read_answer(
+    rd: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    job: &dyn Job,
+) -> Result<(Answer, bool), SendError> {
     let (method, max) = (job.method(), job.max_body());
     let head = loop {
         let h = loop {
-            if !c.buf.is_empty() {
-                match codec::parse_response_keeping(&mut c.buf, |n| job.keeps(n)) {
+            if !buf.is_empty() {
+                match codec::parse_response_keeping(buf, |n| job.keeps(n)) {
                     Ok(Some(h)) => break h,
                     Ok(None) => {}
                     Err(_) => return Err(SendError::Upstream("malformed response head".into())),
                 }
             }
-            c.buf.reserve(16 * 1024);
-            match c.rd.read_buf(&mut c.buf).await {
-                Ok(0) | Err(_) if c.buf.is_empty() => return Err(SendError::Closed),
+            buf.reserve(16 * 1024);
+            match rd.read_buf(buf).await {
+                Ok(0) | Err(_) if buf.is_empty() => return Err(SendError::Closed),
                 Ok(0) => return Err(SendError::Upstream("connection closed mid-head".into())),
                 Err(e) => return Err(SendError::Upstream(e.to_string())),
                 Ok(_) => {}
@@ -179,7 +197,7 @@ async fn read_answer(c: &mut Conn, job: &dyn Job) -> Result<(Answer, bool), Send
     let mut parts: Vec<Bytes> = Vec::new();
     let mut len = 0u64;
     loop {
-        match decoder.decode(&mut c.buf) {
+        match decoder.decode(buf) {
             Ok(Decoded::Data(d)) => {
                 len += d.len() as u64;
                 if len > max {
@@ -189,8 +207,8 @@ async fn read_answer(c: &mut Conn, job: &dyn Job) -> Result<(Answer, bool), Send
             }
             Ok(Decoded::Done) => break,
             Ok(Decoded::Pending) => {
-                c.buf.reserve(16 * 1024);
-                match c.rd.read_buf(&mut c.buf).await {
+                buf.reserve(16 * 1024);
+                match rd.read_buf(buf).await {
                     Ok(0) => {
                         decoder
                             .eof()
