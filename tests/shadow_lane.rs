@@ -20,7 +20,7 @@ const BODY: &str = r#"{"id":1,"items":[1,2,3]}"#;
 /// A raw HTTP/1.1 upstream for bodyless requests, answering each with
 /// `BODY`. After `per_conn` answers it ends the connection, dropping what
 /// it already read: `polite`, the last answer says `Connection: close`;
-/// otherwise it just closes.
+/// otherwise it just closes. Requests for `/slow…` take `slow` to answer.
 struct Ender {
     addr: std::net::SocketAddr,
     requests: Arc<AtomicUsize>,
@@ -36,6 +36,10 @@ impl Drop for Ender {
 }
 
 async fn ender(per_conn: usize, polite: bool) -> Ender {
+    ender_with(per_conn, polite, Duration::ZERO).await
+}
+
+async fn ender_with(per_conn: usize, polite: bool, slow: Duration) -> Ender {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let requests = Arc::new(AtomicUsize::new(0));
@@ -54,13 +58,16 @@ async fn ender(per_conn: usize, polite: bool) -> Ender {
                         Ok(n) => n,
                     };
                     buf.extend_from_slice(&chunk[..n]);
-                    let mut heads = 0;
+                    let mut heads = Vec::new();
                     while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.drain(..end + 4);
-                        heads += 1;
+                        let head: Vec<u8> = buf.drain(..end + 4).collect();
+                        heads.push(head.starts_with(b"GET /slow"));
                     }
-                    m.fetch_max(heads, Ordering::SeqCst);
-                    for _ in 0..heads {
+                    m.fetch_max(heads.len(), Ordering::SeqCst);
+                    for is_slow in heads {
+                        if is_slow {
+                            tokio::time::sleep(slow).await;
+                        }
                         r.fetch_add(1, Ordering::SeqCst);
                         answered += 1;
                         let last = answered == per_conn;
@@ -136,11 +143,14 @@ async fn through_the_proxy_copies_are_all_compared_when_the_shadow_drops_connect
     all_copies_compared(&shadow, 120, 20).await;
 }
 
+/// What became of a [`Probe`]: its path, answer status, and time.
+type Done = (String, Result<u16, String>, Duration);
+
 /// A job for the lane itself: its answer goes to a shared list.
 struct Probe {
     method: Method,
     path: String,
-    done: Arc<Mutex<Vec<Result<u16, String>>>>,
+    done: Arc<Mutex<Vec<Done>>>,
 }
 
 impl Job for Probe {
@@ -157,21 +167,27 @@ impl Job for Probe {
     fn max_body(&self) -> u64 {
         1024
     }
-    fn finish(self: Box<Self>, answer: Result<Answer, SendError>, _took: Duration) {
+    fn finish(self: Box<Self>, answer: Result<Answer, SendError>, took: Duration) {
         let r = match answer {
             Ok(a) if a.body.as_deref() == Some(BODY.as_bytes()) => Ok(a.status.as_u16()),
             Ok(a) => Err(format!("unexpected body {:?}", a.body)),
             Err(e) => Err(format!("{e:?}")),
         };
-        self.done.lock().expect("lock").push(r);
+        self.done
+            .lock()
+            .expect("lock")
+            .push((self.path.clone(), r, took));
     }
 }
 
 /// Warm a lane to `shadow` up one request at a time (it learns that the
-/// upstream answers fast), then queue `burst` at once; every answer must
-/// come back right. Returns the most requests the upstream got in one read.
-async fn warm_then_burst(shadow: &Ender, burst: usize) -> usize {
-    let lane = Lane::new(&shadow.addr.to_string(), Duration::from_secs(2));
+/// upstream answers fast), then queue `burst` paths at once; every answer
+/// must come back right. Returns what became of the burst, and the most
+/// requests the upstream got in one read.
+async fn warm_then_burst(shadow: &Ender, burst: &[String]) -> (Vec<Done>, usize) {
+    // A budget no test machine's delays reach: the burst is one batch.
+    let budget = Duration::from_secs(60);
+    let lane = Lane::with_budget(&shadow.addr.to_string(), Duration::from_secs(2), budget);
     let done = Arc::new(Mutex::new(Vec::new()));
     let submit = |path: String| {
         lane.submit(Box::new(Probe {
@@ -193,33 +209,61 @@ async fn warm_then_burst(shadow: &Ender, burst: usize) -> usize {
     }
     assert_eq!(shadow.most_in_one_read.load(Ordering::SeqCst), 1);
     // Queued with no await between them: written together.
-    for i in 0..burst {
-        submit(format!("/burst/{i}"));
+    for path in burst {
+        submit(path.clone());
     }
-    eventually(PATIENCE, "the burst's answers", finished(30 + burst)).await;
+    eventually(PATIENCE, "the burst's answers", finished(30 + burst.len())).await;
     let results = done.lock().expect("lock").clone();
-    assert!(results.iter().all(|r| r == &Ok(200)), "{results:?}");
-    assert_eq!(results.len(), 30 + burst);
-    shadow.most_in_one_read.load(Ordering::SeqCst)
+    assert!(results.iter().all(|(_, r, _)| r == &Ok(200)), "{results:?}");
+    assert_eq!(results.len(), 30 + burst.len());
+    let most = shadow.most_in_one_read.load(Ordering::SeqCst);
+    (results[30..].to_vec(), most)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+fn paths(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}/{i}")).collect()
+}
+
+// One thread: the burst is all queued before a driver runs.
+#[tokio::test]
 async fn a_fast_upstream_gets_the_queued_copies_in_one_write() {
     let shadow = ender(usize::MAX, true).await;
-    let most = warm_then_burst(&shadow, 20).await;
+    let (_, most) = warm_then_burst(&shadow, &paths("/burst", 20)).await;
     assert!(
         most >= 2,
         "the burst was not pipelined (at most {most} per read)"
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// One thread: the burst is all queued before a driver runs.
+#[tokio::test]
+async fn answers_held_behind_a_slow_one_are_not_timed_as_slow() {
+    let shadow = ender_with(usize::MAX, true, Duration::from_millis(600)).await;
+    let mut burst = vec!["/slow/0".to_string()];
+    burst.extend(paths("/fast", 10));
+    let (done, most) = warm_then_burst(&shadow, &burst).await;
+    assert!(
+        most >= 2,
+        "the burst was not pipelined (at most {most} per read)"
+    );
+    for (path, _, took) in &done {
+        if path.starts_with("/slow") {
+            assert!(*took >= Duration::from_millis(600), "{path}: {took:?}");
+        } else {
+            // Answered right after the slow one, 600 ms after the write.
+            assert!(*took < Duration::from_millis(300), "{path}: {took:?}");
+        }
+    }
+}
+
+// One thread: the burst is all queued before a driver runs.
+#[tokio::test]
 async fn unanswered_requests_of_an_ended_pipeline_are_sent_again() {
     // Connections end after 3 answers: a pipelined burst of 20 loses its
     // tail on each, which goes again on the next connection.
     for polite in [true, false] {
         let shadow = ender(3, polite).await;
-        let most = warm_then_burst(&shadow, 20).await;
+        let (_, most) = warm_then_burst(&shadow, &paths("/burst", 20)).await;
         assert!(
             most >= 2,
             "the burst was not pipelined (at most {most} per read)"

@@ -30,7 +30,9 @@ mod batch;
 use super::client::{readable_alive, SendError, POOL_IDLE_TIMEOUT};
 
 /// Service time a batch may hold (the head-of-line wait of its last request).
-pub const BUDGET: Duration = Duration::from_millis(2);
+/// (It also absorbs the proxy's own scheduling delays, which every answer's
+/// time includes: a busy proxy must not take a fast upstream for a slow one.)
+pub const BUDGET: Duration = Duration::from_millis(10);
 const MAX_BATCH: usize = 32;
 /// Connections (drivers) per lane; the shadow's `max_inflight` bounds them first.
 const MAX_DRIVERS: usize = 512;
@@ -61,7 +63,8 @@ pub struct Answer {
 
 pub(super) struct Queued {
     pub(super) job: Box<dyn Job>,
-    /// Sent once already on a connection that broke while on it.
+    /// Sent once already as the first request of a new connection that
+    /// closed before answering it.
     pub(super) resent: bool,
 }
 
@@ -72,13 +75,17 @@ struct State {
     drivers: usize,
     /// Drivers woken or started that have not taken their batch yet.
     coming: usize,
+    /// [`BUDGET`], µs.
+    budget_us: f64,
     /// Moving average of the time a batch took per answer, µs.
     service_us: f64,
+    /// Moving average of a batch's first answer time, µs.
+    first_us: Option<f64>,
 }
 
 impl State {
     fn batch(&self) -> usize {
-        ((BUDGET.as_micros() as f64 / self.service_us.max(1.0)) as usize).clamp(1, MAX_BATCH)
+        ((self.budget_us / self.service_us.max(1.0)) as usize).clamp(1, MAX_BATCH)
     }
 }
 
@@ -90,6 +97,11 @@ pub struct Lane {
 
 impl Lane {
     pub fn new(authority: &str, connect_timeout: Duration) -> Arc<Lane> {
+        Lane::with_budget(authority, connect_timeout, BUDGET)
+    }
+
+    /// As [`Lane::new`], with another head-of-line budget than [`BUDGET`].
+    pub fn with_budget(authority: &str, connect_timeout: Duration, budget: Duration) -> Arc<Lane> {
         Arc::new(Lane {
             authority: authority.to_owned(),
             connect_timeout,
@@ -99,7 +111,9 @@ impl Lane {
                 drivers: 0,
                 coming: 0,
                 // Until answers say otherwise, one request per connection.
-                service_us: BUDGET.as_micros() as f64,
+                budget_us: budget.as_micros() as f64,
+                service_us: budget.as_micros() as f64,
+                first_us: None,
             }),
         })
     }
@@ -120,6 +134,19 @@ impl Lane {
         }
     }
 
+    /// The baseline for the answers after a batch's first, which took
+    /// `first`: the smaller of it and the usual first-answer time (so that
+    /// a slow first answer does not make those behind it look slow).
+    pub(super) fn baseline(&self, first: Duration) -> Duration {
+        let mut st = self.lock();
+        let usual = st
+            .first_us
+            .map_or(first, |us| Duration::from_micros(us as u64));
+        let us = first.as_micros() as f64;
+        st.first_us = Some(st.first_us.map_or(us, |old| old * 0.8 + us * 0.2));
+        first.min(usual)
+    }
+
     /// `n` answers took `took` in all, from the write.
     pub(super) fn observe(&self, took: Duration, n: usize) {
         let each = took.as_micros() as f64 / n.max(1) as f64;
@@ -128,9 +155,13 @@ impl Lane {
     }
 
     /// Queue again, in order, what a broken connection left unanswered
-    /// (RFC 9112 §9.3.2). `charged`: the first of them was the one the
-    /// upstream was on when the connection broke; it is sent once more at
-    /// most (the others, behind it, were not started by a sequential server).
+    /// (RFC 9112 §9.3.2). `charged`: the first of them was the first request
+    /// of a new connection that closed before answering it — it may be what
+    /// broke it, and is sent once more at most. The others were not started
+    /// by a sequential server, or met a close that was not theirs (an idle
+    /// connection closed under it, a server ending a connection after some
+    /// answers): they go again as they are. Each broken connection either
+    /// answered something or charged a request, so this ends.
     pub(super) fn requeue(&self, rest: Vec<Queued>, charged: bool) {
         let mut rest = rest.into_iter();
         let mut failed = None;

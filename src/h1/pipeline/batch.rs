@@ -58,6 +58,10 @@ pub(super) async fn run(
     out: &mut Vec<u8>,
 ) -> Option<Conn> {
     let t0 = Instant::now();
+    // A connection the upstream may have closed while idle (its FIN not yet
+    // seen) breaks on the first request without its fault; a new one that
+    // closes before its first answer may have been broken by that request.
+    let fresh = conn.is_none();
     let mut c = match conn {
         Some(c) => c,
         None => match connect(lane).await {
@@ -87,11 +91,12 @@ pub(super) async fn run(
         () = c.timer.as_mut() => false,
     };
     if !sent {
-        lane.requeue(std::mem::take(batch), true);
+        lane.requeue(std::mem::take(batch), fresh);
         return None;
     }
-    // Answer times (see `took`): the first answer's, and when the last came.
-    let mut first: Option<Duration> = None;
+    // Answer times (see `took`): the baseline, once the first answer is in,
+    // and when the last came.
+    let mut base: Option<Duration> = None;
     let mut prev = t0;
     let n = batch.len();
     let mut jobs = std::mem::take(batch).into_iter();
@@ -104,16 +109,20 @@ pub(super) async fn run(
             () = c.timer.as_mut() => Err(()),
         };
         let now = Instant::now();
-        let took = took(first, t0, prev, now);
-        first.get_or_insert(took);
+        let took = took(base, t0, prev, now);
         let ended = match r {
             Ok(Ok((answer, reusable))) => {
+                if base.is_none() {
+                    base = Some(lane.baseline(took));
+                }
                 q.job.finish(Ok(answer), took);
                 !reusable
             }
             Ok(Err(SendError::Closed)) => {
-                // No byte of its answer: unanswered, like those behind it.
-                lane.requeue(std::iter::once(q).chain(jobs).collect(), true);
+                // No byte of its answer: unanswered, like those behind it;
+                // charged only as the first request of a new connection.
+                let charged = fresh && base.is_none();
+                lane.requeue(std::iter::once(q).chain(jobs).collect(), charged);
                 return None;
             }
             Ok(Err(e)) => {
@@ -138,14 +147,15 @@ pub(super) async fn run(
 
 /// The upstream's time on one answer of a batch sent at `t0`, as a client
 /// sending it alone would have seen it: the first answer's time since the
-/// write; a later one's, the first's plus how long it came after the one
-/// before it (an answer held behind a slow one is not charged for its
-/// wait), never more than its own time since the write.
-pub(super) fn took(first: Option<Duration>, t0: Instant, prev: Instant, now: Instant) -> Duration {
+/// write; a later one's, the baseline (the usual time of a batch's first
+/// answer, see `Lane::baseline`) plus how long it came after the one
+/// before it — an answer held behind a slow one is not charged for the
+/// wait — and never more than its own time since the write.
+pub(super) fn took(base: Option<Duration>, t0: Instant, prev: Instant, now: Instant) -> Duration {
     let since_write = now.saturating_duration_since(t0);
-    match first {
+    match base {
         None => since_write,
-        Some(f) => (f + now.saturating_duration_since(prev)).min(since_write),
+        Some(b) => (b + now.saturating_duration_since(prev)).min(since_write),
     }
 }
 
