@@ -244,7 +244,25 @@ where
     let plan = match shadow {
         None => ShadowPlan::None,
         Some(target) => {
-            let copy = || Copy {
+            let body_len = match &body {
+                CallBody::Buffered(b) => b.len(),
+                CallBody::Stream(_) => 0,
+            };
+            let pipelinable = pipelined::fits(&parts.method, body_len);
+            // A pipelined copy's head is written now, from the fields that
+            // go to the primary: no copy of the map.
+            let copy = |pipelined: bool| Copy {
+                head: if pipelined {
+                    pipelined::request_head(
+                        &snap.upstreams[target.upstream],
+                        &parts.method,
+                        &path,
+                        parts.uri.query(),
+                        &out_headers,
+                    )
+                } else {
+                    Vec::new()
+                },
                 meta: mirror::meta(
                     request_id.to_str().unwrap_or(""),
                     &route.name,
@@ -256,7 +274,11 @@ where
                 method: parts.method.clone(),
                 uri_path: path.to_string(),
                 query: parts.uri.query().map(str::to_owned),
-                headers: out_headers.clone(),
+                headers: if pipelined {
+                    HeaderMap::new()
+                } else {
+                    out_headers.clone()
+                },
                 body: match &body {
                     CallBody::Buffered(b) => b.clone(),
                     CallBody::Stream(_) => bytes::Bytes::new(),
@@ -264,7 +286,7 @@ where
                 max_body: max_shadow,
                 idle: limits.body_idle_timeout,
             };
-            plan_shadow(state, snap, target, shadow_fits, copy)
+            plan_shadow(state, snap, target, shadow_fits, pipelinable, copy)
         }
     };
     let original = match &path {
@@ -339,7 +361,8 @@ fn plan_shadow(
     snap: &Snapshot,
     target: &Arc<crate::routing::ShadowTarget>,
     fits: bool,
-    copy: impl FnOnce() -> Copy,
+    pipelinable: bool,
+    copy: impl FnOnce(bool) -> Copy,
 ) -> ShadowPlan {
     let up = &snap.upstreams[target.upstream];
     if !fits {
@@ -352,12 +375,11 @@ fn plan_shadow(
         return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::BreakerOpen);
     };
     let (tx, rx) = oneshot::channel();
-    let copy = copy();
     let log = Arc::clone(&state.shadow_log);
     match &up.lane {
-        Some(lane) if pipelined::fits(&copy.method, copy.body.len()) => {
+        Some(lane) if pipelinable => {
             lane.submit(Box::new(CopyJob {
-                copy,
+                copy: copy(true),
                 permit,
                 slot,
                 primary: rx,
@@ -365,7 +387,7 @@ fn plan_shadow(
             }));
         }
         _ => {
-            tokio::spawn(copy.run(permit, slot, rx, log));
+            tokio::spawn(copy(false).run(permit, slot, rx, log));
         }
     }
     ShadowPlan::Go(tx, Arc::clone(target))

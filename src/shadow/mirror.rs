@@ -61,7 +61,10 @@ pub struct Copy {
     pub method: Method,
     pub uri_path: String,
     pub query: Option<String>,
+    /// Empty when the copy goes pipelined (its head is then in `head`).
     pub headers: HeaderMap,
+    /// The request head of a pipelined copy, written when it was planned.
+    pub head: Vec<u8>,
     pub body: Bytes,
     pub max_body: u64,
     pub idle: Duration,

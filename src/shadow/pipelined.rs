@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{self, HeaderName};
-use http::Method;
+use http::{HeaderMap, Method};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 use super::log::ShadowLog;
@@ -17,6 +17,7 @@ use crate::breaker::Permit;
 use crate::h1::client::SendError;
 use crate::h1::codec;
 use crate::h1::pipeline::{Answer, Job};
+use crate::upstream::Upstream;
 
 const X_SHADOW_REQUEST: HeaderName = HeaderName::from_static("x-shadow-request");
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -35,46 +36,47 @@ pub fn fits(method: &Method, body_len: usize) -> bool {
     body_len == 0 && crate::retry::idempotent(method)
 }
 
+/// A pipelined copy's request head (as `Copy::marked_headers` marks a
+/// copy), written from the fields that go to the primary.
+pub fn request_head(
+    upstream: &Upstream,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Vec<u8> {
+    let base = &upstream.config.url.base_path;
+    let mut target = String::with_capacity(base.len() + path.len() + 1 + query.map_or(0, str::len));
+    target.push_str(base);
+    target.push_str(path);
+    if let Some(q) = query {
+        target.push('?');
+        target.push_str(q);
+    }
+    let key = headers
+        .get(&IDEMPOTENCY_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(|k| format!("{k}-shadow"));
+    let replaced = [header::HOST, X_SHADOW_REQUEST, IDEMPOTENCY_KEY];
+    let [host, mark, idem] = &replaced;
+    let extra: [(&HeaderName, &[u8]); 3] = [
+        (host, upstream.host.as_bytes()),
+        (mark, b"1"),
+        (idem, key.as_deref().map_or(&b""[..], str::as_bytes)),
+    ];
+    let n = if key.is_some() { 3 } else { 2 };
+    let mut out = Vec::with_capacity(512);
+    codec::write_request_head_replacing(&mut out, method, &target, headers, &replaced, &extra[..n]);
+    out
+}
+
 impl Job for CopyJob {
     fn method(&self) -> &Method {
         &self.copy.method
     }
 
     fn write(&mut self, out: &mut Vec<u8>) {
-        // As `Copy::marked_headers`, written straight from the client's fields.
-        let c = &self.copy;
-        let url = &c.upstream.config.url;
-        let query = c.query.as_deref();
-        let mut target = String::with_capacity(
-            url.base_path.len() + c.uri_path.len() + 1 + query.map_or(0, str::len),
-        );
-        target.push_str(&url.base_path);
-        target.push_str(&c.uri_path);
-        if let Some(q) = query {
-            target.push('?');
-            target.push_str(q);
-        }
-        let key = c
-            .headers
-            .get(&IDEMPOTENCY_KEY)
-            .and_then(|v| v.to_str().ok())
-            .map(|k| format!("{k}-shadow"));
-        let replaced = [header::HOST, X_SHADOW_REQUEST, IDEMPOTENCY_KEY];
-        let [host, mark, idem] = &replaced;
-        let extra: [(&HeaderName, &[u8]); 3] = [
-            (host, c.upstream.host.as_bytes()),
-            (mark, b"1"),
-            (idem, key.as_deref().map_or(&b""[..], str::as_bytes)),
-        ];
-        let n = if key.is_some() { 3 } else { 2 };
-        codec::write_request_head_replacing(
-            out,
-            &c.method,
-            &target,
-            &c.headers,
-            &replaced,
-            &extra[..n],
-        );
+        out.extend_from_slice(&self.copy.head);
     }
 
     fn keeps(&self, name: &[u8]) -> bool {
