@@ -104,20 +104,14 @@ impl Pool {
     /// A new connection, within `connect_timeout` and the request's deadline.
     async fn connect(&self, now: Instant, deadline: Instant) -> Result<Connection, SendError> {
         let until = deadline.min(now + self.connect_timeout);
-        let stream = match tokio::time::timeout_at(until, TcpStream::connect(&self.authority)).await
-        {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(SendError::Connect(e)),
-            Err(_) if until == deadline => return Err(SendError::Timeout),
-            Err(_) => {
-                return Err(SendError::Connect(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "connect timed out",
-                )))
+        let (rd, wr) = match dial(&self.authority, until).await {
+            Err(SendError::Connect(e))
+                if e.kind() == io::ErrorKind::TimedOut && until == deadline =>
+            {
+                return Err(SendError::Timeout)
             }
+            r => r?,
         };
-        let _ = stream.set_nodelay(true);
-        let (rd, wr) = stream.into_split();
         Ok(Connection {
             rd,
             wr,
@@ -262,6 +256,26 @@ impl Pool {
     }
 }
 
+/// A TCP connection to `authority` made by `until` (else a `TimedOut`
+/// connect error), with `TCP_NODELAY`, split in halves.
+pub(super) async fn dial(
+    authority: &str,
+    until: Instant,
+) -> Result<(OwnedReadHalf, OwnedWriteHalf), SendError> {
+    let stream = match tokio::time::timeout_at(until, TcpStream::connect(authority)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(SendError::Connect(e)),
+        Err(_) => {
+            return Err(SendError::Connect(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connect timed out",
+            )))
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(stream.into_split())
+}
+
 /// When a request started (the clock read once) and when its head is due.
 #[derive(Clone, Copy)]
 struct Stamp {
@@ -292,9 +306,19 @@ async fn read_head(
     rd: &mut OwnedReadHalf,
     buf: &mut BytesMut,
 ) -> Result<codec::ResponseHead, SendError> {
+    read_head_keeping(rd, buf, |_| true).await
+}
+
+/// A response head, with only the fields `keep` wants in its map (and
+/// those framing needs).
+pub(super) async fn read_head_keeping(
+    rd: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    keep: impl Fn(&[u8]) -> bool,
+) -> Result<codec::ResponseHead, SendError> {
     loop {
         if !buf.is_empty() {
-            match codec::parse_response(buf) {
+            match codec::parse_response_keeping(buf, &keep) {
                 Ok(Some(h)) => return Ok(h),
                 Ok(None) => {}
                 Err(_) => return Err(SendError::Upstream("malformed response head".into())),

@@ -9,16 +9,17 @@ impl ShadowRecord {
     /// Appends the record as one log line, with the trailing `\n`, to `out`
     /// (a buffer the log writer reuses).
     pub fn write_json_line(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"ts\":");
-        string(out, &self.ts);
-        out.extend_from_slice(b",\"request_id\":");
-        string(out, &self.request_id);
-        out.extend_from_slice(b",\"route\":");
-        string(out, &self.route);
-        out.extend_from_slice(b",\"method\":");
-        string(out, &self.method);
-        out.extend_from_slice(b",\"path\":");
-        string(out, &self.path);
+        let texts = [
+            ("{\"ts\":", &self.ts),
+            (",\"request_id\":", &self.request_id),
+            (",\"route\":", &self.route),
+            (",\"method\":", &self.method),
+            (",\"path\":", &self.path),
+        ];
+        for (key, value) in texts {
+            out.extend_from_slice(key.as_bytes());
+            string(out, value);
+        }
         out.extend_from_slice(b",\"primary\":");
         primary(out, &self.primary);
         out.extend_from_slice(b",\"shadow\":");
@@ -26,10 +27,7 @@ impl ShadowRecord {
         out.extend_from_slice(b",\"outcome\":\"");
         out.extend_from_slice(self.outcome.as_str().as_bytes());
         out.extend_from_slice(b"\",\"reason\":");
-        match &self.reason {
-            Some(r) => string(out, r),
-            None => out.extend_from_slice(b"null"),
-        }
+        nullable(out, self.reason.as_deref());
         out.extend_from_slice(b",\"diffs\":");
         if self.diffs.is_empty() {
             out.extend_from_slice(b"[]");
@@ -48,28 +46,45 @@ impl ShadowRecord {
 }
 
 fn primary(out: &mut Vec<u8>, p: &PrimarySide) {
-    out.extend_from_slice(b"{\"upstream\":");
-    string(out, &p.upstream);
-    out.extend_from_slice(b",\"status\":");
-    serde(out, &p.status);
-    out.extend_from_slice(b",\"latency_ms\":");
-    serde(out, &p.latency_ms);
-    out.push(b'}');
+    side(out, &p.upstream, &p.status, &p.latency_ms, None);
 }
 
 fn shadow(out: &mut Vec<u8>, s: &ShadowSide) {
+    side(
+        out,
+        &s.upstream,
+        &s.status,
+        &s.latency_ms,
+        Some(s.error.as_deref()),
+    );
+}
+
+/// `{"upstream","status","latency_ms"}`, and `"error"` when given.
+fn side(
+    out: &mut Vec<u8>,
+    upstream: &str,
+    status: &impl serde::Serialize,
+    latency: &impl serde::Serialize,
+    error: Option<Option<&str>>,
+) {
     out.extend_from_slice(b"{\"upstream\":");
-    string(out, &s.upstream);
+    string(out, upstream);
     out.extend_from_slice(b",\"status\":");
-    serde(out, &s.status);
+    serde(out, status);
     out.extend_from_slice(b",\"latency_ms\":");
-    serde(out, &s.latency_ms);
-    out.extend_from_slice(b",\"error\":");
-    match &s.error {
-        Some(e) => string(out, e),
-        None => out.extend_from_slice(b"null"),
+    serde(out, latency);
+    if let Some(e) = error {
+        out.extend_from_slice(b",\"error\":");
+        nullable(out, e);
     }
     out.push(b'}');
+}
+
+fn nullable(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 /// A JSON string: as is between quotes when nothing in it needs escaping.

@@ -3,20 +3,18 @@
 //! connection leaves unanswered goes back to the lane.
 
 use std::io;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
-use std::pin::Pin;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 
 use tokio::time::{sleep_until, Instant, Sleep};
 
 use super::{Answer, Job, Lane, Queued};
-use crate::h1::client::SendError;
-use crate::h1::codec;
+use crate::h1::client::{dial, read_head_keeping, SendError};
 use crate::h1::framing::{self, Decoded, Decoder, Framing};
 
 pub(super) struct Conn {
@@ -28,20 +26,7 @@ pub(super) struct Conn {
 }
 
 async fn connect(lane: &Lane) -> Result<Conn, SendError> {
-    let stream =
-        match tokio::time::timeout(lane.connect_timeout, TcpStream::connect(&lane.authority)).await
-        {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(SendError::Connect(e)),
-            Err(_) => {
-                return Err(SendError::Connect(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "connect timed out",
-                )))
-            }
-        };
-    let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
+    let (rd, wr) = dial(&lane.authority, Instant::now() + lane.connect_timeout).await?;
     Ok(Conn {
         rd,
         wr,
@@ -167,22 +152,7 @@ async fn read_answer(
 ) -> Result<(Answer, bool), SendError> {
     let (method, max) = (job.method(), job.max_body());
     let head = loop {
-        let h = loop {
-            if !buf.is_empty() {
-                match codec::parse_response_keeping(buf, |n| job.keeps(n)) {
-                    Ok(Some(h)) => break h,
-                    Ok(None) => {}
-                    Err(_) => return Err(SendError::Upstream("malformed response head".into())),
-                }
-            }
-            buf.reserve(16 * 1024);
-            match rd.read_buf(buf).await {
-                Ok(0) | Err(_) if buf.is_empty() => return Err(SendError::Closed),
-                Ok(0) => return Err(SendError::Upstream("connection closed mid-head".into())),
-                Err(e) => return Err(SendError::Upstream(e.to_string())),
-                Ok(_) => {}
-            }
-        };
+        let h = read_head_keeping(rd, buf, |n| job.keeps(n)).await?;
         if h.status == StatusCode::SWITCHING_PROTOCOLS {
             return Err(SendError::Upstream(
                 "unexpected 101 Switching Protocols".into(),
