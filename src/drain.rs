@@ -5,7 +5,7 @@
 //! Each connection holds a [`Watch`]: a flag to read between requests, a
 //! notification to wait on while idle (registered once per connection, so
 //! an idle wait costs no allocation or lock), and a token whose drop tells
-//! [`Drain::wait`] that the connection ended.
+//! [`Drain::start_and_wait`] that the connection ended.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -22,10 +22,10 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant, Sleep};
 
 use super::codec;
+use super::conn::{dial, read_head, readable_alive};
 use super::framing::{self, Decoded, Decoder, Framing};
 use crate::body::{BoxError, ProxyBody};
 
@@ -256,26 +256,6 @@ impl Pool {
     }
 }
 
-/// A TCP connection to `authority` made by `until` (else a `TimedOut`
-/// connect error), with `TCP_NODELAY`, split in halves.
-pub(super) async fn dial(
-    authority: &str,
-    until: Instant,
-) -> Result<(OwnedReadHalf, OwnedWriteHalf), SendError> {
-    let stream = match tokio::time::timeout_at(until, TcpStream::connect(authority)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(SendError::Connect(e)),
-        Err(_) => {
-            return Err(SendError::Connect(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "connect timed out",
-            )))
-        }
-    };
-    let _ = stream.set_nodelay(true);
-    Ok(stream.into_split())
-}
-
 /// When a request started (the clock read once) and when its head is due.
 #[derive(Clone, Copy)]
 struct Stamp {
@@ -283,55 +263,9 @@ struct Stamp {
     deadline: Instant,
 }
 
-/// Whether an idle connection is still usable: its readiness (kept by the
-/// reactor, no syscall) says nothing happened; if it says something did,
-/// one non-blocking read tells a spurious wake-up from a close.
+/// Whether an idle pooled connection is still usable.
 fn alive(c: &Connection) -> bool {
     readable_alive(&c.rd)
-}
-
-pub(super) fn readable_alive(rd: &OwnedReadHalf) -> bool {
-    let mut cx = Context::from_waker(std::task::Waker::noop());
-    match rd.as_ref().poll_read_ready(&mut cx) {
-        Poll::Pending => true,
-        Poll::Ready(Err(_)) => false,
-        Poll::Ready(Ok(())) => {
-            let mut probe = [0u8; 1];
-            matches!(rd.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-        }
-    }
-}
-
-async fn read_head(
-    rd: &mut OwnedReadHalf,
-    buf: &mut BytesMut,
-) -> Result<codec::ResponseHead, SendError> {
-    read_head_keeping(rd, buf, |_| true).await
-}
-
-/// A response head, with only the fields `keep` wants in its map (and
-/// those framing needs).
-pub(super) async fn read_head_keeping(
-    rd: &mut OwnedReadHalf,
-    buf: &mut BytesMut,
-    keep: impl Fn(&[u8]) -> bool,
-) -> Result<codec::ResponseHead, SendError> {
-    loop {
-        if !buf.is_empty() {
-            match codec::parse_response_keeping(buf, &keep) {
-                Ok(Some(h)) => return Ok(h),
-                Ok(None) => {}
-                Err(_) => return Err(SendError::Upstream("malformed response head".into())),
-            }
-        }
-        buf.reserve(8 * 1024);
-        match tokio::io::AsyncReadExt::read_buf(rd, buf).await {
-            Ok(0) | Err(_) if buf.is_empty() => return Err(SendError::Closed),
-            Ok(0) => return Err(SendError::Upstream("connection closed mid-head".into())),
-            Err(e) => return Err(SendError::Upstream(e.to_string())),
-            Ok(_) => {}
-        }
-    }
 }
 
 async fn upload_body(

@@ -340,7 +340,7 @@ pub enum Persist {
     Close,
 }
 
-/// Status line, fields (see [`write_fields`]), framing and connection
+/// Status line, fields (see `write_fields`), framing and connection
 /// fields; returns whether the connection closes after this response (asked
 /// by `persist`, or by a `Connection: close` among `headers`).
 pub fn write_response_head(

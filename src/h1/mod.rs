@@ -6,15 +6,17 @@
 //!
 //! - [`codec`]: heads, parsed and written;
 //! - [`framing`]: how a body is delimited (smuggling refused), and decoded;
-//! - [`write`]: a response or a body onto a connection, in few writes;
+//! - [`mod@write`]: a response or a body onto a connection, in few writes;
 //! - [`bridge`]: a client's request body, fed to the handler on demand;
 //! - [`server`]: one client connection, request after request;
-//! - [`client`]: one upstream's pool and exchanges;
+//! - [`client`]: one upstream's pool and exchanges; [`conn`]: dialing,
+//!   liveness and response heads, for it and the lane;
 //! - [`pipeline`]: pipelined exchanges no client waits on (shadow copies).
 
 pub mod bridge;
 pub mod client;
 pub mod codec;
+pub mod conn;
 pub mod framing;
 pub mod pipeline;
 pub mod server;

@@ -27,7 +27,8 @@ use tokio::sync::Notify;
 
 mod batch;
 
-use super::client::{readable_alive, SendError, POOL_IDLE_TIMEOUT};
+use super::client::{SendError, POOL_IDLE_TIMEOUT};
+use super::conn::readable_alive;
 
 /// Service time a batch may hold (the head-of-line wait of its last request).
 /// (It also absorbs the proxy's own scheduling delays, which every answer's

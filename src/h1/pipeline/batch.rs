@@ -14,7 +14,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::{sleep_until, Instant, Sleep};
 
 use super::{Answer, Job, Lane, Queued};
-use crate::h1::client::{dial, read_head_keeping, SendError};
+use crate::h1::client::SendError;
+use crate::h1::conn::{dial, read_head_keeping};
 use crate::h1::framing::{self, Decoded, Decoder, Framing};
 
 pub(super) struct Conn {
