@@ -173,6 +173,7 @@ impl Upstream {
             Lane::new(
                 &connect_address(&config.url.authority),
                 config.connect_timeout.0,
+                config.max_idle,
             )
         });
         let host = http::HeaderValue::from_str(config.url.authority.as_str())

@@ -26,6 +26,9 @@ struct Ender {
     requests: Arc<AtomicUsize>,
     /// The most complete requests that arrived in one read.
     most_in_one_read: Arc<AtomicUsize>,
+    /// Connections accepted, and of those still open.
+    accepted: Arc<AtomicUsize>,
+    open: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -44,11 +47,20 @@ async fn ender_with(per_conn: usize, polite: bool, slow: Duration) -> Ender {
     let addr = listener.local_addr().expect("addr");
     let requests = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
-    let (r, m) = (Arc::clone(&requests), Arc::clone(&most));
+    let (accepted, open) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (r, m, a, o) = (
+        Arc::clone(&requests),
+        Arc::clone(&most),
+        Arc::clone(&accepted),
+        Arc::clone(&open),
+    );
     let task = tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
-            let (r, m) = (Arc::clone(&r), Arc::clone(&m));
+            let (r, m, o) = (Arc::clone(&r), Arc::clone(&m), Arc::clone(&o));
+            a.fetch_add(1, Ordering::SeqCst);
+            o.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
+                let _open = Open(o);
                 let mut buf = Vec::new();
                 let mut answered = 0;
                 let mut chunk = [0u8; 16 * 1024];
@@ -95,7 +107,18 @@ async fn ender_with(per_conn: usize, polite: bool, slow: Duration) -> Ender {
         addr,
         requests,
         most_in_one_read: most,
+        accepted,
+        open,
         task,
+    }
+}
+
+/// Counts a connection as open until its task ends.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -187,7 +210,7 @@ impl Job for Probe {
 async fn warm_then_burst(shadow: &Ender, burst: &[String]) -> (Vec<Done>, usize) {
     // A budget no test machine's delays reach: the burst is one batch.
     let budget = Duration::from_secs(60);
-    let lane = Lane::with_budget(&shadow.addr.to_string(), Duration::from_secs(2), budget);
+    let lane = Lane::with_budget(&shadow.addr.to_string(), Duration::from_secs(2), 8, budget);
     let done = Arc::new(Mutex::new(Vec::new()));
     let submit = |path: String| {
         lane.submit(Box::new(Probe {
@@ -270,4 +293,39 @@ async fn unanswered_requests_of_an_ended_pipeline_are_sent_again() {
         );
         assert!(shadow.requests.load(Ordering::SeqCst) >= 50);
     }
+}
+
+#[tokio::test]
+async fn idle_connections_are_kept_up_to_max_idle() {
+    // Slow answers and no pipelining: ten copies at once take ten connections.
+    let shadow = ender_with(usize::MAX, true, Duration::from_millis(50)).await;
+    let lane = Lane::with_budget(
+        &shadow.addr.to_string(),
+        Duration::from_secs(2),
+        2,
+        Duration::from_micros(1),
+    );
+    let done = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..10 {
+        lane.submit(Box::new(Probe {
+            method: Method::GET,
+            path: format!("/slow/{i}"),
+            done: Arc::clone(&done),
+        }));
+    }
+    eventually(PATIENCE, "ten answers", || async {
+        done.lock().expect("lock").len() >= 10
+    })
+    .await;
+    assert!(done
+        .lock()
+        .expect("lock")
+        .iter()
+        .all(|(_, r, _)| r == &Ok(200)));
+    assert!(shadow.accepted.load(Ordering::SeqCst) >= 3);
+    // Then all but `max_idle` of them are closed.
+    eventually(PATIENCE, "idle connections down to 2", || async {
+        shadow.open.load(Ordering::SeqCst) <= 2
+    })
+    .await;
 }

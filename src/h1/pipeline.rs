@@ -5,7 +5,8 @@
 //! share of two syscalls instead of two.
 //!
 //! ```text
-//! submit ─▶ queue ─▶ driver (one per connection; parked when idle, gone after 20 s)
+//! submit ─▶ queue ─▶ driver (one per connection; parked when idle, up to
+//!                     the upstream's `max_idle`, and gone after 20 s)
 //!                     write the batch (one syscall) ─▶ read answers 1..n in order
 //!                     a broken connection: the unanswered rest queued again
 //! ```
@@ -93,19 +94,27 @@ impl State {
 pub struct Lane {
     authority: String,
     connect_timeout: Duration,
+    /// Idle connections kept at most (the upstream's `max_idle`).
+    max_idle: usize,
     state: Mutex<State>,
 }
 
 impl Lane {
-    pub fn new(authority: &str, connect_timeout: Duration) -> Arc<Lane> {
-        Lane::with_budget(authority, connect_timeout, BUDGET)
+    pub fn new(authority: &str, connect_timeout: Duration, max_idle: usize) -> Arc<Lane> {
+        Lane::with_budget(authority, connect_timeout, max_idle, BUDGET)
     }
 
     /// As [`Lane::new`], with another head-of-line budget than [`BUDGET`].
-    pub fn with_budget(authority: &str, connect_timeout: Duration, budget: Duration) -> Arc<Lane> {
+    pub fn with_budget(
+        authority: &str,
+        connect_timeout: Duration,
+        max_idle: usize,
+        budget: Duration,
+    ) -> Arc<Lane> {
         Arc::new(Lane {
             authority: authority.to_owned(),
             connect_timeout,
+            max_idle,
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 parked: Vec::new(),
@@ -206,6 +215,16 @@ fn wake(st: &mut State) -> bool {
     false
 }
 
+/// What a driver does after looking at the queue.
+enum Next {
+    /// Send what it took (`true`: and start another driver for the rest).
+    Run(bool),
+    /// Wait for work, idle.
+    Park,
+    /// Close its connection and end.
+    Retire,
+}
+
 fn start_driver(lane: Arc<Lane>) {
     tokio::spawn(drive(lane));
 }
@@ -226,15 +245,21 @@ async fn drive(lane: Arc<Lane>) {
             }
             let n = st.batch().min(st.queue.len());
             batch.extend(st.queue.drain(..n));
-            if batch.is_empty() {
-                st.parked.push(Arc::clone(&me));
-                false
+            if !batch.is_empty() {
+                Next::Run(wake(&mut st))
+            } else if st.parked.len() >= lane.max_idle {
+                // As many idle connections as the upstream's `max_idle` already.
+                st.drivers -= 1;
+                Next::Retire
             } else {
-                wake(&mut st)
+                st.parked.push(Arc::clone(&me));
+                Next::Park
             }
         };
-        if start {
-            start_driver(Arc::clone(&lane));
+        match start {
+            Next::Retire => return,
+            Next::Run(true) => start_driver(Arc::clone(&lane)),
+            Next::Run(false) | Next::Park => {}
         }
         if batch.is_empty() {
             if tokio::time::timeout(POOL_IDLE_TIMEOUT, me.notified())

@@ -20,7 +20,7 @@ fn an_answer_held_behind_a_slow_one_is_not_charged_for_the_wait() {
 
 #[test]
 fn a_slow_upstream_gets_no_pipelining() {
-    let lane = Lane::new("127.0.0.1:9", Duration::from_secs(1));
+    let lane = Lane::new("127.0.0.1:9", Duration::from_secs(1), 8);
     assert_eq!(
         lane.lock().batch(),
         1,
@@ -38,7 +38,7 @@ fn a_slow_upstream_gets_no_pipelining() {
 
 #[test]
 fn a_slow_first_answer_is_not_the_baseline_of_those_behind_it() {
-    let lane = Lane::new("127.0.0.1:9", Duration::from_secs(1));
+    let lane = Lane::new("127.0.0.1:9", Duration::from_secs(1), 8);
     let ms = Duration::from_millis;
     // The first batch: its first answer is the baseline.
     assert_eq!(lane.baseline(ms(2)), ms(2));
