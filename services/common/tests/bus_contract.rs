@@ -36,7 +36,6 @@ fn fast_relay() -> RelayPolicy {
     let mut policy = RelayPolicy::default();
     policy.retry.first_delay = Duration::from_millis(20);
     policy.retry.max_delay = Duration::from_millis(500);
-    policy.publish_timeout = Duration::from_secs(2);
     policy
 }
 

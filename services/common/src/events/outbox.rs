@@ -31,7 +31,10 @@ use crate::lock;
 pub struct RelayPolicy {
     /// Waits between failed publishes (`attempts` is ignored: the relay never gives up).
     pub retry: Backoff,
-    /// How long one publish may wait for the bus's acknowledgement.
+    /// How long one publish may take in all. Above the bus's own bounds (on
+    /// NATS a stream lookup and an acknowledgement, 3 s each at most): an
+    /// attempt cut short on a loaded machine only starts over, lookup
+    /// included, and may never let one finish.
     pub publish_timeout: Duration,
 }
 
@@ -43,7 +46,7 @@ impl Default for RelayPolicy {
                 first_delay: Duration::from_millis(50),
                 max_delay: Duration::from_secs(2),
             },
-            publish_timeout: Duration::from_secs(5),
+            publish_timeout: Duration::from_secs(10),
         }
     }
 }
