@@ -82,9 +82,11 @@ impl Outbox {
     pub fn record(&self, event: Event) {
         let mut state = lock(&self.inner.state);
         state.pending.push_back(event);
-        let pending = state.pending.len();
+        // Published under the lock: the count the relay publishes after
+        // taking this event must not be overtaken by this one (a stale 1
+        // would keep `drain` waiting for ever).
+        self.inner.pending.send_replace(state.pending.len());
         drop(state);
-        self.inner.pending.send_replace(pending);
         self.inner.wake.notify_one();
     }
 
@@ -135,9 +137,7 @@ impl Outbox {
             state.pending.pop_front();
             state.published += 1;
         }
-        let pending = state.pending.len();
-        drop(state);
-        self.inner.pending.send_replace(pending);
+        self.inner.pending.send_replace(state.pending.len());
     }
 }
 
