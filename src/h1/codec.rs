@@ -46,12 +46,39 @@ pub struct ResponseHead {
 /// Which framing-related fields a head carries, noted while its map is
 /// built: the usual message has none of them, and then framing and
 /// keep-alive decisions need no lookup.
+///
+/// `Connection` fields are read here: their `close` and `keep-alive` tokens
+/// become flags, and a field with no other token stays out of the map (the
+/// usual `Connection: keep-alive` then costs no map entry and nothing to
+/// strip as hop-by-hop). A field naming other fields goes in the map, for
+/// hop-by-hop stripping to remove them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Present {
     pub content_length: bool,
     pub transfer_encoding: bool,
     pub connection: bool,
     pub expect: bool,
+    /// A `Connection` field listed `close`.
+    pub close: bool,
+    /// A `Connection` field listed `keep-alive`.
+    pub keep_alive: bool,
+}
+
+/// Note a `Connection` value's `close` and `keep-alive` tokens in `p`;
+/// `true`: it lists some other token too.
+fn connection_tokens(value: &[u8], p: &mut Present) -> bool {
+    let mut other = false;
+    for t in value.split(|b| *b == b',') {
+        let t = t.trim_ascii();
+        if t.eq_ignore_ascii_case(b"close") {
+            p.close = true;
+        } else if t.eq_ignore_ascii_case(b"keep-alive") {
+            p.keep_alive = true;
+        } else if !t.is_empty() {
+            other = true;
+        }
+    }
+    other
 }
 
 fn version(v: Option<u8>) -> Version {
@@ -130,7 +157,12 @@ fn header_map(
         let (ns, nl) = (s.name.0 as usize, s.name.1 as usize);
         let (vs, vl) = (s.value.0 as usize, s.value.1 as usize);
         let raw = &head[ns..ns + nl];
-        if !keep(raw) && !framing_field(raw) {
+        if raw.eq_ignore_ascii_case(b"connection") {
+            present.connection = true;
+            if !connection_tokens(&head[vs..vs + vl], &mut present) {
+                continue;
+            }
+        } else if !keep(raw) && !framing_field(raw) {
             continue;
         }
         let name = HeaderName::from_bytes(raw).map_err(|_| HeadError::Malformed)?;
@@ -140,8 +172,6 @@ fn header_map(
             present.content_length = true;
         } else if name == header::TRANSFER_ENCODING {
             present.transfer_encoding = true;
-        } else if name == header::CONNECTION {
-            present.connection = true;
         } else if name == header::EXPECT {
             present.expect = true;
         }
@@ -150,13 +180,13 @@ fn header_map(
     Ok((map, present))
 }
 
-/// Content-Length, Transfer-Encoding, Connection, Expect (any case).
+/// Content-Length, Transfer-Encoding, Expect (any case; `Connection` is
+/// read before).
 fn framing_field(name: &[u8]) -> bool {
     let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
     match name.len() {
         14 => is("content-length"),
         17 => is("transfer-encoding"),
-        10 => is("connection"),
         6 => is("expect"),
         _ => false,
     }

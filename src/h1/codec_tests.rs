@@ -204,3 +204,38 @@ fn heads_are_written_with_their_framing() {
     chunk_header(&mut out, 255);
     assert_eq!(out, b"ff\r\n");
 }
+
+#[test]
+fn connection_tokens_become_flags_and_only_other_names_stay_in_the_map() {
+    let h = req("GET / HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    assert!(h.present.connection && h.present.keep_alive && !h.present.close);
+    assert!(h.headers.get("connection").is_none());
+    let h = req("GET / HTTP/1.1\r\nHost: x\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    assert!(h.present.close && !h.present.keep_alive);
+    assert_eq!(h.headers["connection"], "close, X-Secret");
+    // Split over two fields, the tokens still count.
+    let h = req("GET / HTTP/1.0\r\nConnection: x-a\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    assert!(h.present.keep_alive);
+    assert_eq!(h.headers.get_all("connection").iter().count(), 1);
+    let mut buf =
+        BytesMut::from("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n");
+    let r = parse_response(&mut buf).unwrap().unwrap();
+    assert!(r.headers.get("connection").is_none());
+    assert_eq!(
+        response_framing(&Method::GET, &r).unwrap(),
+        (Framing::None, true)
+    );
+    let mut buf =
+        BytesMut::from("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\n");
+    let r = parse_response(&mut buf).unwrap().unwrap();
+    assert_eq!(
+        response_framing(&Method::GET, &r).unwrap(),
+        (Framing::Length(2), true)
+    );
+}

@@ -89,10 +89,9 @@ pub fn request_framing(h: &RequestHead) -> Result<(Framing, bool), HeadError> {
 /// connection can be reused afterwards.
 pub fn response_framing(method: &Method, h: &ResponseHead) -> Result<(Framing, bool), HeadError> {
     let s = h.status.as_u16();
-    let listed = |token| h.present.connection && has_token(&h.headers, token);
     let reuse = match h.version {
-        Version::HTTP_11 => !listed("close"),
-        _ => listed("keep-alive"),
+        Version::HTTP_11 => !h.present.close,
+        _ => h.present.keep_alive,
     };
     if *method == Method::HEAD || (100..200).contains(&s) || s == 204 || s == 304 {
         return Ok((Framing::None, reuse));
@@ -125,15 +124,6 @@ fn codings(p: Present, h: &HeaderMap) -> Result<Option<bool>, HeadError> {
     } else {
         Ok(None)
     }
-}
-
-/// Whether a `Connection` field lists `token`.
-pub fn has_token(h: &HeaderMap, token: &str) -> bool {
-    h.get_all(header::CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|b| *b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
 }
 
 /// What a [`Decoder`] found in the buffer.

@@ -202,8 +202,8 @@ where
 /// Whether the client asked to keep the connection open.
 fn keeps_alive(h: &RequestHead) -> bool {
     match h.version {
-        Version::HTTP_11 => !(h.present.connection && framing::has_token(&h.headers, "close")),
-        _ => h.present.connection && framing::has_token(&h.headers, "keep-alive"),
+        Version::HTTP_11 => !h.present.close,
+        _ => h.present.keep_alive,
     }
 }
 
