@@ -1,6 +1,7 @@
 //! strangler: an edge proxy for strangler-fig migrations.
 pub mod admin;
 pub mod aggregate;
+pub mod alloc;
 pub mod app;
 pub mod body;
 pub mod breaker;

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// hyper allocates small buffers per request; mimalloc serves them from
-/// thread-local pages (the glibc allocator was ~5% of the proxy's CPU).
+/// Requests allocate small buffers; mimalloc serves them from thread-local
+/// pages (the glibc allocator was ~5% of the proxy's CPU). See `alloc`.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: strangler::alloc::Allocator = strangler::alloc::Allocator;
 
 #[derive(Parser)]
 #[command(
