@@ -59,7 +59,8 @@ async fn fetch(
     *req.uri_mut() = up.uri_for(&path, None).map_err(PartError::Proxy)?;
     *req.version_mut() = Version::HTTP_11;
     *req.headers_mut() = headers;
-    let result = up.send(req, timeout.unwrap_or(up.config.timeout.0)).await;
+    let timeout = timeout.unwrap_or(up.config.timeout.0);
+    let result = up.send(req, &Default::default(), timeout).await;
     permit.record(matches!(&result, Ok(r) if !r.status().is_server_error()));
     let resp = result.map_err(PartError::Proxy)?;
     let (parts, body) = resp.into_parts();

@@ -28,6 +28,8 @@ pub struct Outgoing<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub headers: HeaderMap,
+    /// The fields the proxy sets (X-Forwarded-*, X-Request-Id).
+    pub added: crate::headers::Added,
 }
 
 impl Outgoing<'_> {
@@ -219,8 +221,8 @@ impl Call<'_> {
         last: bool,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
         let req = self.outgoing.build(up, body, last)?;
-        up.send(req, self.route.timeout.unwrap_or(up.config.timeout.0))
-            .await
+        let timeout = self.route.timeout.unwrap_or(up.config.timeout.0);
+        up.send(req, &self.outgoing.added, timeout).await
     }
 
     async fn fall_back(

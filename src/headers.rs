@@ -100,8 +100,56 @@ pub struct Origin<'a> {
     pub host: &'a HeaderValue,
 }
 
-/// Prepare a client's request headers for the upstream.
-pub fn prepare_request(h: &mut HeaderMap, origin: &Origin<'_>) {
+/// The fields the proxy adds to a head, kept beside its map instead of
+/// inserted in it (an insert hashes the name and may grow the map): an
+/// HTTP/1.1 head writer writes them after the map's fields, leaving out any
+/// map field of the same name; a sender that needs one map takes them with
+/// [`Added::insert_into`]. Either way an added field replaces the map's.
+#[derive(Clone)]
+pub struct Added<const N: usize = 4> {
+    fields: [(&'static HeaderName, HeaderValue); N],
+    len: usize,
+}
+
+impl<const N: usize> Default for Added<N> {
+    fn default() -> Self {
+        Added {
+            fields: std::array::from_fn(|_| (&X_REQUEST_ID, HeaderValue::from_static(""))),
+            len: 0,
+        }
+    }
+}
+
+impl<const N: usize> Added<N> {
+    /// Add `name: value`, replacing an added field of that name. Beyond `N`
+    /// distinct names it is dropped (a bug: debug builds assert).
+    pub fn set(&mut self, name: &'static HeaderName, value: HeaderValue) {
+        if let Some(f) = self.fields[..self.len].iter_mut().find(|f| f.0 == name) {
+            f.1 = value;
+        } else if self.len < N {
+            self.fields[self.len] = (name, value);
+            self.len += 1;
+        } else {
+            debug_assert!(false, "more than {N} added fields");
+        }
+    }
+
+    pub fn as_slice(&self) -> &[(&'static HeaderName, HeaderValue)] {
+        &self.fields[..self.len]
+    }
+
+    /// Put the fields in `h`, each replacing the fields of its name.
+    pub fn insert_into(&self, h: &mut HeaderMap) {
+        for (k, v) in self.as_slice() {
+            h.insert(*k, v.clone());
+        }
+    }
+}
+
+/// Prepare a client's request headers for the upstream: what must not
+/// travel is removed from `h`; the `X-Forwarded-*` fields to set are
+/// returned (see [`Added`]).
+pub fn prepare_request(h: &mut HeaderMap, origin: &Origin<'_>) -> Added {
     strip_hop_by_hop(h);
     // One pass over the names: what must go, and which X-Forwarded-* are
     // there (the usual request has none: nothing to remove, nothing to look up).
@@ -151,18 +199,18 @@ pub fn prepare_request(h: &mut HeaderMap, origin: &Origin<'_>) {
         let joined = format!("{}, {}", prior.join(", "), ip_text(origin.peer));
         HeaderValue::try_from(joined).ok()
     };
+    let mut added = Added::default();
     if let Some(v) = xff {
-        h.insert(&X_FORWARDED_FOR, v);
+        added.set(&X_FORWARDED_FOR, v);
     }
     if !has_proto {
-        h.insert(
-            &X_FORWARDED_PROTO,
-            HeaderValue::from_static(if origin.https { "https" } else { "http" }),
-        );
+        let proto = if origin.https { "https" } else { "http" };
+        added.set(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     }
     if !has_host {
-        h.insert(&X_FORWARDED_HOST, origin.host.clone());
+        added.set(&X_FORWARDED_HOST, origin.host.clone());
     }
+    added
 }
 
 /// The peer address as a header value. Consecutive requests mostly come
@@ -271,7 +319,7 @@ mod tests {
             https: false,
             host: &HeaderValue::from_static("shop.example"),
         };
-        prepare_request(&mut h, &origin);
+        prepare_request(&mut h, &origin).insert_into(&mut h);
         assert_eq!(h["x-forwarded-for"], "10.1.2.3");
         assert_eq!(h["x-forwarded-host"], "shop.example");
         assert_eq!(h["x-forwarded-proto"], "http");
@@ -294,7 +342,7 @@ mod tests {
             https: false,
             host: &HeaderValue::from_static("h"),
         };
-        prepare_request(&mut h, &origin);
+        prepare_request(&mut h, &origin).insert_into(&mut h);
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 10.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "https");
     }

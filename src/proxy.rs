@@ -80,7 +80,25 @@ static NONE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
 /// The upstream label of a composed answer.
 static AGGREGATE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("(aggregate)"));
 
+/// One request, answered with its `X-Request-Id` (for HTTP/2: hyper writes
+/// the map).
 pub async fn handle<B>(req: Request<B>, state: Arc<ProxyState>, conn: Conn) -> Response<ProxyBody>
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (mut resp, request_id) = answer(req, state, conn).await;
+    resp.headers_mut().insert(&X_REQUEST_ID, request_id);
+    resp
+}
+
+/// One request: the response, and the request id it must carry as
+/// `X-Request-Id` (an HTTP/1.1 writer adds it as it writes the head).
+pub async fn answer<B>(
+    req: Request<B>,
+    state: Arc<ProxyState>,
+    conn: Conn,
+) -> (Response<ProxyBody>, HeaderValue)
 where
     B: Body<Data = Bytes> + Send + Sync + 'static,
     B::Error: Into<BoxError>,
@@ -91,7 +109,7 @@ where
     let method = req.method().clone();
     let uri = req.uri().clone();
     let mut served = Served::default();
-    let mut resp = match forward(req, &state, &snapshot, conn, &request_id, &mut served).await {
+    let resp = match forward(req, &state, &snapshot, conn, &request_id, &mut served).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(ErrorContext {
             route: served.route.as_deref(),
@@ -135,8 +153,7 @@ where
                 .inc();
         }
     }
-    resp.headers_mut().insert(&X_REQUEST_ID, request_id);
-    resp
+    (resp, request_id)
 }
 
 async fn forward<B>(
@@ -178,7 +195,7 @@ where
         .iter()
         .any(|n| n.contains(&conn.peer.ip()));
     let mut out_headers = parts.headers;
-    headers::prepare_request(
+    let mut added = headers::prepare_request(
         &mut out_headers,
         &Origin {
             peer: conn.peer.ip(),
@@ -195,12 +212,13 @@ where
     {
         out_headers.insert(header::HOST, authority.clone());
     }
-    out_headers.insert(&X_REQUEST_ID, request_id.clone());
+    added.set(&X_REQUEST_ID, request_id.clone());
     let Some(picked) = picked else {
         let Target::Aggregate(parts) = &route.target else {
             return Err(ProxyError::NoRoute);
         };
         served.upstream = Some(Arc::clone(&AGGREGATE));
+        added.insert_into(&mut out_headers);
         // Boxed, like the other rare paths: the common request's future stays small.
         return Box::pin(crate::aggregate::compose(
             snap,
@@ -259,6 +277,7 @@ where
                         &path,
                         parts.uri.query(),
                         &out_headers,
+                        &added,
                     )
                 } else {
                     Vec::new()
@@ -277,7 +296,9 @@ where
                 headers: if pipelined {
                     HeaderMap::new()
                 } else {
-                    out_headers.clone()
+                    let mut h = out_headers.clone();
+                    added.insert_into(&mut h);
+                    h
                 },
                 body: match &body {
                     CallBody::Buffered(b) => b.clone(),
@@ -299,6 +320,7 @@ where
         path: &path,
         query: parts.uri.query(),
         headers: out_headers,
+        added,
     };
     // Only a shadow comparison needs the primary's own latency.
     let started = (!matches!(plan, ShadowPlan::None)).then(Instant::now);

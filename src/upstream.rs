@@ -21,6 +21,7 @@ use crate::config::UpstreamConfig;
 use crate::error::{root_cause, ProxyError};
 use crate::h1::client::{Pool, ResponseBody, SendError};
 use crate::h1::pipeline::Lane;
+use crate::headers::Added;
 use crate::retry::RetryBudget;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -234,17 +235,20 @@ impl Upstream {
     }
 
     /// Send one request; the response headers must arrive within `timeout`.
+    /// `added`: fields to set on the request (see [`Added`]).
     pub async fn send(
         &self,
-        req: Request<ProxyBody>,
+        mut req: Request<ProxyBody>,
+        added: &Added,
         timeout: Duration,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
         if let Some(pool) = &self.pool {
-            return match pool.send(req, timeout).await {
+            return match pool.send(req, added.as_slice(), timeout).await {
                 Ok(resp) => Ok(resp.map(UpstreamBody::H1)),
                 Err(e) => Err(classify_h1(e)),
             };
         }
+        added.insert_into(req.headers_mut());
         match tokio::time::timeout(timeout, self.client.request(req)).await {
             Err(_) => Err(ProxyError::UpstreamTimeout),
             Ok(Ok(resp)) => Ok(resp.map(UpstreamBody::Hyper)),

@@ -168,6 +168,46 @@ async fn writes_are_not_copied_unless_listed_and_copies_are_marked() {
     assert_eq!(copy.headers["x-shadow-request"], "1");
     assert_eq!(copy.headers["host"], shadow.addr.to_string());
     assert!(!primary.last().headers.contains_key("x-shadow-request"));
+    // The copy carries what the proxy adds to the primary: the same request
+    // id and forwarding fields (and the client's own X-Forwarded-For is not trusted).
+    let forwarded = |r: &Seen| {
+        [
+            "x-request-id",
+            "x-forwarded-for",
+            "x-forwarded-proto",
+            "x-forwarded-host",
+        ]
+        .map(|n| {
+            let v = r
+                .headers
+                .get(n)
+                .map(|v| v.to_str().unwrap_or("?").to_string());
+            v.unwrap_or_default()
+        })
+    };
+    assert_eq!(forwarded(&copy), forwarded(&primary.last()));
+    assert_eq!(copy.headers["x-forwarded-for"], "127.0.0.1");
+    send(
+        "GET",
+        &p.url("/payments/2"),
+        &[
+            ("Idempotency-Key", "k0"),
+            ("X-Forwarded-For", "6.6.6.6"),
+            ("X-Request-Id", "client-id-1"),
+        ],
+        "",
+    )
+    .await;
+    eventually(PATIENCE, "the second GET copy", || async {
+        shadow.hits() == 2
+    })
+    .await;
+    let copy = shadow.last();
+    assert_eq!(copy.headers["idempotency-key"], "k0-shadow");
+    assert_eq!(copy.headers["x-request-id"], "client-id-1");
+    assert_eq!(copy.headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(forwarded(&copy), forwarded(&primary.last()));
+    assert_eq!(copy.headers.get_all("x-forwarded-for").iter().count(), 1);
 
     let p = spawn_proxy(&config(
         &primary.url(),
@@ -186,10 +226,12 @@ async fn writes_are_not_copied_unless_listed_and_copies_are_marked() {
     )
     .await;
     assert_eq!(r.status, 200);
-    eventually(PATIENCE, "the POST copy", || async { shadow.hits() == 2 }).await;
+    eventually(PATIENCE, "the POST copy", || async { shadow.hits() == 3 }).await;
     let copy = shadow.last();
     assert_eq!(copy.method, "POST");
     assert_eq!(copy.headers["idempotency-key"], "k2-shadow");
+    assert_eq!(forwarded(&copy), forwarded(&primary.last()));
+    assert_eq!(copy.headers["x-forwarded-for"], "127.0.0.1");
     assert_eq!(copy.body_len, 12);
     assert_eq!(primary.last().headers["idempotency-key"], "k2");
 }

@@ -24,7 +24,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::{sleep_until, Instant, Sleep};
 
-use super::codec;
+use super::codec::{self, AddedFields};
 use super::conn::{dial, read_head, readable_alive};
 use super::framing::{self, Decoded, Decoder, Framing};
 use crate::body::{BoxError, ProxyBody};
@@ -126,6 +126,7 @@ impl Pool {
     pub async fn send(
         self: &Arc<Self>,
         req: Request<ProxyBody>,
+        added: AddedFields<'_>,
         timeout: Duration,
     ) -> Result<Response<ResponseBody>, SendError> {
         let now = Instant::now();
@@ -140,7 +141,14 @@ impl Pool {
             None => Framing::Chunked,
         };
         let mut head = Vec::with_capacity(512);
-        codec::write_request_head(&mut head, &parts.method, target, &parts.headers, framing);
+        codec::write_request_head(
+            &mut head,
+            &parts.method,
+            target,
+            &parts.headers,
+            added,
+            framing,
+        );
         let at = Stamp { now, deadline };
         if body.is_end_stream() {
             // Nothing to stream: a stale pooled connection can be retried.

@@ -268,11 +268,21 @@ pub fn parse_response_keeping(
     }))
 }
 
+/// Fields a head carries beside its map (see `headers::Added`): written
+/// after the map's, each replacing the map's fields of its name.
+pub type AddedFields<'a> = &'a [(&'a HeaderName, HeaderValue)];
+
 /// Append `name: value\r\n` for every field but the framing and
-/// connection ones (a head writes its own); `keep_length`: except a
-/// Content-Length that describes a body not sent (HEAD, 304). Returns
-/// whether a `Connection` field listed `close`.
-fn write_fields(out: &mut Vec<u8>, h: &HeaderMap, keep_length: bool) -> bool {
+/// connection ones (a head writes its own) and those `added` replaces, then
+/// the `added` ones; `keep_length`: except a Content-Length that describes a
+/// body not sent (HEAD, 304). Returns whether a `Connection` field listed
+/// `close`.
+fn write_fields(
+    out: &mut Vec<u8>,
+    h: &HeaderMap,
+    added: AddedFields<'_>,
+    keep_length: bool,
+) -> bool {
     let mut close = false;
     for (k, v) in h {
         if k == header::CONNECTION {
@@ -282,15 +292,25 @@ fn write_fields(out: &mut Vec<u8>, h: &HeaderMap, keep_length: bool) -> bool {
                 .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
             continue;
         }
-        if k == header::TRANSFER_ENCODING || (k == header::CONTENT_LENGTH && !keep_length) {
+        if k == header::TRANSFER_ENCODING
+            || (k == header::CONTENT_LENGTH && !keep_length)
+            || added.iter().any(|(n, _)| *n == k)
+        {
             continue;
         }
-        out.extend_from_slice(k.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(v.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        field(out, k, v);
+    }
+    for (k, v) in added {
+        field(out, k, v);
     }
     close
+}
+
+fn field(out: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
+    out.extend_from_slice(name.as_str().as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 fn write_framing(out: &mut Vec<u8>, framing: Framing) {
@@ -305,57 +325,23 @@ fn write_framing(out: &mut Vec<u8>, framing: Framing) {
     }
 }
 
-/// Request line and fields. Any Content-Length or Transfer-Encoding among
-/// `headers` is left out: the framing written is `framing`'s, and only it.
+/// Request line and fields (`headers`, then `added`). Any Content-Length
+/// or Transfer-Encoding among `headers` is left out: the framing written is
+/// `framing`'s, and only it.
 pub fn write_request_head(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
     headers: &HeaderMap,
+    added: AddedFields<'_>,
     framing: Framing,
 ) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    write_fields(out, headers, false);
+    write_fields(out, headers, added, false);
     write_framing(out, framing);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// A bodyless request head: `headers` but the `replaced` ones (and the
-/// framing and connection ones), then the `extra` fields.
-pub fn write_request_head_replacing(
-    out: &mut Vec<u8>,
-    method: &Method,
-    target: &str,
-    headers: &HeaderMap,
-    replaced: &[HeaderName],
-    extra: &[(&HeaderName, &[u8])],
-) {
-    out.extend_from_slice(method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (k, v) in headers {
-        if *k == header::CONNECTION
-            || *k == header::TRANSFER_ENCODING
-            || *k == header::CONTENT_LENGTH
-            || replaced.contains(k)
-        {
-            continue;
-        }
-        out.extend_from_slice(k.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(v.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    for (k, v) in extra {
-        out.extend_from_slice(k.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(v);
-        out.extend_from_slice(b"\r\n");
-    }
     out.extend_from_slice(b"\r\n");
 }
 
@@ -370,13 +356,14 @@ pub enum Persist {
     Close,
 }
 
-/// Status line, fields (see `write_fields`), framing and connection
+/// Status line, fields (`headers` and `added`, see `write_fields`), framing and connection
 /// fields; returns whether the connection closes after this response (asked
 /// by `persist`, or by a `Connection: close` among `headers`).
 pub fn write_response_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
+    added: AddedFields<'_>,
     framing: Framing,
     keep_length: bool,
     persist: Persist,
@@ -386,7 +373,7 @@ pub fn write_response_head(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.extend_from_slice(b"\r\n");
-    let listed = write_fields(out, headers, keep_length);
+    let listed = write_fields(out, headers, added, keep_length);
     write_framing(out, framing);
     let close = listed || persist == Persist::Close;
     if close {

@@ -171,7 +171,7 @@ fn heads_are_written_with_their_framing() {
     let mut h = HeaderMap::new();
     h.insert("host", HeaderValue::from_static("x"));
     let mut out = Vec::new();
-    write_request_head(&mut out, &Method::PUT, "/a?b", &h, Framing::Length(12));
+    write_request_head(&mut out, &Method::PUT, "/a?b", &h, &[], Framing::Length(12));
     assert_eq!(
         out,
         b"PUT /a?b HTTP/1.1\r\nhost: x\r\ncontent-length: 12\r\n\r\n"
@@ -181,7 +181,7 @@ fn heads_are_written_with_their_framing() {
     lying.insert("content-length", HeaderValue::from_static("35"));
     lying.insert("transfer-encoding", HeaderValue::from_static("gzip"));
     out.clear();
-    write_request_head(&mut out, &Method::POST, "/", &lying, Framing::Chunked);
+    write_request_head(&mut out, &Method::POST, "/", &lying, &[], Framing::Chunked);
     assert_eq!(
         out,
         b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -191,6 +191,7 @@ fn heads_are_written_with_their_framing() {
         &mut out,
         StatusCode::NOT_FOUND,
         &h,
+        &[],
         Framing::Chunked,
         false,
         Persist::Close,
@@ -237,5 +238,41 @@ fn connection_tokens_become_flags_and_only_other_names_stay_in_the_map() {
     assert_eq!(
         response_framing(&Method::GET, &r).unwrap(),
         (Framing::Length(2), true)
+    );
+}
+
+#[test]
+fn added_fields_follow_the_map_and_replace_its_fields_of_their_name() {
+    use http::HeaderName;
+    let mut h = HeaderMap::new();
+    h.insert("host", HeaderValue::from_static("x"));
+    h.append("x-request-id", HeaderValue::from_static("client-1"));
+    h.append("x-request-id", HeaderValue::from_static("client-2"));
+    h.insert("accept", HeaderValue::from_static("*/*"));
+    let id = HeaderName::from_static("x-request-id");
+    let xff = HeaderName::from_static("x-forwarded-for");
+    let added = [
+        (&id, HeaderValue::from_static("proxy-9")),
+        (&xff, HeaderValue::from_static("10.0.0.1")),
+    ];
+    let mut out = Vec::new();
+    write_request_head(&mut out, &Method::GET, "/", &h, &added, Framing::None);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "GET / HTTP/1.1\r\nhost: x\r\naccept: */*\r\nx-request-id: proxy-9\r\nx-forwarded-for: 10.0.0.1\r\n\r\n"
+    );
+    let mut out = Vec::new();
+    write_response_head(
+        &mut out,
+        StatusCode::OK,
+        &h,
+        &added[..1],
+        Framing::Length(0),
+        false,
+        Persist::Default,
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "HTTP/1.1 200 OK\r\nhost: x\r\naccept: */*\r\nx-request-id: proxy-9\r\ncontent-length: 0\r\n\r\n"
     );
 }

@@ -30,6 +30,7 @@ use super::framing::{self, Decoder, Framing};
 use super::write::{refuse, write_response};
 use crate::drain::Watch;
 use crate::error::ProxyError;
+use crate::headers::X_REQUEST_ID;
 use crate::proxy::{self, Conn, ProxyState};
 
 /// How long a keep-alive connection may wait for its next request.
@@ -259,8 +260,8 @@ where
     *req.headers_mut() = head.headers;
 
     // The handler runs while the body is fed to it on demand.
-    let mut handling = Box::pin(proxy::handle(req, Arc::clone(state), conn));
-    let resp = loop {
+    let mut handling = Box::pin(proxy::answer(req, Arc::clone(state), conn));
+    let (resp, request_id) = loop {
         if feed.feeder.is_none() {
             break handling.as_mut().await;
         }
@@ -286,7 +287,8 @@ where
         }
     }
     let written = {
-        let mut writing = pin!(write_response(wr, resp, is_head, version, close));
+        let added = [(&X_REQUEST_ID, request_id)];
+        let mut writing = pin!(write_response(wr, resp, &added, is_head, version, close));
         loop {
             if feed.feeder.is_none() {
                 break writing.await;

@@ -13,7 +13,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::codec::{self, Persist};
+use super::codec::{self, AddedFields, Persist};
 use super::framing::Framing;
 use crate::body::{BoxError, ProxyBody};
 use crate::error::{ErrorContext, ProxyError};
@@ -111,14 +111,16 @@ pub async fn refuse<W: AsyncWrite + Unpin>(wr: &mut W, err: ProxyError) -> io::R
         upstream: None,
         request_id: id.to_str().unwrap_or(""),
     });
-    write_response(wr, resp, false, Version::HTTP_11, true).await?;
+    write_response(wr, resp, &[], false, Version::HTTP_11, true).await?;
     wr.shutdown().await
 }
 
-/// Write a response; `Ok(true)`: the connection can carry another request.
+/// Write a response, with the `added` fields in its head; `Ok(true)`: the
+/// connection can carry another request.
 pub async fn write_response<W: AsyncWrite + Unpin>(
     wr: &mut W,
     resp: Response<ProxyBody>,
+    added: AddedFields<'_>,
     is_head: bool,
     version: Version,
     mut close: bool,
@@ -155,8 +157,15 @@ pub async fn write_response<W: AsyncWrite + Unpin>(
         Framing::Length(n) if n <= WRITE_CHUNK as u64 => 512 + n as usize,
         _ => 1024,
     });
-    let close =
-        codec::write_response_head(&mut out, status, &headers, framing, keep_length, persist);
+    let close = codec::write_response_head(
+        &mut out,
+        status,
+        &headers,
+        added,
+        framing,
+        keep_length,
+        persist,
+    );
     drop(headers);
     if no_body {
         wr.write_all(&out).await?;

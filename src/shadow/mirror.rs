@@ -53,6 +53,12 @@ pub fn header_pairs(h: &HeaderMap, spec: &CompareSpec) -> Vec<(String, String)> 
         .collect()
 }
 
+/// A copy's `Idempotency-Key`: the primary's with `-shadow` appended, so
+/// that the shadow never takes it for the primary's (§7).
+pub fn shadow_key(key: &HeaderValue) -> Option<HeaderValue> {
+    HeaderValue::from_bytes(&[key.as_bytes(), b"-shadow"].concat()).ok()
+}
+
 /// Everything a copy needs, taken before the primary is sent.
 pub struct Copy {
     pub meta: RequestMeta,
@@ -61,7 +67,8 @@ pub struct Copy {
     pub method: Method,
     pub uri_path: String,
     pub query: Option<String>,
-    /// Empty when the copy goes pipelined (its head is then in `head`).
+    /// Empty when the copy goes pipelined (its head is then in `head`);
+    /// with the proxy's added fields in it otherwise.
     pub headers: HeaderMap,
     /// The request head of a pipelined copy, written when it was planned.
     pub head: Vec<u8>,
@@ -101,10 +108,8 @@ impl Copy {
     pub fn marked_headers(&mut self) -> HeaderMap {
         let mut h = std::mem::take(&mut self.headers);
         h.insert("x-shadow-request", HeaderValue::from_static("1"));
-        if let Some(k) = h.get("idempotency-key").and_then(|v| v.to_str().ok()) {
-            if let Ok(v) = HeaderValue::from_str(&format!("{k}-shadow")) {
-                h.insert("idempotency-key", v);
-            }
+        if let Some(v) = h.get("idempotency-key").and_then(shadow_key) {
+            h.insert("idempotency-key", v);
         }
         h.insert(http::header::HOST, self.upstream.host.clone());
         h
@@ -143,7 +148,7 @@ impl Copy {
         let up = Arc::clone(&self.upstream);
         let started = Instant::now();
         let answer = match self.request() {
-            Ok(req) => up.send(req, up.config.timeout.0).await,
+            Ok(req) => up.send(req, &Default::default(), up.config.timeout.0).await,
             Err(e) => Err(e),
         };
         let latency_ms = millis(started.elapsed());

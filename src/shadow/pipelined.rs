@@ -6,21 +6,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{self, HeaderName};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 use super::log::ShadowLog;
-use super::mirror::{header_pairs, millis, Captured, Copy, Pending};
+use super::mirror::{header_pairs, millis, shadow_key, Captured, Copy, Pending};
 use super::record::ShadowSide;
 use crate::breaker::Permit;
 use crate::h1::client::SendError;
 use crate::h1::codec;
+use crate::h1::framing::Framing;
 use crate::h1::pipeline::{Answer, Job};
+use crate::headers::Added;
 use crate::upstream::Upstream;
 
-const X_SHADOW_REQUEST: HeaderName = HeaderName::from_static("x-shadow-request");
-const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+static X_SHADOW_REQUEST: HeaderName = HeaderName::from_static("x-shadow-request");
+static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+static HOST: HeaderName = header::HOST;
 
 pub struct CopyJob {
     pub copy: Copy,
@@ -37,13 +40,15 @@ pub fn fits(method: &Method, body_len: usize) -> bool {
 }
 
 /// A pipelined copy's request head (as `Copy::marked_headers` marks a
-/// copy), written from the fields that go to the primary.
+/// copy), written from the fields that go to the primary: `headers` and the
+/// proxy's `added` ones.
 pub fn request_head(
     upstream: &Upstream,
     method: &Method,
     path: &str,
     query: Option<&str>,
     headers: &HeaderMap,
+    added: &Added,
 ) -> Vec<u8> {
     let base = &upstream.config.url.base_path;
     let mut target = String::with_capacity(base.len() + path.len() + 1 + query.map_or(0, str::len));
@@ -53,20 +58,24 @@ pub fn request_head(
         target.push('?');
         target.push_str(q);
     }
-    let key = headers
-        .get(&IDEMPOTENCY_KEY)
-        .and_then(|v| v.to_str().ok())
-        .map(|k| format!("{k}-shadow"));
-    let replaced = [header::HOST, X_SHADOW_REQUEST, IDEMPOTENCY_KEY];
-    let [host, mark, idem] = &replaced;
-    let extra: [(&HeaderName, &[u8]); 3] = [
-        (host, upstream.host.as_bytes()),
-        (mark, b"1"),
-        (idem, key.as_deref().map_or(&b""[..], str::as_bytes)),
-    ];
-    let n = if key.is_some() { 3 } else { 2 };
+    let mut fields: Added<7> = Added::default();
+    for (k, v) in added.as_slice() {
+        fields.set(k, v.clone());
+    }
+    fields.set(&HOST, upstream.host.clone());
+    fields.set(&X_SHADOW_REQUEST, HeaderValue::from_static("1"));
+    if let Some(key) = headers.get(&IDEMPOTENCY_KEY).and_then(shadow_key) {
+        fields.set(&IDEMPOTENCY_KEY, key);
+    }
     let mut out = Vec::with_capacity(512);
-    codec::write_request_head_replacing(&mut out, method, &target, headers, &replaced, &extra[..n]);
+    codec::write_request_head(
+        &mut out,
+        method,
+        &target,
+        headers,
+        fields.as_slice(),
+        Framing::None,
+    );
     out
 }
 
