@@ -106,12 +106,15 @@ pub struct Origin<'a> {
 /// map field of the same name; a sender that needs one map takes them with
 /// [`Added::insert_into`]. Either way an added field replaces the map's.
 #[derive(Clone)]
-pub struct Added<const N: usize = 4> {
-    fields: [(&'static HeaderName, HeaderValue); N],
+pub struct Added {
+    fields: [(&'static HeaderName, HeaderValue); ADDED],
     len: usize,
 }
 
-impl<const N: usize> Default for Added<N> {
+/// X-Forwarded-For, -Proto, -Host, X-Request-Id.
+const ADDED: usize = 4;
+
+impl Default for Added {
     fn default() -> Self {
         Added {
             fields: std::array::from_fn(|_| (&X_REQUEST_ID, HeaderValue::from_static(""))),
@@ -120,17 +123,17 @@ impl<const N: usize> Default for Added<N> {
     }
 }
 
-impl<const N: usize> Added<N> {
-    /// Add `name: value`, replacing an added field of that name. Beyond `N`
-    /// distinct names it is dropped (a bug: debug builds assert).
+impl Added {
+    /// Add `name: value`, replacing an added field of that name. Beyond
+    /// [`ADDED`] distinct names it is dropped (a bug: debug builds assert).
     pub fn set(&mut self, name: &'static HeaderName, value: HeaderValue) {
         if let Some(f) = self.fields[..self.len].iter_mut().find(|f| f.0 == name) {
             f.1 = value;
-        } else if self.len < N {
+        } else if self.len < ADDED {
             self.fields[self.len] = (name, value);
             self.len += 1;
         } else {
-            debug_assert!(false, "more than {N} added fields");
+            debug_assert!(false, "more than {ADDED} added fields");
         }
     }
 

@@ -18,13 +18,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{Method, Request, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::{sleep_until, Instant, Sleep};
 
-use super::codec::{self, AddedFields};
+use super::codec;
 use super::conn::{dial, read_head, readable_alive};
 use super::framing::{self, Decoded, Decoder, Framing};
 use crate::body::{BoxError, ProxyBody};
@@ -126,7 +126,7 @@ impl Pool {
     pub async fn send(
         self: &Arc<Self>,
         req: Request<ProxyBody>,
-        added: AddedFields<'_>,
+        added: &[(&HeaderName, HeaderValue)],
         timeout: Duration,
     ) -> Result<Response<ResponseBody>, SendError> {
         let now = Instant::now();
@@ -146,7 +146,7 @@ impl Pool {
             &parts.method,
             target,
             &parts.headers,
-            added,
+            &[added],
             framing,
         );
         let at = Stamp { now, deadline };

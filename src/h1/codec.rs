@@ -66,7 +66,7 @@ pub struct Present {
 
 /// Note a `Connection` value's `close` and `keep-alive` tokens in `p`;
 /// `true`: it lists some other token too.
-fn connection_tokens(value: &[u8], p: &mut Present) -> bool {
+pub(super) fn connection_tokens(value: &[u8], p: &mut Present) -> bool {
     let mut other = false;
     for t in value.split(|b| *b == b',') {
         let t = t.trim_ascii();
@@ -81,7 +81,7 @@ fn connection_tokens(value: &[u8], p: &mut Present) -> bool {
     other
 }
 
-fn version(v: Option<u8>) -> Version {
+pub(super) fn version(v: Option<u8>) -> Version {
     match v {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
@@ -140,16 +140,12 @@ impl Spans {
     }
 }
 
-/// `extra`: room for the fields the proxy will add (X-Forwarded-*, the
-/// request id), so that adding them does not grow the map.
-///
-/// `keep`: which other fields go in the map; the framing and connection
-/// fields always do (a reader that wants few fields builds no others).
+/// `extra`: room for fields added later, so that adding them does not
+/// grow the map.
 fn header_map(
     spans: &[Span],
     head: &Bytes,
     extra: usize,
-    keep: impl Fn(&[u8]) -> bool,
 ) -> Result<(HeaderMap, Present), HeadError> {
     let mut map = HeaderMap::with_capacity(spans.len() + extra);
     let mut present = Present::default();
@@ -162,8 +158,6 @@ fn header_map(
             if !connection_tokens(&head[vs..vs + vl], &mut present) {
                 continue;
             }
-        } else if !keep(raw) && !framing_field(raw) {
-            continue;
         }
         let name = HeaderName::from_bytes(raw).map_err(|_| HeadError::Malformed)?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..vs + vl))
@@ -180,21 +174,12 @@ fn header_map(
     Ok((map, present))
 }
 
-/// Content-Length, Transfer-Encoding, Expect (any case; `Connection` is
-/// read before).
-fn framing_field(name: &[u8]) -> bool {
-    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-    match name.len() {
-        14 => is("content-length"),
-        17 => is("transfer-encoding"),
-        6 => is("expect"),
-        _ => false,
-    }
-}
-
 /// httparse's verdict on `buffered` bytes: the head's length, `None` while
 /// it is incomplete, an error past the limits.
-fn head_len(parsed: httparse::Result<usize>, buffered: usize) -> Result<Option<usize>, HeadError> {
+pub(super) fn head_len(
+    parsed: httparse::Result<usize>,
+    buffered: usize,
+) -> Result<Option<usize>, HeadError> {
     match parsed {
         Ok(httparse::Status::Complete(n)) if n > MAX_HEAD => Err(HeadError::TooLarge),
         Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
@@ -224,7 +209,7 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadErro
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len))
         .map_err(|_| HeadError::Malformed)?;
-    let (headers, present) = header_map(spans.as_slice(), &head, 5, |_| true)?;
+    let (headers, present) = header_map(spans.as_slice(), &head, 5)?;
     Ok(Some(RequestHead {
         method,
         uri,
@@ -236,15 +221,6 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadErro
 
 /// Take a response head off the front of `buf`; `Ok(None)`: incomplete.
 pub fn parse_response(buf: &mut BytesMut) -> Result<Option<ResponseHead>, HeadError> {
-    parse_response_keeping(buf, |_| true)
-}
-
-/// As [`parse_response`], with only the fields `keep` wants in the map
-/// (and those framing needs).
-pub fn parse_response_keeping(
-    buf: &mut BytesMut,
-    keep: impl Fn(&[u8]) -> bool,
-) -> Result<Option<ResponseHead>, HeadError> {
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS + 1];
     let mut resp = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
@@ -259,7 +235,7 @@ pub fn parse_response_keeping(
     let ver = version(resp.version);
     let spans = Spans::of(buf, resp.headers);
     let head = buf.split_to(len).freeze();
-    let (headers, present) = header_map(spans.as_slice(), &head, 1, keep)?;
+    let (headers, present) = header_map(spans.as_slice(), &head, 1)?;
     Ok(Some(ResponseHead {
         status,
         version: ver,
@@ -268,9 +244,10 @@ pub fn parse_response_keeping(
     }))
 }
 
-/// Fields a head carries beside its map (see `headers::Added`): written
-/// after the map's, each replacing the map's fields of its name.
-pub type AddedFields<'a> = &'a [(&'a HeaderName, HeaderValue)];
+/// Fields a head carries beside its map (see `headers::Added`), in one or
+/// more lists: written after the map's, each replacing the map's fields of
+/// its name.
+pub type AddedFields<'a> = &'a [&'a [(&'a HeaderName, HeaderValue)]];
 
 /// Append `name: value\r\n` for every field but the framing and
 /// connection ones (a head writes its own) and those `added` replaces, then
@@ -294,13 +271,13 @@ fn write_fields(
         }
         if k == header::TRANSFER_ENCODING
             || (k == header::CONTENT_LENGTH && !keep_length)
-            || added.iter().any(|(n, _)| *n == k)
+            || added.iter().any(|a| a.iter().any(|(n, _)| *n == k))
         {
             continue;
         }
         field(out, k, v);
     }
-    for (k, v) in added {
+    for (k, v) in added.iter().flat_map(|a| a.iter()) {
         field(out, k, v);
     }
     close

@@ -256,7 +256,7 @@ fn added_fields_follow_the_map_and_replace_its_fields_of_their_name() {
         (&xff, HeaderValue::from_static("10.0.0.1")),
     ];
     let mut out = Vec::new();
-    write_request_head(&mut out, &Method::GET, "/", &h, &added, Framing::None);
+    write_request_head(&mut out, &Method::GET, "/", &h, &[&added], Framing::None);
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "GET / HTTP/1.1\r\nhost: x\r\naccept: */*\r\nx-request-id: proxy-9\r\nx-forwarded-for: 10.0.0.1\r\n\r\n"
@@ -266,7 +266,7 @@ fn added_fields_follow_the_map_and_replace_its_fields_of_their_name() {
         &mut out,
         StatusCode::OK,
         &h,
-        &added[..1],
+        &[&added[..1]],
         Framing::Length(0),
         false,
         Persist::Default,

@@ -52,19 +52,18 @@ pub(super) async fn read_head(
     rd: &mut OwnedReadHalf,
     buf: &mut BytesMut,
 ) -> Result<codec::ResponseHead, SendError> {
-    read_head_keeping(rd, buf, |_| true).await
+    read_head_with(rd, buf, codec::parse_response).await
 }
 
-/// A response head, with only the fields `keep` wants in its map (and
-/// those framing needs).
-pub(super) async fn read_head_keeping(
+/// Read until `parse` takes a response head off the buffer.
+pub(super) async fn read_head_with<T>(
     rd: &mut OwnedReadHalf,
     buf: &mut BytesMut,
-    keep: impl Fn(&[u8]) -> bool,
-) -> Result<codec::ResponseHead, SendError> {
+    mut parse: impl FnMut(&mut BytesMut) -> Result<Option<T>, codec::HeadError>,
+) -> Result<T, SendError> {
     loop {
         if !buf.is_empty() {
-            match codec::parse_response_keeping(buf, &keep) {
+            match parse(buf) {
                 Ok(Some(h)) => return Ok(h),
                 Ok(None) => {}
                 Err(_) => return Err(SendError::Upstream("malformed response head".into())),

@@ -7,8 +7,8 @@
 //!   (trailers read and dropped), or to EOF; the data shares the buffer.
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{self, HeaderMap};
-use http::{Method, Version};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, StatusCode, Version};
 
 use super::codec::{HeadError, Present, RequestHead, ResponseHead};
 
@@ -26,11 +26,10 @@ pub enum Framing {
     Eof,
 }
 
-/// The one Content-Length all of a message's fields agree on.
-fn content_length(h: &HeaderMap) -> Result<Option<u64>, HeadError> {
+/// The one Content-Length all of a message's `values` agree on.
+fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<u64>, HeadError> {
     let mut found = None;
-    for v in h.get_all(header::CONTENT_LENGTH) {
-        let b = v.as_bytes();
+    for b in values {
         if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
             return Err(HeadError::Framing("malformed Content-Length"));
         }
@@ -46,13 +45,13 @@ fn content_length(h: &HeaderMap) -> Result<Option<u64>, HeadError> {
     Ok(found)
 }
 
-/// Whether the Transfer-Encoding fields end in `chunked` (`None`: absent).
+/// Whether the Transfer-Encoding `values` end in `chunked` (`None`: absent).
 /// Each coding must be a plain token; `chunked` may appear only last.
-fn chunked(h: &HeaderMap) -> Result<Option<bool>, HeadError> {
+fn chunked<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<bool>, HeadError> {
     let mut codings = 0usize;
     let mut last_chunked = false;
-    for v in h.get_all(header::TRANSFER_ENCODING) {
-        for c in v.as_bytes().split(|b| *b == b',') {
+    for v in values {
+        for c in v.split(|b| *b == b',') {
             let c = c.trim_ascii();
             if c.is_empty() {
                 continue;
@@ -65,6 +64,10 @@ fn chunked(h: &HeaderMap) -> Result<Option<bool>, HeadError> {
         }
     }
     Ok((codings > 0).then_some(last_chunked))
+}
+
+fn values(h: &HeaderMap, name: header::HeaderName) -> impl Iterator<Item = &[u8]> {
+    h.get_all(name).into_iter().map(HeaderValue::as_bytes)
 }
 
 /// Request framing, and whether the connection must close after it
@@ -88,16 +91,45 @@ pub fn request_framing(h: &RequestHead) -> Result<(Framing, bool), HeadError> {
 /// Response framing for a request made with `method`, and whether the
 /// connection can be reused afterwards.
 pub fn response_framing(method: &Method, h: &ResponseHead) -> Result<(Framing, bool), HeadError> {
-    let s = h.status.as_u16();
-    let reuse = match h.version {
-        Version::HTTP_11 => !h.present.close,
-        _ => h.present.keep_alive,
+    response_framing_of(
+        method,
+        h.status,
+        h.version,
+        h.present,
+        values(&h.headers, header::CONTENT_LENGTH),
+        values(&h.headers, header::TRANSFER_ENCODING),
+    )
+}
+
+/// [`response_framing`] from a head's parts: its Content-Length and
+/// Transfer-Encoding values (read only when `present` says they exist).
+pub fn response_framing_of<'a>(
+    method: &Method,
+    status: StatusCode,
+    version: Version,
+    present: Present,
+    lengths: impl Iterator<Item = &'a [u8]>,
+    codings: impl Iterator<Item = &'a [u8]>,
+) -> Result<(Framing, bool), HeadError> {
+    let s = status.as_u16();
+    let reuse = match version {
+        Version::HTTP_11 => !present.close,
+        _ => present.keep_alive,
     };
     if *method == Method::HEAD || (100..200).contains(&s) || s == 204 || s == 304 {
         return Ok((Framing::None, reuse));
     }
-    let cl = lengths(h.present, &h.headers)?;
-    Ok(match codings(h.present, &h.headers)? {
+    let cl = if present.content_length {
+        content_length(lengths)?
+    } else {
+        None
+    };
+    let te = if present.transfer_encoding {
+        chunked(codings)?
+    } else {
+        None
+    };
+    Ok(match te {
         Some(true) => (Framing::Chunked, reuse && cl.is_none()),
         Some(false) => (Framing::Eof, false),
         None => match cl {
@@ -108,19 +140,19 @@ pub fn response_framing(method: &Method, h: &ResponseHead) -> Result<(Framing, b
     })
 }
 
-/// [`content_length`], without a lookup when the head had none.
+/// The request's Content-Length, without a lookup when the head had none.
 fn lengths(p: Present, h: &HeaderMap) -> Result<Option<u64>, HeadError> {
     if p.content_length {
-        content_length(h)
+        content_length(values(h, header::CONTENT_LENGTH))
     } else {
         Ok(None)
     }
 }
 
-/// [`chunked`], without a lookup when the head had no Transfer-Encoding.
+/// The request's codings, without a lookup when the head had no Transfer-Encoding.
 fn codings(p: Present, h: &HeaderMap) -> Result<Option<bool>, HeadError> {
     if p.transfer_encoding {
-        chunked(h)
+        chunked(values(h, header::TRANSFER_ENCODING))
     } else {
         Ok(None)
     }

@@ -11,13 +11,15 @@
 //! - [`server`]: one client connection, request after request;
 //! - [`client`]: one upstream's pool and exchanges; [`conn`]: dialing,
 //!   liveness and response heads, for it and the lane;
-//! - [`pipeline`]: pipelined exchanges no client waits on (shadow copies).
+//! - [`pipeline`]: pipelined exchanges no client waits on (shadow copies),
+//!   whose answers are read by [`kept`]: no map, only the compared fields.
 
 pub mod bridge;
 pub mod client;
 pub mod codec;
 pub mod conn;
 pub mod framing;
+pub mod kept;
 pub mod pipeline;
 pub mod server;
 pub mod write;

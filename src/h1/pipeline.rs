@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
+use http::{Method, StatusCode};
 use tokio::sync::Notify;
 
 mod batch;
@@ -48,9 +48,9 @@ pub trait Job: Send + Sync + 'static {
     fn timeout(&self) -> Duration;
     /// A longer body is not kept ([`Answer::body`] is `None`).
     fn max_body(&self) -> u64;
-    /// Which answer fields it reads (the others are not put in the map).
+    /// Which answer fields it reads ([`Answer::fields`]; by default none).
     fn keeps(&self, _name: &[u8]) -> bool {
-        true
+        false
     }
     /// The answer or why there is none, and the upstream's time on it.
     fn finish(self: Box<Self>, answer: Result<Answer, SendError>, took: Duration);
@@ -58,7 +58,8 @@ pub trait Job: Send + Sync + 'static {
 
 pub struct Answer {
     pub status: StatusCode,
-    pub headers: HeaderMap,
+    /// The fields the job [`Job::keeps`]: lower-case names, values as text.
+    pub fields: Vec<(String, String)>,
     /// `None`: longer than the job's `max_body`.
     pub body: Option<Bytes>,
 }

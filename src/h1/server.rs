@@ -287,7 +287,8 @@ where
         }
     }
     let written = {
-        let added = [(&X_REQUEST_ID, request_id)];
+        let id = [(&X_REQUEST_ID, request_id)];
+        let added: [&[_]; 1] = [&id];
         let mut writing = pin!(write_response(wr, resp, &added, is_head, version, close));
         loop {
             if feed.feeder.is_none() {

@@ -11,7 +11,7 @@ use http::{HeaderMap, Method};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 use super::log::ShadowLog;
-use super::mirror::{header_pairs, millis, shadow_key, Captured, Copy, Pending};
+use super::mirror::{millis, shadow_key, Captured, Copy, Pending};
 use super::record::ShadowSide;
 use crate::breaker::Permit;
 use crate::h1::client::SendError;
@@ -58,24 +58,19 @@ pub fn request_head(
         target.push('?');
         target.push_str(q);
     }
-    let mut fields: Added<7> = Added::default();
-    for (k, v) in added.as_slice() {
-        fields.set(k, v.clone());
-    }
-    fields.set(&HOST, upstream.host.clone());
-    fields.set(&X_SHADOW_REQUEST, HeaderValue::from_static("1"));
-    if let Some(key) = headers.get(&IDEMPOTENCY_KEY).and_then(shadow_key) {
-        fields.set(&IDEMPOTENCY_KEY, key);
-    }
+    let key = headers.get(&IDEMPOTENCY_KEY).and_then(shadow_key);
+    let n = if key.is_some() { 3 } else { 2 };
+    let marks = [
+        (&HOST, upstream.host.clone()),
+        (&X_SHADOW_REQUEST, HeaderValue::from_static("1")),
+        (
+            &IDEMPOTENCY_KEY,
+            key.unwrap_or(HeaderValue::from_static("")),
+        ),
+    ];
     let mut out = Vec::with_capacity(512);
-    codec::write_request_head(
-        &mut out,
-        method,
-        &target,
-        headers,
-        fields.as_slice(),
-        Framing::None,
-    );
+    let fields = [added.as_slice(), &marks[..n]];
+    codec::write_request_head(&mut out, method, &target, headers, &fields, Framing::None);
     out
 }
 
@@ -125,11 +120,8 @@ impl Job for CopyJob {
             Ok(a) => {
                 side.status = Some(a.status.as_u16());
                 match a.body {
-                    Some(body) => Ok((
-                        a.status.as_u16(),
-                        header_pairs(&a.headers, &copy.target.spec),
-                        body,
-                    )),
+                    // Its fields are those `keeps` chose: the compared ones.
+                    Some(body) => Ok((a.status.as_u16(), a.fields, body)),
                     None => Err(None),
                 }
             }

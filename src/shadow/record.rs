@@ -244,6 +244,25 @@ pub fn format_ts(t: SystemTime) -> String {
         Ok(d) => (d.as_secs() as i64, d.subsec_millis()),
         Err(_) => (0, 0),
     };
+    thread_local! {
+        // The last second written: most records share it with the one before.
+        static LAST: std::cell::Cell<(i64, [u8; 24])> = const { std::cell::Cell::new((-1, [0; 24])) };
+    }
+    let (last, mut out) = LAST.get();
+    if last != secs {
+        out = second(secs);
+        LAST.set((secs, out));
+    }
+    let mut n = millis;
+    for i in (20..23).rev() {
+        out[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    String::from_utf8(out.to_vec()).unwrap_or_default()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.000Z` for `secs` since the epoch.
+fn second(secs: i64) -> [u8; 24] {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
     let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
@@ -261,8 +280,7 @@ pub fn format_ts(t: SystemTime) -> String {
     put(11, 2, hh);
     put(14, 2, mm);
     put(17, 2, ss);
-    put(20, 3, i64::from(millis));
-    String::from_utf8(out.to_vec()).unwrap_or_default()
+    out
 }
 
 /// Parses an RFC 3339 timestamp (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`) into

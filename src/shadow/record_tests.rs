@@ -154,6 +154,23 @@ fn format_ts_is_rfc3339_utc_millis() {
     let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
     assert_eq!(format_ts(leap), "2000-02-29T00:00:00.000Z");
     assert_eq!(ts_key(&format_ts(t)), Some((1_735_787_045, 678_000_000)));
+    // Within one second (the date part is reused), then the next.
+    assert_eq!(
+        format_ts(t + Duration::from_millis(300)),
+        "2025-01-02T03:04:05.978Z"
+    );
+    assert_eq!(
+        format_ts(t + Duration::from_millis(7)),
+        "2025-01-02T03:04:05.685Z"
+    );
+    assert_eq!(
+        format_ts(t + Duration::from_millis(322)),
+        "2025-01-02T03:04:06.000Z"
+    );
+    assert_eq!(
+        format_ts(t - Duration::from_millis(679)),
+        "2025-01-02T03:04:04.999Z"
+    );
 }
 
 #[test]

@@ -15,8 +15,9 @@ use tokio::time::{sleep_until, Instant, Sleep};
 
 use super::{Answer, Job, Lane, Queued};
 use crate::h1::client::SendError;
-use crate::h1::conn::{dial, read_head_keeping};
-use crate::h1::framing::{self, Decoded, Decoder, Framing};
+use crate::h1::conn::{dial, read_head_with};
+use crate::h1::framing::{Decoded, Decoder, Framing};
+use crate::h1::kept;
 
 pub(super) struct Conn {
     pub(super) rd: OwnedReadHalf,
@@ -153,7 +154,8 @@ async fn read_answer(
 ) -> Result<(Answer, bool), SendError> {
     let (method, max) = (job.method(), job.max_body());
     let head = loop {
-        let h = read_head_keeping(rd, buf, |n| job.keeps(n)).await?;
+        let keep = |n: &[u8]| job.keeps(n);
+        let h = read_head_with(rd, buf, |b| kept::parse(b, method, keep)).await?;
         if h.status == StatusCode::SWITCHING_PROTOCOLS {
             return Err(SendError::Upstream(
                 "unexpected 101 Switching Protocols".into(),
@@ -163,11 +165,12 @@ async fn read_answer(
             break h;
         }
     };
-    let (framing, mut reuse) = framing::response_framing(method, &head)
+    let (framing, mut reuse) = head
+        .framing
         .map_err(|_| SendError::Upstream("malformed response framing".into()))?;
     let mut answer = Answer {
         status: head.status,
-        headers: head.headers,
+        fields: head.fields,
         body: None,
     };
     if matches!(framing, Framing::Length(n) if n > max) {
@@ -175,7 +178,9 @@ async fn read_answer(
         return Ok((answer, false));
     }
     let mut decoder = Decoder::new(framing);
-    let mut parts: Vec<Bytes> = Vec::new();
+    // Most bodies arrive whole: one part, no list.
+    let mut first: Option<Bytes> = None;
+    let mut more: Vec<Bytes> = Vec::new();
     let mut len = 0u64;
     loop {
         match decoder.decode(buf) {
@@ -184,7 +189,10 @@ async fn read_answer(
                 if len > max {
                     return Ok((answer, false));
                 }
-                parts.push(d);
+                match first {
+                    None => first = Some(d),
+                    Some(_) => more.push(d),
+                }
             }
             Ok(Decoded::Done) => break,
             Ok(Decoded::Pending) => {
@@ -204,10 +212,13 @@ async fn read_answer(
             Err(e) => return Err(SendError::Upstream(e.to_owned())),
         }
     }
-    answer.body = Some(match parts.len() {
-        0 => Bytes::new(),
-        1 => parts.swap_remove(0),
-        _ => parts.concat().into(),
+    answer.body = Some(match (first, more.is_empty()) {
+        (None, _) => Bytes::new(),
+        (Some(one), true) => one,
+        (Some(one), false) => {
+            more.insert(0, one);
+            more.concat().into()
+        }
     });
     Ok((answer, reuse))
 }

@@ -1,0 +1,150 @@
+//! A response head read for a comparison only (the shadow lane's answers):
+//! status, framing, and the few fields the comparison looks at, as text.
+//! No header map is built and nothing of the head is kept: the fields are
+//! copied out and the head leaves the buffer.
+
+use bytes::{Buf, BytesMut};
+use http::{Method, StatusCode};
+use std::mem::MaybeUninit;
+
+use super::codec::{connection_tokens, head_len, version, HeadError, Present};
+use super::framing::{response_framing_of, Framing};
+use crate::request::MAX_HEADERS;
+
+pub struct KeptHead {
+    pub status: StatusCode,
+    /// The body's framing and whether the connection can carry another
+    /// answer (an error: framing a proxy must refuse).
+    pub framing: Result<(Framing, bool), HeadError>,
+    /// The fields `keep` wanted: lower-case names, values as text
+    /// (invalid UTF-8 replaced).
+    pub fields: Vec<(String, String)>,
+}
+
+/// Take a response (to a `method` request) head off the front of `buf`,
+/// keeping the fields `keep` wants; `Ok(None)`: incomplete.
+pub fn parse(
+    buf: &mut BytesMut,
+    method: &Method,
+    keep: impl Fn(&[u8]) -> bool,
+) -> Result<Option<KeptHead>, HeadError> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS + 1];
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, buf, &mut slots);
+    let Some(len) = head_len(parsed, buf.len())? else {
+        return Ok(None);
+    };
+    let status = StatusCode::from_u16(resp.code.unwrap_or(0)).map_err(|_| HeadError::Malformed)?;
+    let mut present = Present::default();
+    let mut fields = Vec::new();
+    for f in resp.headers.iter() {
+        let name = f.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"connection") {
+            present.connection = true;
+            connection_tokens(f.value, &mut present);
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            present.content_length = true;
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            present.transfer_encoding = true;
+        }
+        if keep(name) {
+            let value = String::from_utf8_lossy(f.value).into_owned();
+            fields.push((f.name.to_ascii_lowercase(), value));
+        }
+    }
+    let values = |n: &'static [u8]| {
+        (resp.headers.iter())
+            .filter(move |f| f.name.as_bytes().eq_ignore_ascii_case(n))
+            .map(|f| f.value)
+    };
+    let framing = response_framing_of(
+        method,
+        status,
+        version(resp.version),
+        present,
+        values(b"content-length"),
+        values(b"transfer-encoding"),
+    );
+    buf.advance(len);
+    Ok(Some(KeptHead {
+        status,
+        framing,
+        fields,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(raw: &str, method: &Method) -> Result<Option<KeptHead>, HeadError> {
+        parse(&mut BytesMut::from(raw), method, |n| {
+            n.eq_ignore_ascii_case(b"content-type")
+        })
+    }
+
+    #[test]
+    fn kept_fields_framing_and_the_rest_of_the_buffer() {
+        let mut buf = BytesMut::from(
+            "HTTP/1.1 200 OK\r\nServer: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}HTTP/1.1",
+        );
+        let h = parse(&mut buf, &Method::GET, |n| {
+            n.eq_ignore_ascii_case(b"content-type")
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(h.status, StatusCode::OK);
+        assert_eq!(h.framing, Ok((Framing::Length(2), true)));
+        assert_eq!(
+            h.fields,
+            [("content-type".to_string(), "application/json".to_string())]
+        );
+        assert_eq!(&buf[..], b"{}HTTP/1.1");
+    }
+
+    #[test]
+    fn framing_is_judged_as_for_the_pool() {
+        let get = &Method::GET;
+        let framing = |raw: &str, m: &Method| parse_str(raw, m).unwrap().unwrap().framing;
+        assert_eq!(
+            framing(
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n",
+                get
+            ),
+            Ok((Framing::Length(1), false))
+        );
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", get),
+            Ok((Framing::Chunked, true))
+        );
+        assert_eq!(
+            framing("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", get),
+            Ok((Framing::None, false))
+        );
+        assert_eq!(
+            framing(
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+                &Method::HEAD
+            ),
+            Ok((Framing::None, true))
+        );
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\n\r\n", get),
+            Ok((Framing::Eof, false))
+        );
+        assert!(framing(
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            get
+        )
+        .is_err());
+        assert!(framing("HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\n", get).is_err());
+        assert!(parse_str("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n", get)
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            parse_str("NOT HTTP\r\n\r\n", get).err(),
+            Some(HeadError::Malformed)
+        );
+    }
+}
