@@ -92,9 +92,11 @@ pub async fn serve(
             .ready
             .store(false, std::sync::atomic::Ordering::Release);
     };
-    crate::server::serve_proxy(listeners.proxy, state, shutdown).await;
+    crate::server::serve_proxy(listeners.proxy, Arc::clone(&state), shutdown).await;
     if let Some(t) = admin_task {
         t.abort();
     }
+    // What the last comparisons wrote reaches the file before the process ends.
+    state.shadow_log.flush();
     Ok(())
 }

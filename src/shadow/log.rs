@@ -1,45 +1,77 @@
-//! The shadow log and the live report: records arrive on a bounded channel
-//! (a full channel drops the record, counted — request handling never
-//! waits), one writer task appends them as JSON lines to `shadow.log` and
-//! feeds the live [`ReportBuilder`] behind `GET /-/shadow`. An unwritable log
-//! is reported (once per failure streak) and does not stop the proxy.
+//! The shadow log and the live report. Recording a comparison is a short,
+//! synchronous step where it concludes: its JSON line is written (outside
+//! any lock), then, under one lock, the live [`ReportBuilder`] behind
+//! `GET /-/shadow` and the metrics count it and the line joins the pending
+//! bytes. One writer task appends those to `shadow.log`: every
+//! [`FLUSH_EVERY`], or as soon as [`FLUSH_AT`] bytes wait. Request handling
+//! never waits on the file: past [`MAX_PENDING`] bytes (a stalled disk) a
+//! line is dropped, and counted. An unwritable log is reported (once per
+//! failure streak) and does not stop the proxy.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use prometheus_client::metrics::counter::Counter;
+use tokio::sync::Notify;
 
 use super::record::ShadowRecord;
 use super::report::{Report, ReportBuilder};
 use crate::metrics::{Metrics, Name, RouteOutcome};
 
-const CHANNEL: usize = 16 * 1024;
+/// How long a recorded line may wait before it reaches the file.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// Pending bytes that wake the writer at once.
+const FLUSH_AT: usize = 64 * 1024;
+/// Pending bytes beyond which lines are dropped (the file is not keeping up).
+const MAX_PENDING: usize = 16 * 1024 * 1024;
 
 pub struct ShadowLog {
-    tx: mpsc::Sender<ShadowRecord>,
-    path: Arc<arc_swap::ArcSwap<PathBuf>>,
-    report: Arc<Mutex<ReportBuilder>>,
+    state: Mutex<State>,
+    /// Held while pending lines go to the file: batches reach it in order.
+    sink: Mutex<Sink>,
+    /// Wakes the writer when [`FLUSH_AT`] bytes wait.
+    full: Arc<Notify>,
+    metrics: Arc<Metrics>,
+    path: arc_swap::ArcSwap<PathBuf>,
+    /// Lines not logged because [`MAX_PENDING`] bytes were waiting.
     pub dropped: AtomicU64,
+}
+
+struct State {
+    report: ReportBuilder,
+    /// Lines recorded, not yet handed to the file.
+    pending: Vec<u8>,
+    /// Counter handles by (route, outcome): a lookup in the registry per
+    /// record would hash and allocate its labels.
+    counters: Vec<(String, &'static str, Counter)>,
+}
+
+thread_local! {
+    /// Where a record's line is written before it joins the pending bytes.
+    static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
 }
 
 impl ShadowLog {
     /// Start the writer task, appending to `path` (see [`ShadowLog::set_path`]).
     pub fn start(metrics: Arc<Metrics>, path: PathBuf) -> Arc<ShadowLog> {
-        let (tx, rx) = mpsc::channel(CHANNEL);
-        let report = Arc::new(Mutex::new(ReportBuilder::new()));
-        let path = Arc::new(arc_swap::ArcSwap::from_pointee(path));
-        let current = Arc::clone(&path);
-        tokio::spawn(write_loop(rx, Arc::clone(&report), metrics, move || {
-            current.load_full()
-        }));
-        Arc::new(ShadowLog {
-            tx,
-            path,
-            report,
+        let log = Arc::new(ShadowLog {
+            state: Mutex::new(State {
+                report: ReportBuilder::new(),
+                pending: Vec::new(),
+                counters: Vec::new(),
+            }),
+            sink: Mutex::new(Sink::default()),
+            full: Arc::new(Notify::new()),
+            metrics,
+            path: arc_swap::ArcSwap::from_pointee(path),
             dropped: AtomicU64::new(0),
-        })
+        });
+        tokio::spawn(write_loop(Arc::downgrade(&log), Arc::clone(&log.full)));
+        log
     }
 
     /// A reload may move the log.
@@ -49,40 +81,102 @@ impl ShadowLog {
         }
     }
 
+    /// Count `r` in the report and the metrics, and queue its line.
     pub fn record(&self, r: ShadowRecord) {
-        if self.tx.try_send(r).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        LINE.with(|line| {
+            // A re-entrant call (none today) would find the buffer taken:
+            // it then writes into a fresh one.
+            let mut own = Vec::new();
+            let mut borrowed = line.try_borrow_mut();
+            let line = match borrowed.as_deref_mut() {
+                Ok(l) => l,
+                Err(_) => &mut own,
+            };
+            line.clear();
+            r.write_json_line(line);
+            let mut s = self.lock();
+            self.count(&mut s, &r);
+            s.report.add(&r);
+            if s.pending.len() + line.len() > MAX_PENDING {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            s.pending.extend_from_slice(line);
+            let full = s.pending.len() >= FLUSH_AT;
+            drop(s);
+            if full {
+                self.full.notify_one();
+            }
+        });
+    }
+
+    fn count(&self, s: &mut State, r: &ShadowRecord) {
+        let outcome = r.outcome.as_str();
+        match (s.counters.iter()).find(|(route, o, _)| *route == r.route && *o == outcome) {
+            Some((_, _, c)) => {
+                c.inc();
+            }
+            None => {
+                let labels = RouteOutcome {
+                    route: Name::from(r.route.as_str()),
+                    outcome,
+                };
+                let c = self
+                    .metrics
+                    .shadow_comparisons
+                    .get_or_create(&labels)
+                    .clone();
+                c.inc();
+                s.counters.push((r.route.clone(), outcome, c));
+            }
         }
     }
 
     pub fn report(&self) -> Report {
-        match self.report.lock() {
-            Ok(b) => b.report(),
-            Err(p) => p.into_inner().report(),
+        self.lock().report.report()
+    }
+
+    /// Hand what is pending to the file now (the writer's job; also done
+    /// on shutdown).
+    pub fn flush(&self) {
+        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        let lines = {
+            let mut s = self.lock();
+            let keep = s.pending.len().min(FLUSH_AT);
+            std::mem::replace(&mut s.pending, Vec::with_capacity(keep))
+        };
+        if !lines.is_empty() {
+            sink.write(&self.path.load(), &lines);
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while counting leaves counts, not broken invariants.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
+/// The log file, reopened when its path changes or after a failure.
+#[derive(Default)]
 struct Sink {
     path: PathBuf,
-    file: Option<std::io::BufWriter<std::fs::File>>,
+    file: Option<std::fs::File>,
     failing: bool,
 }
 
 impl Sink {
-    fn write(&mut self, path: &Path, line: &[u8]) {
+    fn write(&mut self, path: &Path, lines: &[u8]) {
         if self.path != path || self.file.is_none() {
             self.path = path.to_path_buf();
             self.file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .map(|f| std::io::BufWriter::with_capacity(64 * 1024, f))
                 .map_err(|e| self.fail(&e))
                 .ok();
         }
         if let Some(f) = &mut self.file {
-            match f.write_all(line) {
+            match f.write_all(lines) {
                 Ok(()) => self.failing = false,
                 Err(e) => {
                     self.fail(&e);
@@ -98,74 +192,95 @@ impl Sink {
         }
         self.failing = true;
     }
+}
 
-    fn flush(&mut self) {
-        if let Some(f) = &mut self.file {
-            if let Err(e) = f.flush() {
-                self.fail(&e);
-                self.file = None;
-            }
+/// Until the log is dropped: hand pending lines to the file every
+/// [`FLUSH_EVERY`], or when [`FLUSH_AT`] bytes wait.
+async fn write_loop(log: Weak<ShadowLog>, full: Arc<Notify>) {
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        // A wake-up given while no one waits is kept for the next wait.
+        tokio::select! {
+            () = full.notified() => {}
+            _ = tick.tick() => {}
         }
+        let Some(log) = log.upgrade() else { return };
+        log.flush();
     }
 }
 
-/// How long a written line may sit in the buffer before it reaches the file.
-const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shadow::record::{Outcome, PrimarySide, ShadowSide};
 
-async fn write_loop(
-    mut rx: mpsc::Receiver<ShadowRecord>,
-    report: Arc<Mutex<ReportBuilder>>,
-    metrics: Arc<Metrics>,
-    path: impl Fn() -> Arc<PathBuf>,
-) {
-    // Counter handles by (route, outcome): a lookup in the registry per
-    // record would hash and allocate its labels.
-    let mut counters: Vec<(
-        String,
-        &'static str,
-        prometheus_client::metrics::counter::Counter,
-    )> = Vec::new();
-    let mut sink = Sink {
-        path: PathBuf::new(),
-        file: None,
-        failing: false,
-    };
-    let mut tick = tokio::time::interval(FLUSH_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut dirty = false;
-    let mut line = Vec::with_capacity(1024);
-    loop {
-        tokio::select! {
-            next = rx.recv() => {
-                let Some(r) = next else { break };
-                let outcome = r.outcome.as_str();
-                match counters.iter().find(|(route, o, _)| *route == r.route && *o == outcome) {
-                    Some((_, _, c)) => {
-                        c.inc();
-                    }
-                    None => {
-                        let c = metrics
-                            .shadow_comparisons
-                            .get_or_create(&RouteOutcome { route: Name::from(r.route.as_str()), outcome })
-                            .clone();
-                        c.inc();
-                        counters.push((r.route.clone(), outcome, c));
-                    }
-                }
-                if let Ok(mut b) = report.lock() {
-                    b.add(&r);
-                }
-                // A buffered append (memory copy); the file sees it within FLUSH_EVERY.
-                line.clear();
-                r.write_json_line(&mut line);
-                sink.write(&path(), &line);
-                dirty = true;
-            }
-            _ = tick.tick(), if dirty => {
-                sink.flush();
-                dirty = false;
-            }
+    fn record(i: usize) -> ShadowRecord {
+        ShadowRecord {
+            ts: "2025-01-02T03:04:05.678Z".into(),
+            request_id: format!("id-{i}"),
+            route: if i % 2 == 0 { "even" } else { "odd" }.into(),
+            method: "GET".into(),
+            path: "/x".into(),
+            primary: PrimarySide {
+                upstream: "legacy".into(),
+                status: 200,
+                latency_ms: 1.0,
+            },
+            shadow: ShadowSide {
+                upstream: "new".into(),
+                status: Some(200),
+                latency_ms: Some(1.0),
+                error: None,
+            },
+            outcome: Outcome::Match,
+            reason: None,
+            diffs: Vec::new(),
         }
     }
-    sink.flush();
+
+    fn ids(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| ShadowRecord::from_json_line(l).map(|r| r.request_id))
+            .collect::<Result<_, _>>()
+            .unwrap_or_default()
+    }
+
+    /// Lines reach the file in the order recorded, both through the writer
+    /// (a full buffer wakes it; the rest waits for its tick) and through an
+    /// explicit flush; the report and the metrics count every record.
+    #[tokio::test]
+    async fn records_reach_the_file_in_order_and_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shadow.jsonl");
+        let metrics = Arc::new(Metrics::new());
+        let log = ShadowLog::start(Arc::clone(&metrics), path.clone());
+        // Over FLUSH_AT bytes of lines (~260 bytes each).
+        let n = 2 * FLUSH_AT / 200;
+        for i in 0..n {
+            log.record(record(i));
+        }
+        let want: Vec<String> = (0..n).map(|i| format!("id-{i}")).collect();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while ids(&path).len() < n && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(ids(&path), want);
+        log.record(record(n));
+        log.flush();
+        assert_eq!(
+            ids(&path).last().map(String::as_str),
+            Some(&*format!("id-{n}"))
+        );
+        let report = log.report();
+        assert_eq!(
+            report.routes["even"].compared + report.routes["odd"].compared,
+            n as u64 + 1
+        );
+        let text = metrics.encode();
+        assert!(text.contains("route=\"even\""), "{text}");
+        assert_eq!(log.dropped.load(Ordering::Relaxed), 0);
+    }
 }
