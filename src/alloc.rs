@@ -24,26 +24,40 @@ fn plain(layout: &Layout) -> bool {
     layout.align() <= MALLOC_ALIGN && layout.align() <= layout.size()
 }
 
+type Plain = unsafe extern "C" fn(usize) -> *mut c_void;
+type Aligned = unsafe extern "C" fn(usize, usize) -> *mut c_void;
+
+/// A block for `layout` from the plain call when it is aligned enough, else
+/// from the aligned one.
+///
+/// # Safety
+/// As [`GlobalAlloc::alloc`]: `layout` has a non-zero size.
+#[inline]
+unsafe fn block(layout: Layout, plain_call: Plain, aligned_call: Aligned) -> *mut u8 {
+    // SAFETY: mimalloc's allocation calls take any size and power-of-two alignment.
+    unsafe {
+        if plain(&layout) {
+            plain_call(layout.size()).cast()
+        } else {
+            aligned_call(layout.size(), layout.align()).cast()
+        }
+    }
+}
+
 // SAFETY: every block comes from mimalloc, aligned as `layout` asks (by
 // `plain` or by mimalloc's aligned calls), and goes back to `mi_free`, which
 // takes blocks from any of its allocation functions.
 unsafe impl GlobalAlloc for Allocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if plain(&layout) {
-            mi::mi_malloc(layout.size()).cast()
-        } else {
-            mi::mi_malloc_aligned(layout.size(), layout.align()).cast()
-        }
+        // SAFETY: as the caller promised GlobalAlloc::alloc.
+        unsafe { block(layout, mi::mi_malloc, mi::mi_malloc_aligned) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if plain(&layout) {
-            mi::mi_zalloc(layout.size()).cast()
-        } else {
-            mi::mi_zalloc_aligned(layout.size(), layout.align()).cast()
-        }
+        // SAFETY: as the caller promised GlobalAlloc::alloc_zeroed.
+        unsafe { block(layout, mi::mi_zalloc, mi::mi_zalloc_aligned) }
     }
 
     #[inline]
