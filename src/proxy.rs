@@ -29,10 +29,11 @@ use crate::retry::idempotent;
 use crate::routing::Target;
 use crate::shadow::log::ShadowLog;
 use crate::shadow::mirror::{self, Captured, Copy, Tee};
-use crate::shadow::pipelined::{self, CopyJob};
-use crate::shadow::record::{PrimarySide, SkipReason};
+use crate::shadow::pipelined;
+use crate::shadow::plan::{self, ShadowPlan};
+use crate::shadow::record::PrimarySide;
 use crate::snapshot::Snapshot;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::Semaphore;
 
 /// State shared by every connection.
 pub struct ProxyState {
@@ -307,7 +308,7 @@ where
                 max_body: max_shadow,
                 idle: limits.body_idle_timeout,
             };
-            plan_shadow(state, snap, target, shadow_fits, pipelinable, copy)
+            plan::start(state, snap, target, shadow_fits, pipelinable, copy)
         }
     };
     let original = match &path {
@@ -367,52 +368,6 @@ where
         // The primary failed: the client gets the proxy's error; no comparison.
         (_, Err(e)) => Err(e),
     }
-}
-
-enum ShadowPlan {
-    None,
-    Skip(Arc<str>, SkipReason),
-    /// The copy is out; the primary's answer goes to it, with what it compares.
-    Go(oneshot::Sender<Captured>, Arc<crate::routing::ShadowTarget>),
-}
-
-/// Decide whether the copy goes, and if so start it (it waits for the
-/// primary's answer in its own task).
-fn plan_shadow(
-    state: &ProxyState,
-    snap: &Snapshot,
-    target: &Arc<crate::routing::ShadowTarget>,
-    fits: bool,
-    pipelinable: bool,
-    copy: impl FnOnce(bool) -> Copy,
-) -> ShadowPlan {
-    let up = &snap.upstreams[target.upstream];
-    if !fits {
-        return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::BodyTooLarge);
-    }
-    let Ok(slot) = state.shadow_slots.load_full().try_acquire_owned() else {
-        return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::InflightLimit);
-    };
-    let Ok(permit) = up.breaker.acquire() else {
-        return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::BreakerOpen);
-    };
-    let (tx, rx) = oneshot::channel();
-    let log = Arc::clone(&state.shadow_log);
-    match &up.lane {
-        Some(lane) if pipelinable => {
-            lane.submit(Box::new(CopyJob {
-                copy: copy(true),
-                permit,
-                slot,
-                primary: rx,
-                log,
-            }));
-        }
-        _ => {
-            tokio::spawn(copy(false).run(permit, slot, rx, log));
-        }
-    }
-    ShadowPlan::Go(tx, Arc::clone(target))
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {

@@ -1,6 +1,7 @@
 //! Shadow traffic: a copy of a request goes to the new service, the two
 //! answers are compared, and the comparisons add up to a per-route verdict.
 //!
+//! - [`plan`]: whether a copy goes, and starting it;
 //! - [`mirror`]: sending a copy (its own task) and concluding it;
 //! - [`pipelined`]: a bodyless idempotent copy on the shadow upstream's
 //!   pipelined lane instead (no task, copies batched into one send);
@@ -15,6 +16,7 @@ pub mod line;
 pub mod log;
 pub mod mirror;
 pub mod pipelined;
+pub mod plan;
 pub mod pointer;
 pub mod record;
 pub mod report;
