@@ -56,7 +56,6 @@ pub struct ResponseHead {
 pub struct Present {
     pub content_length: bool,
     pub transfer_encoding: bool,
-    pub connection: bool,
     pub expect: bool,
     /// A `Connection` field listed `close`.
     pub close: bool,
@@ -153,11 +152,11 @@ fn header_map(
         let (ns, nl) = (s.name.0 as usize, s.name.1 as usize);
         let (vs, vl) = (s.value.0 as usize, s.value.1 as usize);
         let raw = &head[ns..ns + nl];
-        if raw.eq_ignore_ascii_case(b"connection") {
-            present.connection = true;
-            if !connection_tokens(&head[vs..vs + vl], &mut present) {
-                continue;
-            }
+        // `close`/`keep-alive` are noted; a field with only those stays out.
+        if raw.eq_ignore_ascii_case(b"connection")
+            && !connection_tokens(&head[vs..vs + vl], &mut present)
+        {
+            continue;
         }
         let name = HeaderName::from_bytes(raw).map_err(|_| HeadError::Malformed)?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..vs + vl))

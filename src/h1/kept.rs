@@ -41,7 +41,6 @@ pub fn parse(
     for f in resp.headers.iter() {
         let name = f.name.as_bytes();
         if name.eq_ignore_ascii_case(b"connection") {
-            present.connection = true;
             connection_tokens(f.value, &mut present);
         } else if name.eq_ignore_ascii_case(b"content-length") {
             present.content_length = true;
