@@ -63,9 +63,24 @@ pub struct Present {
     pub keep_alive: bool,
 }
 
+/// Note in `p` what a field (`name: value`, any case) says about framing
+/// and persistence; `false`: a `Connection` field with nothing but `close`
+/// and `keep-alive`, which needs no map entry.
+pub(super) fn note_field(name: &[u8], value: &[u8], p: &mut Present) -> bool {
+    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+    match name.len() {
+        10 if is(b"connection") => return connection_tokens(value, p),
+        14 if is(b"content-length") => p.content_length = true,
+        17 if is(b"transfer-encoding") => p.transfer_encoding = true,
+        6 if is(b"expect") => p.expect = true,
+        _ => {}
+    }
+    true
+}
+
 /// Note a `Connection` value's `close` and `keep-alive` tokens in `p`;
 /// `true`: it lists some other token too.
-pub(super) fn connection_tokens(value: &[u8], p: &mut Present) -> bool {
+fn connection_tokens(value: &[u8], p: &mut Present) -> bool {
     let mut other = false;
     for t in value.split(|b| *b == b',') {
         let t = t.trim_ascii();
@@ -152,22 +167,12 @@ fn header_map(
         let (ns, nl) = (s.name.0 as usize, s.name.1 as usize);
         let (vs, vl) = (s.value.0 as usize, s.value.1 as usize);
         let raw = &head[ns..ns + nl];
-        // `close`/`keep-alive` are noted; a field with only those stays out.
-        if raw.eq_ignore_ascii_case(b"connection")
-            && !connection_tokens(&head[vs..vs + vl], &mut present)
-        {
+        if !note_field(raw, &head[vs..vs + vl], &mut present) {
             continue;
         }
         let name = HeaderName::from_bytes(raw).map_err(|_| HeadError::Malformed)?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..vs + vl))
             .map_err(|_| HeadError::Malformed)?;
-        if name == header::CONTENT_LENGTH {
-            present.content_length = true;
-        } else if name == header::TRANSFER_ENCODING {
-            present.transfer_encoding = true;
-        } else if name == header::EXPECT {
-            present.expect = true;
-        }
         map.append(name, value);
     }
     Ok((map, present))

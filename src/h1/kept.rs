@@ -7,7 +7,7 @@ use bytes::{Buf, BytesMut};
 use http::{Method, StatusCode};
 use std::mem::MaybeUninit;
 
-use super::codec::{connection_tokens, head_len, version, HeadError, Present};
+use super::codec::{head_len, note_field, version, HeadError, Present};
 use super::framing::{response_framing_of, Framing};
 use crate::request::MAX_HEADERS;
 
@@ -40,13 +40,7 @@ pub fn parse(
     let mut fields = Vec::new();
     for f in resp.headers.iter() {
         let name = f.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"connection") {
-            connection_tokens(f.value, &mut present);
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            present.content_length = true;
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            present.transfer_encoding = true;
-        }
+        note_field(name, f.value, &mut present);
         if keep(name) {
             let value = String::from_utf8_lossy(f.value).into_owned();
             fields.push((f.name.to_ascii_lowercase(), value));
