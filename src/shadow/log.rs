@@ -28,6 +28,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 const FLUSH_AT: usize = 64 * 1024;
 /// Pending bytes beyond which lines are dropped (the file is not keeping up).
 const MAX_PENDING: usize = 16 * 1024 * 1024;
+/// The largest emptied buffer kept for reuse.
+const KEEP_SPARE: usize = 1024 * 1024;
 
 pub struct ShadowLog {
     state: Mutex<State>,
@@ -45,6 +47,9 @@ struct State {
     report: ReportBuilder,
     /// Lines recorded, not yet handed to the file.
     pending: Vec<u8>,
+    /// The buffer last handed to the file, emptied: the next `pending`
+    /// (its capacity kept, so a busy log does not regrow one per flush).
+    spare: Vec<u8>,
     /// Counter handles by (route, outcome): a lookup in the registry per
     /// record would hash and allocate its labels.
     counters: Vec<(String, &'static str, Counter)>,
@@ -62,6 +67,7 @@ impl ShadowLog {
             state: Mutex::new(State {
                 report: ReportBuilder::new(),
                 pending: Vec::new(),
+                spare: Vec::new(),
                 counters: Vec::new(),
             }),
             sink: Mutex::new(Sink::default()),
@@ -140,13 +146,22 @@ impl ShadowLog {
     /// on shutdown).
     pub fn flush(&self) {
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
-        let lines = {
+        let mut lines = {
             let mut s = self.lock();
-            let keep = s.pending.len().min(FLUSH_AT);
-            std::mem::replace(&mut s.pending, Vec::with_capacity(keep))
+            let spare = std::mem::take(&mut s.spare);
+            std::mem::replace(&mut s.pending, spare)
         };
-        if !lines.is_empty() {
-            sink.write(&self.path.load(), &lines);
+        if lines.is_empty() {
+            return;
+        }
+        sink.write(&self.path.load(), &lines);
+        lines.clear();
+        // A buffer grown by a stalled disk is not kept.
+        if lines.capacity() <= KEEP_SPARE {
+            let mut s = self.lock();
+            if s.spare.capacity() < lines.capacity() {
+                s.spare = lines;
+            }
         }
     }
 

@@ -82,7 +82,7 @@ pub fn meta(request_id: &str, route: &str, method: &Method, path: &str) -> Reque
         ts: format_ts(SystemTime::now()),
         request_id: request_id.into(),
         route: route.into(),
-        method: method.to_string(),
+        method: method.as_str().to_owned(),
         path: path.into(),
     }
 }
