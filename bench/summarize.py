@@ -58,6 +58,19 @@ def num(v, fmt="{:,.0f}"):
     return "–" if v is None else fmt.format(v)
 
 
+def per_round(rows, conns, a, b, field):
+    """`a`'s value over `b`'s for each round that measured both."""
+    by = {}
+    for r in rows:
+        if r["conns"] == conns and r["requests"] > 0 and r["target"] in (a, b):
+            by.setdefault(r["round"], {})[r["target"]] = r[field]
+    return [v[a] / v[b] for _, v in sorted(by.items()) if v.get(a) and v.get(b)]
+
+
+def spread(xs):
+    return "–" if not xs else f"{med(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})"
+
+
 def ratio(a, b):
     return "–" if not a or not b else f"{a / b:.2f}"
 
@@ -134,6 +147,23 @@ def main():
               f"{ratio(st['cpu'], o['cpu']) if key != 'origin' else '–'} |")
         w("")
         w("req/s above 1 is better for strangler; latency and CPU above 1 are worse.\n")
+        paired = []
+        for key, label in (("nginx", "NGINX"), ("haproxy", "HAProxy")):
+            rr = per_round(rows, conns, "strangler", key, "rps")
+            cr = per_round(rows, conns, "strangler", key, "cpu")
+            if rr:
+                paired.append(f"| strangler / {label} | {spread(rr)} | {spread(cr)} | "
+                              f"{sum(1 for x in rr if x >= 1)} of {len(rr)} | {sum(1 for x in cr if x <= 1)} of {len(cr)} |")
+        if paired:
+            w("Paired by round (each round runs the targets back to back, so a ratio taken within a round is "
+              "not moved by the machine getting busier or quieter between rounds): the median of the per-round "
+              "ratios, their range, and in how many rounds strangler was ahead.\n")
+            w("| vs | req/s ratio, median (min–max) | CPU per request ratio, median (min–max) | "
+              "rounds with more req/s | rounds with less CPU |")
+            w("|---|---:|---:|---:|---:|")
+            for line in paired:
+                w(line)
+            w("")
 
     sh = stats.get("strangler-shadow")
     if st and sh:
@@ -144,6 +174,10 @@ def main():
         w(f"strangler with a shadowed route (`sample: 1.0`, copy to a second NGINX server with the same body): "
           f"**{num(sh['rps'])} req/s** vs {num(st['rps'])} without → throughput cost **{cost:.1f}%**; "
           f"CPU per request {us(sh['cpu'])} vs {us(st['cpu'])}; p99 @{conns} {us(sh['p99'])} vs {us(st['p99'])}.  ")
+        costs = [(1 - x) * 100 for x in per_round(rows, conns, "strangler-shadow", "strangler", "rps")]
+        if costs:
+            w(f"Paired by round (the shadowed run against the plain one of the same round): cost "
+              f"{med(costs):.1f}% (median; {min(costs):.1f}–{max(costs):.1f}% over {len(costs)} rounds).  ")
         w(f"Shadow copies received by the shadow server: {copies:,} for {sent:,} shadowed requests "
           f"({copies / sent * 100 if sent else 0:.1f}%; copies of requests still in flight when wrk stopped count too).")
         if copies == 0:
