@@ -88,16 +88,22 @@ where
     B: Body<Data = Bytes> + Send + Sync + 'static,
     B::Error: Into<BoxError>,
 {
-    let (mut resp, request_id) = answer(req, state, conn).await;
+    let mut slot = Some(req);
+    let (mut resp, request_id) = answer(&mut slot, &state, conn).await;
     resp.headers_mut().insert(&X_REQUEST_ID, request_id);
     resp
 }
 
 /// One request: the response, and the request id it must carry as
 /// `X-Request-Id` (an HTTP/1.1 writer adds it as it writes the head).
+///
+/// The request is taken out of `slot` when the future first runs: its
+/// arguments are then all references, and the caller's box can be built in
+/// place (see `h1::server::boxed_with`). An empty slot is a caller's bug,
+/// answered 400.
 pub async fn answer<B>(
-    req: Request<B>,
-    state: Arc<ProxyState>,
+    slot: &mut Option<Request<B>>,
+    state: &Arc<ProxyState>,
     conn: Conn,
 ) -> (Response<ProxyBody>, HeaderValue)
 where
@@ -105,12 +111,22 @@ where
     B::Error: Into<BoxError>,
 {
     let started = Instant::now();
-    let request_id = headers::request_id(req.headers());
+    let Some(r) = slot.as_ref() else {
+        return (
+            ProxyError::BadRequest("no request to answer").into_response(ErrorContext {
+                route: None,
+                upstream: None,
+                request_id: "",
+            }),
+            HeaderValue::from_static(""),
+        );
+    };
+    let request_id = headers::request_id(r.headers());
     let snapshot = state.snapshot.load_full();
-    let method = req.method().clone();
-    let uri = req.uri().clone();
+    let method = r.method().clone();
+    let uri = r.uri().clone();
     let mut served = Served::default();
-    let resp = match forward(req, &state, &snapshot, conn, &request_id, &mut served).await {
+    let resp = match forward(slot, state, &snapshot, conn, &request_id, &mut served).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(ErrorContext {
             route: served.route.as_deref(),
@@ -157,8 +173,9 @@ where
     (resp, request_id)
 }
 
+/// `slot`: as for [`answer`] (taken here, for the same reason).
 async fn forward<B>(
-    req: Request<B>,
+    slot: &mut Option<Request<B>>,
     state: &ProxyState,
     snap: &Snapshot,
     conn: Conn,
@@ -169,7 +186,9 @@ where
     B: Body<Data = Bytes> + Send + Sync + 'static,
     B::Error: Into<BoxError>,
 {
-    let (parts, body) = req.into_parts();
+    let (parts, body) = (slot.take())
+        .ok_or(ProxyError::BadRequest("no request to answer"))?
+        .into_parts();
     let authority = crate::request::check(&parts)?;
     if parts.uri.path() == "*" {
         return Ok(options_star());

@@ -111,15 +111,17 @@ where
         first = false;
         // Boxed: a request's state exists only while it is in flight, so an
         // idle connection's task stays small.
-        let next = Box::pin(request(
-            &mut rd,
-            &mut wr,
-            &mut buf,
-            header_timeout,
-            state,
-            conn,
-            drain,
-        ));
+        let next = boxed_with(|| {
+            request(
+                &mut rd,
+                &mut wr,
+                &mut buf,
+                header_timeout,
+                state,
+                conn,
+                drain,
+            )
+        });
         if !next.await || drain.draining() {
             let _ = wr.shutdown().await;
             if !drain.draining() {
@@ -132,6 +134,17 @@ where
             buf = BytesMut::new();
         }
     }
+}
+
+/// `make()`'s future in a box allocated first, so that the compiler can
+/// build the future in its box rather than on the stack and then copy it
+/// there whole (`Box::pin(f)`: a memcpy of its full size, 2.9 KB for
+/// `request`, 4.7 KB for `proxy::answer`, on every request). It does so
+/// when the future's arguments are references and small values; one moved
+/// in by value (a `Request`) makes it build on the stack again, which is
+/// why `proxy::answer` takes its request out of a slot.
+fn boxed_with<F>(make: impl FnOnce() -> F) -> Pin<Box<F>> {
+    Box::into_pin(Box::write(Box::new_uninit(), make()))
 }
 
 /// After the proxy's FIN: what the client still sends (the rest of an
@@ -253,14 +266,14 @@ where
         feeder,
         send_continue: expects && version == Version::HTTP_11,
     };
+    // The handler runs while the body is fed to it on demand.
     let mut req = Request::new(body);
     *req.method_mut() = head.method;
     *req.uri_mut() = head.uri;
     *req.version_mut() = version;
     *req.headers_mut() = head.headers;
-
-    // The handler runs while the body is fed to it on demand.
-    let mut handling = Box::pin(proxy::answer(req, Arc::clone(state), conn));
+    let mut slot = Some(req);
+    let mut handling = boxed_with(|| proxy::answer(&mut slot, state, conn));
     let (resp, request_id) = loop {
         if feed.feeder.is_none() {
             break handling.as_mut().await;
