@@ -234,7 +234,7 @@ mod tests {
         ShadowRecord {
             ts: "2025-01-02T03:04:05.678Z".into(),
             request_id: format!("id-{i}"),
-            route: if i % 2 == 0 { "even" } else { "odd" }.into(),
+            route: if i.is_multiple_of(2) { "even" } else { "odd" }.into(),
             method: "GET".into(),
             path: "/x".into(),
             primary: PrimarySide {

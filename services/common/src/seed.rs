@@ -85,9 +85,9 @@ fn sku(index: u64) -> String {
 }
 
 fn order_status(n: u64) -> OrderStatus {
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         OrderStatus::Cancelled
-    } else if n % 7 == 0 {
+    } else if n.is_multiple_of(7) {
         OrderStatus::Pending
     } else {
         OrderStatus::Confirmed
@@ -99,7 +99,7 @@ fn order_lines(n: u64) -> Vec<LineItem> {
         sku: sku(n - 1),
         qty: (n % 3) as u32 + 1,
     }];
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         lines.push(LineItem {
             sku: sku(n + 6),
             qty: 1,

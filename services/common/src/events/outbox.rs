@@ -173,7 +173,7 @@ async fn relay(inner: Arc<Inner>, bus: Bus, policy: RelayPolicy) {
             Err(_) => format!("no acknowledgement within {:?}", policy.publish_timeout),
         };
         failures = failures.saturating_add(1);
-        if failures == 1 || failures % 20 == 0 {
+        if failures == 1 || failures.is_multiple_of(20) {
             let pending = outbox.stats().pending;
             tracing::warn!(bus = %bus.describe(), %error, failures, pending,
                 "cannot publish an event; will retry");
