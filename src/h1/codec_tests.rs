@@ -276,3 +276,28 @@ fn added_fields_follow_the_map_and_replace_its_fields_of_their_name() {
         "HTTP/1.1 200 OK\r\nhost: x\r\naccept: */*\r\nx-request-id: proxy-9\r\ncontent-length: 0\r\n\r\n"
     );
 }
+
+/// Values are taken as httparse accepts them: obs-text (bytes over 0x7F,
+/// not UTF-8) passes through as opaque bytes; a control byte is refused.
+#[test]
+fn field_values_keep_obs_text_and_refuse_control_bytes() {
+    let mut buf =
+        BytesMut::from(&b"GET / HTTP/1.1\r\nHost: x\r\nX-Name: caf\xe9 \t ok\r\n\r\n"[..]);
+    let h = parse_request(&mut buf).unwrap().unwrap();
+    assert_eq!(h.headers["x-name"].as_bytes(), b"caf\xe9 \t ok");
+    assert!(h.headers["x-name"].to_str().is_err());
+    let mut buf =
+        BytesMut::from(&b"HTTP/1.1 200 OK\r\nX-Name: \xff\xfe\r\nContent-Length: 0\r\n\r\n"[..]);
+    let r = parse_response(&mut buf).unwrap().unwrap();
+    assert_eq!(r.headers["x-name"].as_bytes(), b"\xff\xfe");
+    for bad in [&b"X-Name: a\x01b"[..], b"X-Name: a\x7fb", b"X-Name: a\x00b"] {
+        let mut raw = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        raw.extend_from_slice(bad);
+        raw.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(
+            parse_request(&mut BytesMut::from(&raw[..])).err(),
+            Some(HeadError::Malformed),
+            "{bad:?}"
+        );
+    }
+}
