@@ -63,11 +63,11 @@ pub struct Present {
     pub keep_alive: bool,
 }
 
-/// Note in `p` what a field (`name: value`, any case) says about framing
-/// and persistence; `false`: a `Connection` field with nothing but `close`
-/// and `keep-alive`, which needs no map entry.
+/// Note in `p` what a field (`name: value`, any case, as httparse accepted
+/// it) says about framing and persistence; `false`: a `Connection` field
+/// with nothing but `close` and `keep-alive`, which needs no map entry.
 pub(super) fn note_field(name: &[u8], value: &[u8], p: &mut Present) -> bool {
-    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+    let is = |n: &[u8]| parsed_is(name, n);
     match name.len() {
         10 if is(b"connection") => return connection_tokens(value, p),
         14 if is(b"content-length") => p.content_length = true,
@@ -84,15 +84,24 @@ fn connection_tokens(value: &[u8], p: &mut Present) -> bool {
     let mut other = false;
     for t in value.split(|b| *b == b',') {
         let t = t.trim_ascii();
-        if t.eq_ignore_ascii_case(b"close") {
+        if parsed_is(t, b"close") {
             p.close = true;
-        } else if t.eq_ignore_ascii_case(b"keep-alive") {
+        } else if parsed_is(t, b"keep-alive") {
             p.keep_alive = true;
         } else if !t.is_empty() {
             other = true;
         }
     }
     other
+}
+
+/// Whether `parsed` (bytes httparse accepted in a field name or value)
+/// equals `lower` (lower-case letters and `-`) in any case. Setting bit 5
+/// lower-cases a letter and turns no other byte httparse accepts (no CR, no
+/// control byte) into a letter or `-`: one OR and compare a byte, where
+/// `eq_ignore_ascii_case` maps both sides.
+fn parsed_is(parsed: &[u8], lower: &[u8]) -> bool {
+    parsed.len() == lower.len() && parsed.iter().zip(lower).all(|(a, b)| a | 0x20 == *b)
 }
 
 pub(super) fn version(v: Option<u8>) -> Version {

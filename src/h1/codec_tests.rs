@@ -301,3 +301,22 @@ fn field_values_keep_obs_text_and_refuse_control_bytes() {
         );
     }
 }
+
+/// Framing and connection names and tokens match in any case, and only
+/// those: a byte one bit away from a letter is not taken for it.
+#[test]
+fn framing_names_and_tokens_match_in_any_case_only() {
+    let h = req(
+        "GET / HTTP/1.1\r\nHost: x\r\nCONTENT-length: 2\r\nConnection: Keep-Alive, CLOSE\r\n\r\n",
+    )
+    .unwrap()
+    .unwrap();
+    assert!(h.present.content_length && h.present.close && h.present.keep_alive);
+    let h = req(
+        "GET / HTTP/1.1\r\nHost: x\r\nContent_Length: 2\r\nConnection: keep_alive, cl@se\r\n\r\n",
+    )
+    .unwrap()
+    .unwrap();
+    assert!(!h.present.content_length && !h.present.close && !h.present.keep_alive);
+    assert_eq!(h.headers["connection"], "keep_alive, cl@se");
+}
