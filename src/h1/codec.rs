@@ -191,7 +191,7 @@ fn header_map(
         if !note_field(raw, s.value_in(head), &mut present) {
             continue;
         }
-        let name = HeaderName::from_bytes(raw).map_err(|_| HeadError::Malformed)?;
+        let name = field_name(raw)?;
         // SAFETY: a `HeaderValue` may hold HTAB, SP, visible ASCII and
         // obs-text, no other control byte — exactly what httparse accepts in
         // a value, so this one is valid as it is. (The function's doc also
@@ -206,6 +206,30 @@ fn header_map(
         map.append(name, value);
     }
     Ok((map, present))
+}
+
+/// A field's name. The usual names in their usual spellings are matched
+/// here, as constants: `HeaderName::from_bytes` copies a name to lower-case
+/// it and then looks it up, ~100 instructions a name.
+fn field_name(raw: &[u8]) -> Result<HeaderName, HeadError> {
+    use http::header::*;
+    Ok(match raw {
+        b"Host" | b"host" => HOST,
+        b"Date" | b"date" => DATE,
+        b"Server" | b"server" => SERVER,
+        b"Content-Type" | b"content-type" => CONTENT_TYPE,
+        b"Content-Length" | b"content-length" => CONTENT_LENGTH,
+        b"Connection" | b"connection" => CONNECTION,
+        b"User-Agent" | b"user-agent" => USER_AGENT,
+        b"Accept" | b"accept" => ACCEPT,
+        b"Accept-Encoding" | b"accept-encoding" => ACCEPT_ENCODING,
+        b"Content-Encoding" | b"content-encoding" => CONTENT_ENCODING,
+        b"Cache-Control" | b"cache-control" => CACHE_CONTROL,
+        b"ETag" | b"etag" => ETAG,
+        b"Last-Modified" | b"last-modified" => LAST_MODIFIED,
+        b"Vary" | b"vary" => VARY,
+        _ => HeaderName::from_bytes(raw).map_err(|_| HeadError::Malformed)?,
+    })
 }
 
 /// httparse's verdict on `buffered` bytes: the head's length, `None` while

@@ -320,3 +320,24 @@ fn framing_names_and_tokens_match_in_any_case_only() {
     assert!(!h.present.content_length && !h.present.close && !h.present.keep_alive);
     assert_eq!(h.headers["connection"], "keep_alive, cl@se");
 }
+
+/// Names matched as constants and names looked up are the same names.
+#[test]
+fn usual_and_unusual_names_parse_alike() {
+    let h = req("GET / HTTP/1.1\r\nhost: x\r\nUSER-AGENT: a\r\nUser-Agent: b\r\nX-Thing: c\r\nETag: d\r\nEtag: e\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    let all = |n: &str| {
+        h.headers
+            .get_all(n)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(all("host"), ["x"]);
+    assert_eq!(all("user-agent"), ["a", "b"]);
+    assert_eq!(all("x-thing"), ["c"]);
+    assert_eq!(all("etag"), ["d", "e"]);
+    assert_eq!(h.headers.len(), 6);
+    assert!(req("GET / HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n").is_err());
+}
