@@ -24,8 +24,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::{sleep_until, Instant, Sleep};
 
-use super::codec;
 use super::conn::{dial, read_head, readable_alive};
+use super::encode;
 use super::framing::{self, Decoded, Decoder, Framing};
 use crate::body::{BoxError, ProxyBody};
 
@@ -141,7 +141,7 @@ impl Pool {
             None => Framing::Chunked,
         };
         let mut head = Vec::with_capacity(512);
-        codec::write_request_head(
+        encode::write_request_head(
             &mut head,
             &parts.method,
             target,

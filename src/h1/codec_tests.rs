@@ -1,4 +1,5 @@
 use super::codec::*;
+use super::encode::*;
 use super::framing::*;
 use crate::request::MAX_HEADERS;
 use bytes::BytesMut;

@@ -4,7 +4,7 @@
 //! connection holding no buffer, upstream connections pooled and driven
 //! from the request's own task. HTTP/2 and TLS upstreams stay on hyper.
 //!
-//! - [`codec`]: heads, parsed and written;
+//! - [`codec`]: heads parsed; [`encode`]: heads written;
 //! - [`framing`]: how a body is delimited (smuggling refused), and decoded;
 //! - [`mod@write`]: a response or a body onto a connection, in few writes;
 //! - [`bridge`]: a client's request body, fed to the handler on demand;
@@ -18,6 +18,7 @@ pub mod bridge;
 pub mod client;
 pub mod codec;
 pub mod conn;
+pub mod encode;
 pub mod framing;
 pub mod kept;
 pub mod pipeline;

@@ -13,7 +13,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::codec::{self, AddedFields, Persist};
+use super::encode::{self, AddedFields, Persist};
 use super::framing::Framing;
 use crate::body::{BoxError, ProxyBody};
 use crate::error::{ErrorContext, ProxyError};
@@ -77,7 +77,7 @@ where
             ));
         }
         if framing == Framing::Chunked {
-            codec::chunk_header(out, data.len());
+            encode::chunk_header(out, data.len());
         }
         if out.len() + data.len() > gather {
             wr.write_all(out).await?;
@@ -157,7 +157,7 @@ pub async fn write_response<W: AsyncWrite + Unpin>(
         Framing::Length(n) if n <= WRITE_CHUNK as u64 => 512 + n as usize,
         _ => 1024,
     });
-    let close = codec::write_response_head(
+    let close = encode::write_response_head(
         &mut out,
         status,
         &headers,

@@ -15,7 +15,7 @@ use super::mirror::{millis, shadow_key, Captured, Copy, Pending};
 use super::record::ShadowSide;
 use crate::breaker::Permit;
 use crate::h1::client::SendError;
-use crate::h1::codec;
+use crate::h1::encode;
 use crate::h1::framing::Framing;
 use crate::h1::pipeline::{Answer, Job};
 use crate::headers::Added;
@@ -70,7 +70,7 @@ pub fn request_head(
     ];
     let mut out = Vec::with_capacity(512);
     let fields = [added.as_slice(), &marks[..n]];
-    codec::write_request_head(&mut out, method, &target, headers, &fields, Framing::None);
+    encode::write_request_head(&mut out, method, &target, headers, &fields, Framing::None);
     out
 }
 
