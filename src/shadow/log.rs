@@ -151,12 +151,12 @@ impl ShadowLog {
             let spare = std::mem::take(&mut s.spare);
             std::mem::replace(&mut s.pending, spare)
         };
-        if lines.is_empty() {
-            return;
+        if !lines.is_empty() {
+            sink.write(&self.path.load(), &lines);
+            lines.clear();
         }
-        sink.write(&self.path.load(), &lines);
-        lines.clear();
-        // A buffer grown by a stalled disk is not kept.
+        // The emptied buffer is the next spare (an idle tick hands back the
+        // same one); a buffer grown by a stalled disk is not kept.
         if lines.capacity() <= KEEP_SPARE {
             let mut s = self.lock();
             if s.spare.capacity() < lines.capacity() {
