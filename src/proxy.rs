@@ -311,8 +311,12 @@ where
                 upstream: Arc::clone(&snap.upstreams[target.upstream]),
                 target: Arc::clone(target),
                 method: parts.method.clone(),
-                uri_path: path.to_string(),
-                query: parts.uri.query().map(str::to_owned),
+                uri_path: if pipelined {
+                    String::new()
+                } else {
+                    path.to_string()
+                },
+                query: parts.uri.query().filter(|_| !pipelined).map(str::to_owned),
                 headers: if pipelined {
                     HeaderMap::new()
                 } else {
@@ -357,7 +361,7 @@ where
         (ShadowPlan::None, result) => result,
         (ShadowPlan::Skip(shadow_up, why), Ok(resp)) => {
             let primary = PrimarySide {
-                upstream: served.upstream.as_deref().unwrap_or("").into(),
+                upstream: served.upstream.clone().unwrap_or_default(),
                 status: resp.status().as_u16(),
                 latency_ms: started.map_or(0.0, |t| mirror::millis(t.elapsed())),
             };
@@ -376,7 +380,7 @@ where
                 status: resp_parts.status.as_u16(),
                 headers: mirror::header_pairs(&resp_parts.headers, &spec.spec),
                 latency_ms: started.map_or(0.0, |t| mirror::millis(t.elapsed())),
-                upstream: served.upstream.as_deref().unwrap_or("").into(),
+                upstream: served.upstream.clone().unwrap_or_default(),
                 body: None,
             };
             Ok(Response::from_parts(

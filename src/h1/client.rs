@@ -144,7 +144,7 @@ impl Pool {
         encode::write_request_head(
             &mut head,
             &parts.method,
-            target,
+            &[target],
             &parts.headers,
             &[added],
             framing,

@@ -208,7 +208,8 @@ fn header_map(
 /// A field's name. The usual names in their usual spellings are matched
 /// here, as constants: `HeaderName::from_bytes` copies a name to lower-case
 /// it and then looks it up, ~100 instructions a name.
-fn field_name(raw: &[u8]) -> Result<HeaderName, HeadError> {
+#[inline]
+pub(super) fn field_name(raw: &[u8]) -> Result<HeaderName, HeadError> {
     use http::header::*;
     Ok(match raw {
         b"Host" | b"host" => HOST,

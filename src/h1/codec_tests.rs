@@ -172,7 +172,14 @@ fn heads_are_written_with_their_framing() {
     let mut h = HeaderMap::new();
     h.insert("host", HeaderValue::from_static("x"));
     let mut out = Vec::new();
-    write_request_head(&mut out, &Method::PUT, "/a?b", &h, &[], Framing::Length(12));
+    write_request_head(
+        &mut out,
+        &Method::PUT,
+        &["/a?b"],
+        &h,
+        &[],
+        Framing::Length(12),
+    );
     assert_eq!(
         out,
         b"PUT /a?b HTTP/1.1\r\nhost: x\r\ncontent-length: 12\r\n\r\n"
@@ -182,7 +189,14 @@ fn heads_are_written_with_their_framing() {
     lying.insert("content-length", HeaderValue::from_static("35"));
     lying.insert("transfer-encoding", HeaderValue::from_static("gzip"));
     out.clear();
-    write_request_head(&mut out, &Method::POST, "/", &lying, &[], Framing::Chunked);
+    write_request_head(
+        &mut out,
+        &Method::POST,
+        &["/"],
+        &lying,
+        &[],
+        Framing::Chunked,
+    );
     assert_eq!(
         out,
         b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -257,7 +271,7 @@ fn added_fields_follow_the_map_and_replace_its_fields_of_their_name() {
         (&xff, HeaderValue::from_static("10.0.0.1")),
     ];
     let mut out = Vec::new();
-    write_request_head(&mut out, &Method::GET, "/", &h, &[&added], Framing::None);
+    write_request_head(&mut out, &Method::GET, &["/"], &h, &[&added], Framing::None);
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "GET / HTTP/1.1\r\nhost: x\r\naccept: */*\r\nx-request-id: proxy-9\r\nx-forwarded-for: 10.0.0.1\r\n\r\n"

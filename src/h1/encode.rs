@@ -66,20 +66,23 @@ fn write_framing(out: &mut Vec<u8>, framing: Framing) {
     }
 }
 
-/// Request line and fields (`headers`, then `added`). Any Content-Length
+/// Request line (the target given in pieces, written one after the other)
+/// and fields (`headers`, then `added`). Any Content-Length
 /// or Transfer-Encoding among `headers` is left out: the framing written is
 /// `framing`'s, and only it.
 pub fn write_request_head(
     out: &mut Vec<u8>,
     method: &Method,
-    target: &str,
+    target: &[&str],
     headers: &HeaderMap,
     added: AddedFields<'_>,
     framing: Framing,
 ) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
+    for piece in target {
+        out.extend_from_slice(piece.as_bytes());
+    }
     out.extend_from_slice(b" HTTP/1.1\r\n");
     write_fields(out, headers, added, false);
     write_framing(out, framing);

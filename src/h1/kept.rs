@@ -4,21 +4,21 @@
 //! copied out and the head leaves the buffer.
 
 use bytes::{Buf, BytesMut};
-use http::{Method, StatusCode};
+use http::{HeaderValue, Method, StatusCode};
 use std::mem::MaybeUninit;
 
-use super::codec::{head_len, note_field, version, HeadError, Present};
+use super::codec::{field_name, head_len, note_field, version, HeadError, Present};
 use super::framing::{response_framing_of, Framing};
 use crate::request::MAX_HEADERS;
+use crate::shadow::diff::Fields;
 
 pub struct KeptHead {
     pub status: StatusCode,
     /// The body's framing and whether the connection can carry another
     /// answer (an error: framing a proxy must refuse).
     pub framing: Result<(Framing, bool), HeadError>,
-    /// The fields `keep` wanted: lower-case names, values as text
-    /// (invalid UTF-8 replaced).
-    pub fields: Vec<(String, String)>,
+    /// The fields `keep` wanted.
+    pub fields: Fields,
 }
 
 /// Take a response (to a `method` request) head off the front of `buf`,
@@ -42,8 +42,10 @@ pub fn parse(
         let name = f.name.as_bytes();
         note_field(name, f.value, &mut present);
         if keep(name) {
-            let value = String::from_utf8_lossy(f.value).into_owned();
-            fields.push((f.name.to_ascii_lowercase(), value));
+            // httparse accepted both: they are a valid name and value.
+            if let (Ok(n), Ok(v)) = (field_name(name), HeaderValue::from_bytes(f.value)) {
+                fields.push((n, v));
+            }
         }
     }
     let values = |n: &'static [u8]| {
@@ -91,7 +93,10 @@ mod tests {
         assert_eq!(h.framing, Ok((Framing::Length(2), true)));
         assert_eq!(
             h.fields,
-            [("content-type".to_string(), "application/json".to_string())]
+            [(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json")
+            )]
         );
         assert_eq!(&buf[..], b"{}HTTP/1.1");
     }

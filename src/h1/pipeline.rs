@@ -58,8 +58,8 @@ pub trait Job: Send + Sync + 'static {
 
 pub struct Answer {
     pub status: StatusCode,
-    /// The fields the job [`Job::keeps`]: lower-case names, values as text.
-    pub fields: Vec<(String, String)>,
+    /// The fields the job [`Job::keeps`].
+    pub fields: crate::shadow::diff::Fields,
     /// `None`: longer than the job's `max_body`.
     pub body: Option<Bytes>,
 }

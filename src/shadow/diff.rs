@@ -26,6 +26,7 @@
 
 pub use super::pointer::{escape_segment, parse_pointer_pattern, PointerPattern};
 pub use super::structure::{diff_values, numbers_equal};
+use http::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -114,11 +115,15 @@ impl Comparison {
     }
 }
 
-/// One response as seen by the proxy. Header names may be in any case.
+/// The fields a comparison looks at (`compare.headers`, and
+/// `Content-Encoding` to undo it): names lower-case, as `http` keeps them.
+pub type Fields = Vec<(HeaderName, HeaderValue)>;
+
+/// One response as seen by the proxy.
 #[derive(Debug, Clone, Copy)]
 pub struct Observed<'a> {
     pub status: u16,
-    pub headers: &'a [(String, String)],
+    pub headers: &'a [(HeaderName, HeaderValue)],
     pub body: &'a [u8],
 }
 
@@ -173,7 +178,9 @@ pub fn compare(primary: &Observed<'_>, shadow: &Observed<'_>, spec: &CompareSpec
     }
     for name in &spec.headers {
         // The usual case, equal values, decided without building any.
-        if header_text(primary.headers, name) == header_text(shadow.headers, name) {
+        if same_values(primary.headers, shadow.headers, name)
+            || header_text(primary.headers, name) == header_text(shadow.headers, name)
+        {
             continue;
         }
         let (p, s) = (header(primary.headers, name), header(shadow.headers, name));
@@ -194,33 +201,63 @@ pub fn compare(primary: &Observed<'_>, shadow: &Observed<'_>, spec: &CompareSpec
 }
 
 /// All values of a header (case-insensitive name), joined with `, `; `None` when absent.
-fn header(headers: &[(String, String)], name: &str) -> Option<Value> {
+fn header(headers: &[(HeaderName, HeaderValue)], name: &str) -> Option<Value> {
     header_text(headers, name).map(|t| Value::String(t.into_owned()))
 }
 
 /// As [`header`], borrowed when there is one value.
-fn header_text<'a>(headers: &'a [(String, String)], name: &str) -> Option<Cow<'a, str>> {
+/// Whether both sides have the same values of `name`, byte for byte (but
+/// for surrounding whitespace): equal texts, found without making any.
+fn same_values(
+    p: &[(HeaderName, HeaderValue)],
+    s: &[(HeaderName, HeaderValue)],
+    name: &str,
+) -> bool {
+    fn values<'a>(
+        h: &'a [(HeaderName, HeaderValue)],
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a [u8]> + 'a {
+        h.iter()
+            .filter(move |(n, _)| n.as_str() == name)
+            .map(|(_, v)| v.as_bytes().trim_ascii())
+    }
+    values(p, name).eq(values(s, name))
+}
+
+/// `name` is lower-case (`CompareSpec` lower-cases its names), as field names are.
+fn header_text<'a>(headers: &'a [(HeaderName, HeaderValue)], name: &str) -> Option<Cow<'a, str>> {
     let mut values = headers
         .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim());
+        .filter(|(n, _)| n.as_str() == name)
+        .map(|(_, v)| trimmed(String::from_utf8_lossy(v.as_bytes())));
     let first = values.next()?;
     match values.next() {
-        None => Some(Cow::Borrowed(first)),
+        None => Some(first),
         Some(second) => {
             let mut all = [first, second].join(", ");
             for v in values {
                 all.push_str(", ");
-                all.push_str(v);
+                all.push_str(&v);
             }
             Some(Cow::Owned(all))
         }
     }
 }
 
+/// A value as text without surrounding whitespace (invalid UTF-8 replaced).
+fn trimmed(text: Cow<'_, str>) -> Cow<'_, str> {
+    match text {
+        Cow::Borrowed(t) => Cow::Borrowed(t.trim()),
+        Cow::Owned(t) if t.trim().len() == t.len() => Cow::Owned(t),
+        Cow::Owned(t) => Cow::Owned(t.trim().to_owned()),
+    }
+}
+
 fn compare_bodies(p: &Observed<'_>, s: &Observed<'_>, spec: &CompareSpec, out: &mut Comparison) {
+    let encoding = "content-encoding";
     if p.body == s.body
-        && header_text(p.headers, "content-encoding") == header_text(s.headers, "content-encoding")
+        && (same_values(p.headers, s.headers, encoding)
+            || header_text(p.headers, encoding) == header_text(s.headers, encoding))
     {
         return;
     }

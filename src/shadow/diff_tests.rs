@@ -7,10 +7,19 @@ fn json_headers() -> Vec<(String, String)> {
     vec![("Content-Type".to_string(), "application/json".to_string())]
 }
 
-fn obs<'a>(status: u16, headers: &'a [(String, String)], body: &'a [u8]) -> Observed<'a> {
+/// Fields as the proxy keeps them (names lower-cased by `http`), from text
+/// pairs; leaked, as a test's few are.
+fn obs<'a>(status: u16, headers: &[(String, String)], body: &'a [u8]) -> Observed<'a> {
+    let fields: Fields = headers
+        .iter()
+        .map(|(n, v)| {
+            let name = HeaderName::from_bytes(n.as_bytes()).expect("a field name");
+            (name, HeaderValue::from_str(v).expect("a field value"))
+        })
+        .collect();
     Observed {
         status,
-        headers,
+        headers: fields.leak(),
         body,
     }
 }

@@ -52,7 +52,7 @@ struct State {
     spare: Vec<u8>,
     /// Counter handles by (route, outcome): a lookup in the registry per
     /// record would hash and allocate its labels.
-    counters: Vec<(String, &'static str, Counter)>,
+    counters: Vec<(Arc<str>, &'static str, Counter)>,
 }
 
 thread_local! {
@@ -124,7 +124,7 @@ impl ShadowLog {
             }
             None => {
                 let labels = RouteOutcome {
-                    route: Name::from(r.route.as_str()),
+                    route: Name::from(&*r.route),
                     outcome,
                 };
                 let c = self
@@ -133,7 +133,7 @@ impl ShadowLog {
                     .get_or_create(&labels)
                     .clone();
                 c.inc();
-                s.counters.push((r.route.clone(), outcome, c));
+                s.counters.push((Arc::clone(&r.route), outcome, c));
             }
         }
     }

@@ -4,6 +4,7 @@
 //! shadow upstream's breaker. The primary's body streams to the client
 //! through [`Tee`], which keeps a copy up to `max_body` for the comparison.
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,7 +16,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
-use super::diff::{compare, CompareSpec, Observed};
+use super::diff::{compare, CompareSpec, Fields, Observed};
 use super::log::ShadowLog;
 use super::record::{
     format_ts, PrimarySide, RequestMeta, ShadowErrorKind, ShadowRecord, ShadowSide, SkipReason,
@@ -29,27 +30,22 @@ use crate::upstream::Upstream;
 /// The primary's answer as the comparison needs it.
 pub struct Captured {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    pub headers: Fields,
     pub latency_ms: f64,
-    pub upstream: String,
+    pub upstream: Arc<str>,
     /// `None`: the body was over `max_body`.
     pub body: Option<Bytes>,
 }
 
 /// The headers a comparison looks at (`compare.headers`, and
-/// `Content-Encoding` to undo it), as text.
-pub fn header_pairs(h: &HeaderMap, spec: &CompareSpec) -> Vec<(String, String)> {
+/// `Content-Encoding` to undo it): shared with `h`, not copied.
+pub fn header_pairs(h: &HeaderMap, spec: &CompareSpec) -> Fields {
     let wanted = |k: &http::HeaderName| {
         *k == http::header::CONTENT_ENCODING || spec.headers.iter().any(|n| n == k.as_str())
     };
     h.iter()
         .filter(|(k, _)| wanted(k))
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
 
@@ -65,6 +61,7 @@ pub struct Copy {
     pub upstream: Arc<Upstream>,
     pub target: Arc<ShadowTarget>,
     pub method: Method,
+    /// The target of a copy sent on its own (empty when it goes pipelined).
     pub uri_path: String,
     pub query: Option<String>,
     /// Empty when the copy goes pipelined (its head is then in `head`);
@@ -77,13 +74,31 @@ pub struct Copy {
     pub idle: Duration,
 }
 
-pub fn meta(request_id: &str, route: &str, method: &Method, path: &str) -> RequestMeta {
+pub fn meta(request_id: &str, route: &Arc<str>, method: &Method, path: &str) -> RequestMeta {
     RequestMeta {
         ts: format_ts(SystemTime::now()),
         request_id: request_id.into(),
-        route: route.into(),
-        method: method.as_str().to_owned(),
+        route: Arc::clone(route),
+        method: method_text(method),
         path: path.into(),
+    }
+}
+
+/// A method's name: the usual ones without an allocation.
+fn method_text(m: &Method) -> Cow<'static, str> {
+    let usual = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+    ];
+    let names = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+    match usual.iter().position(|u| u == m) {
+        Some(i) => Cow::Borrowed(names[i]),
+        None => Cow::Owned(m.as_str().to_owned()),
     }
 }
 
@@ -97,7 +112,7 @@ pub fn record_skip(
     log: &ShadowLog,
     meta: RequestMeta,
     primary: PrimarySide,
-    shadow_upstream: &str,
+    shadow_upstream: &Arc<str>,
     why: SkipReason,
 ) {
     log.record(ShadowRecord::skipped(meta, primary, shadow_upstream, why));
@@ -154,7 +169,7 @@ impl Copy {
         let latency_ms = millis(started.elapsed());
         permit.record(matches!(&answer, Ok(r) if !r.status().is_server_error()));
         let mut side = ShadowSide {
-            upstream: up.name.to_string(),
+            upstream: Arc::clone(&up.name),
             latency_ms: Some(latency_ms),
             ..ShadowSide::default()
         };
@@ -202,8 +217,7 @@ impl Copy {
 
 /// The shadow's answer as compared: status, compared headers, body; or
 /// `None` when the body was over `max_body`, or the error.
-pub type ShadowAnswer =
-    Result<(u16, Vec<(String, String)>, Bytes), Option<(ShadowErrorKind, String)>>;
+pub type ShadowAnswer = Result<(u16, Fields, Bytes), Option<(ShadowErrorKind, String)>>;
 
 /// A copy whose shadow side is known, waiting for the primary's.
 pub struct Pending {
@@ -290,7 +304,9 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: ProxyBody,
         // Frames are kept by reference (no copy); joined only if several.
-        kept: Vec<Bytes>,
+        // Most bodies are one frame: no list for them.
+        first: Option<Bytes>,
+        more: Vec<Bytes>,
         kept_len: u64,
         max: u64,
         over: bool,
@@ -303,7 +319,7 @@ pin_project_lite::pin_project! {
             let this = this.project();
             // hyper may never poll a body that is already at its end.
             if this.inner.is_end_stream() {
-                send(this.tx, this.head, this.kept, *this.over);
+                send(this.tx, this.head, this.first, this.more, *this.over);
             }
         }
     }
@@ -312,14 +328,18 @@ pin_project_lite::pin_project! {
 fn send(
     tx: &mut Option<oneshot::Sender<Captured>>,
     head: &mut Option<Captured>,
-    kept: &mut Vec<Bytes>,
+    first: &mut Option<Bytes>,
+    more: &mut Vec<Bytes>,
     over: bool,
 ) {
     if let (Some(tx), Some(mut c)) = (tx.take(), head.take()) {
-        c.body = (!over).then(|| match kept.len() {
-            0 => Bytes::new(),
-            1 => kept.swap_remove(0),
-            _ => kept.concat().into(),
+        c.body = (!over).then(|| match (first.take(), more.is_empty()) {
+            (None, _) => Bytes::new(),
+            (Some(one), true) => one,
+            (Some(one), false) => {
+                more.insert(0, one);
+                more.concat().into()
+            }
         });
         let _ = tx.send(c);
     }
@@ -329,7 +349,8 @@ impl Tee {
     pub fn new(inner: ProxyBody, max: u64, head: Captured, tx: oneshot::Sender<Captured>) -> Self {
         Tee {
             inner,
-            kept: Vec::new(),
+            first: None,
+            more: Vec::new(),
             kept_len: 0,
             max,
             over: false,
@@ -354,14 +375,18 @@ impl Body for Tee {
                 if let Some(d) = frame.data_ref() {
                     if !*this.over && *this.kept_len + d.len() as u64 <= *this.max {
                         *this.kept_len += d.len() as u64;
-                        this.kept.push(d.clone());
+                        match this.first {
+                            None => *this.first = Some(d.clone()),
+                            Some(_) => this.more.push(d.clone()),
+                        }
                     } else {
                         *this.over = true;
-                        this.kept.clear();
+                        *this.first = None;
+                        this.more.clear();
                     }
                 }
             }
-            Poll::Ready(None) => send(this.tx, this.head, this.kept, *this.over),
+            Poll::Ready(None) => send(this.tx, this.head, this.first, this.more, *this.over),
             Poll::Ready(Some(Err(_))) => {
                 this.tx.take();
             }

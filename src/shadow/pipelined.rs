@@ -50,14 +50,11 @@ pub fn request_head(
     headers: &HeaderMap,
     added: &Added,
 ) -> Vec<u8> {
-    let base = &upstream.config.url.base_path;
-    let mut target = String::with_capacity(base.len() + path.len() + 1 + query.map_or(0, str::len));
-    target.push_str(base);
-    target.push_str(path);
-    if let Some(q) = query {
-        target.push('?');
-        target.push_str(q);
-    }
+    let base = upstream.config.url.base_path.as_str();
+    let target = match query {
+        Some(q) => [base, path, "?", q],
+        None => [base, path, "", ""],
+    };
     let key = headers.get(&IDEMPOTENCY_KEY).and_then(shadow_key);
     let n = if key.is_some() { 3 } else { 2 };
     let marks = [
@@ -112,7 +109,7 @@ impl Job for CopyJob {
         } = *self;
         permit.record(matches!(&answer, Ok(a) if !a.status.is_server_error()));
         let mut side = ShadowSide {
-            upstream: copy.upstream.name.to_string(),
+            upstream: Arc::clone(&copy.upstream.name),
             latency_ms: Some(millis(took)),
             ..ShadowSide::default()
         };

@@ -21,6 +21,8 @@
 
 use super::diff::{Comparison, Diff};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What became of one shadow copy.
@@ -96,7 +98,7 @@ impl ShadowErrorKind {
 /// The primary's side: it always answered the client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrimarySide {
-    pub upstream: String,
+    pub upstream: Arc<str>,
     pub status: u16,
     pub latency_ms: f64,
 }
@@ -104,7 +106,7 @@ pub struct PrimarySide {
 /// The shadow's side; status and latency are null when it never answered.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ShadowSide {
-    pub upstream: String,
+    pub upstream: Arc<str>,
     #[serde(default)]
     pub status: Option<u16>,
     #[serde(default)]
@@ -120,8 +122,8 @@ pub struct RequestMeta {
     /// RFC 3339, UTC, as produced by [`format_ts`].
     pub ts: String,
     pub request_id: String,
-    pub route: String,
-    pub method: String,
+    pub route: Arc<str>,
+    pub method: Cow<'static, str>,
     pub path: String,
 }
 
@@ -131,9 +133,11 @@ pub struct ShadowRecord {
     pub ts: String,
     #[serde(default)]
     pub request_id: String,
-    pub route: String,
+    // Names and methods are shared with the config and `http`, not copied
+    // per record.
+    pub route: Arc<str>,
     #[serde(default)]
-    pub method: String,
+    pub method: Cow<'static, str>,
     #[serde(default)]
     pub path: String,
     pub primary: PrimarySide,
@@ -203,11 +207,11 @@ impl ShadowRecord {
     pub fn skipped(
         meta: RequestMeta,
         primary: PrimarySide,
-        shadow_upstream: &str,
+        shadow_upstream: &Arc<str>,
         why: SkipReason,
     ) -> Self {
         let shadow = ShadowSide {
-            upstream: shadow_upstream.to_string(),
+            upstream: Arc::clone(shadow_upstream),
             ..ShadowSide::default()
         };
         let mut r = Self::base(meta, primary, shadow, Outcome::Skipped);

@@ -81,7 +81,12 @@ fn constructors_set_outcome_and_reason() {
         (t.outcome, t.reason.as_deref()),
         (Outcome::Mismatch, Some("diffs_truncated"))
     );
-    let s = ShadowRecord::skipped(meta(), primary(), "payment", SkipReason::InflightLimit);
+    let s = ShadowRecord::skipped(
+        meta(),
+        primary(),
+        &"payment".into(),
+        SkipReason::InflightLimit,
+    );
     assert_eq!(
         (s.outcome, s.reason.as_deref(), s.shadow.status),
         (Outcome::Skipped, Some("inflight_limit"), None)

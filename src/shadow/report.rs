@@ -186,11 +186,11 @@ impl ReportBuilder {
 
     /// Adds one record; feed records in `ts` order (see [`merge_logs`]).
     pub fn add(&mut self, record: &ShadowRecord) {
-        if let Some(stats) = self.routes.get_mut(&record.route) {
+        if let Some(stats) = self.routes.get_mut(&*record.route) {
             stats.add(record);
         } else if self.routes.len() < MAX_ROUTES {
             self.routes
-                .entry(record.route.clone())
+                .entry(record.route.to_string())
                 .or_default()
                 .add(record);
         } else {
@@ -316,7 +316,7 @@ fn finish_line(line: &[u8], overlong: bool, route: Option<&str>, out: &mut LogRe
     }
     let record = std::str::from_utf8(line).ok().filter(|_| !overlong);
     match record.and_then(|l| ShadowRecord::from_json_line(l.trim()).ok()) {
-        Some(r) if route.is_none_or(|name| r.route == name) => out.records.push(r),
+        Some(r) if route.is_none_or(|name| &*r.route == name) => out.records.push(r),
         Some(_) => {}
         None => out.corrupt_lines += 1,
     }
