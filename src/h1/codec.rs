@@ -49,10 +49,14 @@ pub struct ResponseHead {
 /// usual `Connection: keep-alive` then costs no map entry and nothing to
 /// strip as hop-by-hop). A field naming other fields goes in the map, for
 /// hop-by-hop stripping to remove them.
+///
+/// `Content-Length` and `Transfer-Encoding` values are judged here too, as
+/// the fields are read (see [`Length`], [`Codings`]): framing needs no
+/// lookup in the map afterwards.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Present {
-    pub content_length: bool,
-    pub transfer_encoding: bool,
+    pub length: Length,
+    pub codings: Codings,
     pub expect: bool,
     /// A `Connection` field listed `close`.
     pub close: bool,
@@ -67,12 +71,71 @@ pub(super) fn note_field(name: &[u8], value: &[u8], p: &mut Present) -> bool {
     let is = |n: &[u8]| parsed_is(name, n);
     match name.len() {
         10 if is(b"connection") => return connection_tokens(value, p),
-        14 if is(b"content-length") => p.content_length = true,
-        17 if is(b"transfer-encoding") => p.transfer_encoding = true,
+        14 if is(b"content-length") => p.length = p.length.and(value),
+        17 if is(b"transfer-encoding") => p.codings = p.codings.and(value),
         6 if is(b"expect") => p.expect = true,
         _ => {}
     }
     true
+}
+
+/// What a head's `Content-Length` fields say, in the order read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Length {
+    #[default]
+    Absent,
+    Is(u64),
+    /// Malformed, or fields that disagree: the first such reason.
+    Bad(&'static str),
+}
+
+impl Length {
+    /// With one more field's value.
+    fn and(self, value: &[u8]) -> Length {
+        // At most 19 digits: no overflow.
+        let digits = !value.is_empty() && value.len() <= 19 && value.iter().all(u8::is_ascii_digit);
+        if !digits {
+            return match self {
+                Length::Bad(_) => self,
+                _ => Length::Bad("malformed Content-Length"),
+            };
+        }
+        let n = value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        match self {
+            Length::Absent => Length::Is(n),
+            Length::Is(m) if m == n => self,
+            Length::Is(_) => Length::Bad("conflicting Content-Length"),
+            Length::Bad(_) => self,
+        }
+    }
+}
+
+/// What a head's `Transfer-Encoding` fields say, in the order read: each
+/// coding a token, `chunked` only last.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Codings {
+    /// Some coding was listed.
+    pub any: bool,
+    /// The last one listed is `chunked`.
+    pub chunked_last: bool,
+    /// `chunked` was followed by another coding.
+    pub bad: bool,
+}
+
+impl Codings {
+    /// With one more field's value.
+    fn and(mut self, value: &[u8]) -> Codings {
+        for c in value.split(|b| *b == b',') {
+            let c = c.trim_ascii();
+            if c.is_empty() {
+                continue;
+            }
+            self.bad |= self.chunked_last;
+            self.chunked_last = c.eq_ignore_ascii_case(b"chunked");
+            self.any = true;
+        }
+        self
+    }
 }
 
 /// Note a `Connection` value's `close` and `keep-alive` tokens in `p`;

@@ -326,13 +326,15 @@ fn framing_names_and_tokens_match_in_any_case_only() {
     )
     .unwrap()
     .unwrap();
-    assert!(h.present.content_length && h.present.close && h.present.keep_alive);
+    assert_eq!(h.present.length, Length::Is(2));
+    assert!(h.present.close && h.present.keep_alive);
     let h = req(
         "GET / HTTP/1.1\r\nHost: x\r\nContent_Length: 2\r\nConnection: keep_alive, cl@se\r\n\r\n",
     )
     .unwrap()
     .unwrap();
-    assert!(!h.present.content_length && !h.present.close && !h.present.keep_alive);
+    assert_eq!(h.present.length, Length::Absent);
+    assert!(!h.present.close && !h.present.keep_alive);
     assert_eq!(h.headers["connection"], "keep_alive, cl@se");
 }
 
@@ -355,4 +357,56 @@ fn usual_and_unusual_names_parse_alike() {
     assert_eq!(all("etag"), ["d", "e"]);
     assert_eq!(h.headers.len(), 6);
     assert!(req("GET / HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n").is_err());
+}
+
+/// Content-Length and Transfer-Encoding are judged as the fields are read:
+/// duplicates that agree are one length, the first fault is the reason.
+#[test]
+fn framing_fields_are_judged_as_read() {
+    let length = |fields: &str| {
+        req(&format!("POST / HTTP/1.1\r\nHost: x\r\n{fields}\r\n"))
+            .unwrap()
+            .unwrap()
+            .present
+            .length
+    };
+    assert_eq!(length(""), Length::Absent);
+    assert_eq!(length("Content-Length: 0\r\n"), Length::Is(0));
+    assert_eq!(
+        length("Content-Length: 9999999999999999999\r\n"),
+        Length::Is(9_999_999_999_999_999_999)
+    );
+    assert_eq!(
+        length("Content-Length: 5\r\ncontent-length: 5\r\n"),
+        Length::Is(5)
+    );
+    let bad = |why| Length::Bad(why);
+    assert_eq!(
+        length("Content-Length: 5\r\nContent-Length: 6\r\n"),
+        bad("conflicting Content-Length")
+    );
+    for v in ["", "+5", "5 5", "0x5", "1.0", "-1", "99999999999999999999"] {
+        assert_eq!(
+            length(&format!("Content-Length: {v}\r\n")),
+            bad("malformed Content-Length"),
+            "{v:?}"
+        );
+    }
+    assert_eq!(
+        length("Content-Length: 5\r\nContent-Length: 6\r\nContent-Length: x\r\n"),
+        bad("conflicting Content-Length")
+    );
+    let codings = |fields: &str| {
+        req(&format!("POST / HTTP/1.1\r\nHost: x\r\n{fields}\r\n"))
+            .unwrap()
+            .unwrap()
+            .present
+            .codings
+    };
+    let c = codings("Transfer-Encoding: gzip\r\nTransfer-Encoding: , CHUNKED\r\n");
+    assert!(c.any && c.chunked_last && !c.bad);
+    let c = codings("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n");
+    assert!(c.any && !c.chunked_last && c.bad);
+    let c = codings("Transfer-Encoding: ,\r\n");
+    assert!(!c.any && !c.bad);
 }

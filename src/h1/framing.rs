@@ -7,10 +7,9 @@
 //!   (trailers read and dropped), or to EOF; the data shares the buffer.
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Version};
 
-use super::codec::{HeadError, Present, RequestHead, ResponseHead};
+use super::codec::{HeadError, Length, Present, RequestHead, ResponseHead};
 
 /// Longest chunk-size line (with extensions) and trailer section.
 const MAX_CHUNK_LINE: usize = 4 * 1024;
@@ -26,55 +25,30 @@ pub enum Framing {
     Eof,
 }
 
-/// The one Content-Length all of a message's `values` agree on.
-fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<u64>, HeadError> {
-    let mut found = None;
-    for b in values {
-        if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
-            return Err(HeadError::Framing("malformed Content-Length"));
-        }
-        let n: u64 = std::str::from_utf8(b)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or(HeadError::Framing("malformed Content-Length"))?;
-        if found.is_some_and(|f| f != n) {
-            return Err(HeadError::Framing("conflicting Content-Length"));
-        }
-        found = Some(n);
+/// The one Content-Length all of a message's fields agree on.
+fn content_length(p: Present) -> Result<Option<u64>, HeadError> {
+    match p.length {
+        Length::Absent => Ok(None),
+        Length::Is(n) => Ok(Some(n)),
+        Length::Bad(why) => Err(HeadError::Framing(why)),
     }
-    Ok(found)
 }
 
-/// Whether the Transfer-Encoding `values` end in `chunked` (`None`: absent).
+/// Whether the Transfer-Encoding fields end in `chunked` (`None`: absent).
 /// Each coding must be a plain token; `chunked` may appear only last.
-fn chunked<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<bool>, HeadError> {
-    let mut codings = 0usize;
-    let mut last_chunked = false;
-    for v in values {
-        for c in v.split(|b| *b == b',') {
-            let c = c.trim_ascii();
-            if c.is_empty() {
-                continue;
-            }
-            if last_chunked {
-                return Err(HeadError::Framing("chunked is not the final coding"));
-            }
-            last_chunked = c.eq_ignore_ascii_case(b"chunked");
-            codings += 1;
-        }
+fn chunked(p: Present) -> Result<Option<bool>, HeadError> {
+    let c = p.codings;
+    if c.bad {
+        return Err(HeadError::Framing("chunked is not the final coding"));
     }
-    Ok((codings > 0).then_some(last_chunked))
-}
-
-fn values(h: &HeaderMap, name: header::HeaderName) -> impl Iterator<Item = &[u8]> {
-    h.get_all(name).into_iter().map(HeaderValue::as_bytes)
+    Ok(c.any.then_some(c.chunked_last))
 }
 
 /// Request framing, and whether the connection must close after it
 /// (a message that carried both TE and CL).
 pub fn request_framing(h: &RequestHead) -> Result<(Framing, bool), HeadError> {
-    let cl = lengths(h.present, &h.headers)?;
-    match codings(h.present, &h.headers)? {
+    let cl = content_length(h.present)?;
+    match chunked(h.present)? {
         Some(true) if h.version == Version::HTTP_10 => Err(HeadError::Framing(
             "Transfer-Encoding in an HTTP/1.0 request",
         )),
@@ -91,25 +65,15 @@ pub fn request_framing(h: &RequestHead) -> Result<(Framing, bool), HeadError> {
 /// Response framing for a request made with `method`, and whether the
 /// connection can be reused afterwards.
 pub fn response_framing(method: &Method, h: &ResponseHead) -> Result<(Framing, bool), HeadError> {
-    response_framing_of(
-        method,
-        h.status,
-        h.version,
-        h.present,
-        values(&h.headers, header::CONTENT_LENGTH),
-        values(&h.headers, header::TRANSFER_ENCODING),
-    )
+    response_framing_of(method, h.status, h.version, h.present)
 }
 
-/// [`response_framing`] from a head's parts: its Content-Length and
-/// Transfer-Encoding values (read only when `present` says they exist).
-pub fn response_framing_of<'a>(
+/// [`response_framing`] from a head's parts.
+pub fn response_framing_of(
     method: &Method,
     status: StatusCode,
     version: Version,
     present: Present,
-    lengths: impl Iterator<Item = &'a [u8]>,
-    codings: impl Iterator<Item = &'a [u8]>,
 ) -> Result<(Framing, bool), HeadError> {
     let s = status.as_u16();
     let reuse = match version {
@@ -119,16 +83,8 @@ pub fn response_framing_of<'a>(
     if *method == Method::HEAD || (100..200).contains(&s) || s == 204 || s == 304 {
         return Ok((Framing::None, reuse));
     }
-    let cl = if present.content_length {
-        content_length(lengths)?
-    } else {
-        None
-    };
-    let te = if present.transfer_encoding {
-        chunked(codings)?
-    } else {
-        None
-    };
+    let cl = content_length(present)?;
+    let te = chunked(present)?;
     Ok(match te {
         Some(true) => (Framing::Chunked, reuse && cl.is_none()),
         Some(false) => (Framing::Eof, false),
@@ -138,24 +94,6 @@ pub fn response_framing_of<'a>(
             None => (Framing::Eof, false),
         },
     })
-}
-
-/// The request's Content-Length, without a lookup when the head had none.
-fn lengths(p: Present, h: &HeaderMap) -> Result<Option<u64>, HeadError> {
-    if p.content_length {
-        content_length(values(h, header::CONTENT_LENGTH))
-    } else {
-        Ok(None)
-    }
-}
-
-/// The request's codings, without a lookup when the head had no Transfer-Encoding.
-fn codings(p: Present, h: &HeaderMap) -> Result<Option<bool>, HeadError> {
-    if p.transfer_encoding {
-        chunked(values(h, header::TRANSFER_ENCODING))
-    } else {
-        Ok(None)
-    }
 }
 
 /// What a [`Decoder`] found in the buffer.

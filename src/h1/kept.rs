@@ -48,19 +48,7 @@ pub fn parse(
             }
         }
     }
-    let values = |n: &'static [u8]| {
-        (resp.headers.iter())
-            .filter(move |f| f.name.as_bytes().eq_ignore_ascii_case(n))
-            .map(|f| f.value)
-    };
-    let framing = response_framing_of(
-        method,
-        status,
-        version(resp.version),
-        present,
-        values(b"content-length"),
-        values(b"transfer-encoding"),
-    );
+    let framing = response_framing_of(method, status, version(resp.version), present);
     buf.advance(len);
     Ok(Some(KeptHead {
         status,
