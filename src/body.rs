@@ -139,3 +139,61 @@ where
         self.inner.size_hint()
     }
 }
+
+/// A body kept as the frames it came in (shared, not copied), joined once
+/// at the end. Most bodies are one frame: that one is kept without a list.
+#[derive(Default)]
+pub struct Frames {
+    first: Option<Bytes>,
+    more: Vec<Bytes>,
+}
+
+impl Frames {
+    pub fn push(&mut self, frame: Bytes) {
+        match self.first {
+            None => self.first = Some(frame),
+            Some(_) => self.more.push(frame),
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.first = None;
+        self.more.clear();
+    }
+
+    /// The whole body: the one frame as it is, several joined.
+    pub fn take(&mut self) -> Bytes {
+        match (self.first.take(), self.more.is_empty()) {
+            (None, _) => Bytes::new(),
+            (Some(one), true) => one,
+            (Some(one), false) => {
+                self.more.insert(0, one);
+                std::mem::take(&mut self.more).concat().into()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_keep_one_as_it_is_and_join_several() {
+        let mut f = Frames::default();
+        assert_eq!(f.take(), Bytes::new());
+        let one = Bytes::from_static(b"abc");
+        f.push(one.clone());
+        let got = f.take();
+        assert_eq!(got.as_ptr(), one.as_ptr(), "one frame is not copied");
+        for part in ["a", "b", "c"] {
+            f.push(Bytes::from(part));
+        }
+        assert_eq!(f.take(), "abc");
+        assert_eq!(f.take(), Bytes::new(), "taken: empty again");
+        f.push(Bytes::from("x"));
+        f.push(Bytes::from("y"));
+        f.clear();
+        assert_eq!(f.take(), Bytes::new());
+    }
+}

@@ -21,7 +21,7 @@ use super::log::ShadowLog;
 use super::record::{
     format_ts, PrimarySide, RequestMeta, ShadowErrorKind, ShadowRecord, ShadowSide, SkipReason,
 };
-use crate::body::{full, BoxError, Guarded, ProxyBody};
+use crate::body::{full, BoxError, Frames, Guarded, ProxyBody};
 use crate::breaker::Permit;
 use crate::error::ProxyError;
 use crate::routing::ShadowTarget;
@@ -86,18 +86,9 @@ pub fn meta(request_id: &str, route: &Arc<str>, method: &Method, path: &str) -> 
 
 /// A method's name: the usual ones without an allocation.
 fn method_text(m: &Method) -> Cow<'static, str> {
-    let usual = [
-        Method::GET,
-        Method::HEAD,
-        Method::POST,
-        Method::PUT,
-        Method::DELETE,
-        Method::PATCH,
-        Method::OPTIONS,
-    ];
-    let names = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
-    match usual.iter().position(|u| u == m) {
-        Some(i) => Cow::Borrowed(names[i]),
+    const USUAL: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+    match USUAL.iter().find(|u| **u == m.as_str()) {
+        Some(name) => Cow::Borrowed(name),
         None => Cow::Owned(m.as_str().to_owned()),
     }
 }
@@ -303,10 +294,7 @@ pin_project_lite::pin_project! {
     pub struct Tee {
         #[pin]
         inner: ProxyBody,
-        // Frames are kept by reference (no copy); joined only if several.
-        // Most bodies are one frame: no list for them.
-        first: Option<Bytes>,
-        more: Vec<Bytes>,
+        kept: Frames,
         kept_len: u64,
         max: u64,
         over: bool,
@@ -319,7 +307,7 @@ pin_project_lite::pin_project! {
             let this = this.project();
             // hyper may never poll a body that is already at its end.
             if this.inner.is_end_stream() {
-                send(this.tx, this.head, this.first, this.more, *this.over);
+                send(this.tx, this.head, this.kept, *this.over);
             }
         }
     }
@@ -328,19 +316,11 @@ pin_project_lite::pin_project! {
 fn send(
     tx: &mut Option<oneshot::Sender<Captured>>,
     head: &mut Option<Captured>,
-    first: &mut Option<Bytes>,
-    more: &mut Vec<Bytes>,
+    kept: &mut Frames,
     over: bool,
 ) {
     if let (Some(tx), Some(mut c)) = (tx.take(), head.take()) {
-        c.body = (!over).then(|| match (first.take(), more.is_empty()) {
-            (None, _) => Bytes::new(),
-            (Some(one), true) => one,
-            (Some(one), false) => {
-                more.insert(0, one);
-                more.concat().into()
-            }
-        });
+        c.body = (!over).then(|| kept.take());
         let _ = tx.send(c);
     }
 }
@@ -349,8 +329,7 @@ impl Tee {
     pub fn new(inner: ProxyBody, max: u64, head: Captured, tx: oneshot::Sender<Captured>) -> Self {
         Tee {
             inner,
-            first: None,
-            more: Vec::new(),
+            kept: Frames::default(),
             kept_len: 0,
             max,
             over: false,
@@ -375,18 +354,14 @@ impl Body for Tee {
                 if let Some(d) = frame.data_ref() {
                     if !*this.over && *this.kept_len + d.len() as u64 <= *this.max {
                         *this.kept_len += d.len() as u64;
-                        match this.first {
-                            None => *this.first = Some(d.clone()),
-                            Some(_) => this.more.push(d.clone()),
-                        }
+                        this.kept.push(d.clone());
                     } else {
                         *this.over = true;
-                        *this.first = None;
-                        this.more.clear();
+                        this.kept.clear();
                     }
                 }
             }
-            Poll::Ready(None) => send(this.tx, this.head, this.first, this.more, *this.over),
+            Poll::Ready(None) => send(this.tx, this.head, this.kept, *this.over),
             Poll::Ready(Some(Err(_))) => {
                 this.tx.take();
             }

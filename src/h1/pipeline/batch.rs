@@ -6,7 +6,7 @@ use std::io;
 use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -14,6 +14,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::{sleep_until, Instant, Sleep};
 
 use super::{Answer, Job, Lane, Queued};
+use crate::body::Frames;
 use crate::h1::client::SendError;
 use crate::h1::conn::{dial, read_head_with};
 use crate::h1::framing::{Decoded, Decoder, Framing};
@@ -178,9 +179,7 @@ async fn read_answer(
         return Ok((answer, false));
     }
     let mut decoder = Decoder::new(framing);
-    // Most bodies arrive whole: one part, no list.
-    let mut first: Option<Bytes> = None;
-    let mut more: Vec<Bytes> = Vec::new();
+    let mut body = Frames::default();
     let mut len = 0u64;
     loop {
         match decoder.decode(buf) {
@@ -189,10 +188,7 @@ async fn read_answer(
                 if len > max {
                     return Ok((answer, false));
                 }
-                match first {
-                    None => first = Some(d),
-                    Some(_) => more.push(d),
-                }
+                body.push(d);
             }
             Ok(Decoded::Done) => break,
             Ok(Decoded::Pending) => {
@@ -212,13 +208,6 @@ async fn read_answer(
             Err(e) => return Err(SendError::Upstream(e.to_owned())),
         }
     }
-    answer.body = Some(match (first, more.is_empty()) {
-        (None, _) => Bytes::new(),
-        (Some(one), true) => one,
-        (Some(one), false) => {
-            more.insert(0, one);
-            more.concat().into()
-        }
-    });
+    answer.body = Some(body.take());
     Ok((answer, reuse))
 }
