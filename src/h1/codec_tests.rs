@@ -363,13 +363,13 @@ fn usual_and_unusual_names_parse_alike() {
 /// duplicates that agree are one length, the first fault is the reason.
 #[test]
 fn framing_fields_are_judged_as_read() {
-    let length = |fields: &str| {
+    let present = |fields: &str| {
         req(&format!("POST / HTTP/1.1\r\nHost: x\r\n{fields}\r\n"))
             .unwrap()
             .unwrap()
             .present
-            .length
     };
+    let length = |fields: &str| present(fields).length;
     assert_eq!(length(""), Length::Absent);
     assert_eq!(length("Content-Length: 0\r\n"), Length::Is(0));
     assert_eq!(
@@ -396,13 +396,7 @@ fn framing_fields_are_judged_as_read() {
         length("Content-Length: 5\r\nContent-Length: 6\r\nContent-Length: x\r\n"),
         bad("conflicting Content-Length")
     );
-    let codings = |fields: &str| {
-        req(&format!("POST / HTTP/1.1\r\nHost: x\r\n{fields}\r\n"))
-            .unwrap()
-            .unwrap()
-            .present
-            .codings
-    };
+    let codings = |fields: &str| present(fields).codings;
     let c = codings("Transfer-Encoding: gzip\r\nTransfer-Encoding: , CHUNKED\r\n");
     assert!(c.any && c.chunked_last && !c.bad);
     let c = codings("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n");
