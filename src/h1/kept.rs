@@ -89,6 +89,32 @@ mod tests {
         assert_eq!(&buf[..], b"{}HTTP/1.1");
     }
 
+    /// A kept field in an unusual spelling gets the usual name; every
+    /// value is kept, in order, as its bytes (obs-text included).
+    #[test]
+    fn kept_fields_any_spelling_every_value() {
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 200 OK\r\nCONTENT-TYPE: text/plain\r\ncontent-type: caf\xe9\r\nContent-Length: 0\r\n\r\n"[..],
+        );
+        let h = parse(&mut buf, &Method::GET, |n| {
+            n.eq_ignore_ascii_case(b"content-type")
+        })
+        .unwrap()
+        .unwrap();
+        let values: Vec<_> = h
+            .fields
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                ("content-type", &b"text/plain"[..]),
+                ("content-type", &b"caf\xe9"[..])
+            ]
+        );
+    }
+
     #[test]
     fn framing_is_judged_as_for_the_pool() {
         let get = &Method::GET;
