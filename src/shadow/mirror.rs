@@ -253,7 +253,7 @@ impl Pending {
             log,
         } = self;
         let primary_side = PrimarySide {
-            upstream: p.upstream.clone(),
+            upstream: p.upstream,
             status: p.status,
             latency_ms: p.latency_ms,
         };
