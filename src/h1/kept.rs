@@ -4,13 +4,15 @@
 //! copied out and the head leaves the buffer.
 
 use bytes::{Buf, BytesMut};
-use http::{HeaderValue, Method, StatusCode};
+use http::{HeaderName, HeaderValue, Method, StatusCode};
 use std::mem::MaybeUninit;
 
 use super::codec::{field_name, head_len, note_field, version, HeadError, Present};
 use super::framing::{response_framing_of, Framing};
 use crate::request::MAX_HEADERS;
-use crate::shadow::diff::Fields;
+
+/// Fields as name and value, names lower-case (as `http` keeps them).
+pub type Fields = Vec<(HeaderName, HeaderValue)>;
 
 pub struct KeptHead {
     pub status: StatusCode,

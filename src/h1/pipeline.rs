@@ -59,7 +59,7 @@ pub trait Job: Send + Sync + 'static {
 pub struct Answer {
     pub status: StatusCode,
     /// The fields the job [`Job::keeps`].
-    pub fields: crate::shadow::diff::Fields,
+    pub fields: super::kept::Fields,
     /// `None`: longer than the job's `max_body`.
     pub body: Option<Bytes>,
 }

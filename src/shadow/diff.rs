@@ -26,6 +26,9 @@
 
 pub use super::pointer::{escape_segment, parse_pointer_pattern, PointerPattern};
 pub use super::structure::{diff_values, numbers_equal};
+/// The fields a comparison looks at (`compare.headers`, and
+/// `Content-Encoding` to undo it).
+pub use crate::h1::kept::Fields;
 use http::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -114,10 +117,6 @@ impl Comparison {
         true
     }
 }
-
-/// The fields a comparison looks at (`compare.headers`, and
-/// `Content-Encoding` to undo it): names lower-case, as `http` keeps them.
-pub type Fields = Vec<(HeaderName, HeaderValue)>;
 
 /// One response as seen by the proxy.
 #[derive(Debug, Clone, Copy)]
