@@ -11,7 +11,15 @@
 # attribute allocations to their Rust callers). Falls back to
 # `valgrind --tool=callgrind` when perf cannot record (PROFILER=callgrind forces it).
 #
+# With callgrind it also reports the instructions per request (the program's
+# total, startup included, over the requests wrk completed): unlike time, a
+# count the machine's load does not move.
+#
+#     PROFILER=callgrind OUT=/tmp/plain.md bench/profile.sh
+#     PROFILER=callgrind TARGET_PATH=/shadowed/item OUT=/tmp/shadowed.md bench/profile.sh
+#
 # Environment: PROFILE_DURATION=10 (s) CONNS=50 FREQ=1999 PROFILER=auto|perf|callgrind
+#              TARGET_PATH=/api/item (/shadowed/item: the route with a shadow)
 #              SKIP_BUILD=1 KEEP_TMP=1 BENCH_PORT_BASE=28100 PIN=1
 #              OUT=bench/results/profile.md
 set -euo pipefail
@@ -36,7 +44,8 @@ hard=$(ulimit -Hn); [[ $hard == unlimited || $hard -ge 65536 ]] && ulimit -n 655
 make_tmp
 write_configs
 
-URL="http://127.0.0.1:$STRANGLER_PORT/api/item"
+TARGET_PATH="${TARGET_PATH:-/api/item}"
+URL="http://127.0.0.1:$STRANGLER_PORT$TARGET_PATH"
 COMMIT="$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO_DIR" diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted src changes')"
 
 # --- which profiler -----------------------------------------------------------------
@@ -71,13 +80,20 @@ if [[ $PROFILER == callgrind ]]; then
   kill -TERM "$STRANGLER_PID"
   for _ in $(seq 300); do alive "$STRANGLER_PID" || break; sleep 0.1; done
   read -r req _ rps _ <<<"$line"
+  total=$(callgrind_annotate "$TMP/callgrind.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   {
     echo "# strangler request-path profile (callgrind)"
     echo
-    echo "Commit \`$COMMIT\`, $(date -u +%Y-%m-%dT%H:%MZ). wrk -t1 -c10 ${PROFILE_DURATION}s against strangler under valgrind: $req requests ($rps req/s, slowed by valgrind)."
+    echo "Commit \`$COMMIT\`, $(date -u +%Y-%m-%dT%H:%MZ). wrk -t1 -c10 ${PROFILE_DURATION}s on GET $TARGET_PATH against strangler under valgrind: $req requests ($rps req/s, slowed by valgrind)."
     echo
+    if [[ ${req:-0} -gt 0 && -n $total ]]; then
+      echo "**Instructions per request: $((total / req))** (${total} in all, startup included, over $req requests)."
+      echo
+    fi
     echo '```'
-    callgrind_annotate --inclusive=no "$TMP/callgrind.out" 2>/dev/null | head -n 60
+    # sed reads to the end: `head` would end the pipe early and, under
+    # pipefail, the script with it.
+    callgrind_annotate --inclusive=no "$TMP/callgrind.out" 2>/dev/null | sed -n 1,60p
     echo '```'
   } >"$OUT"
   cat "$OUT"
