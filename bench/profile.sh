@@ -11,15 +11,16 @@
 # attribute allocations to their Rust callers). Falls back to
 # `valgrind --tool=callgrind` when perf cannot record (PROFILER=callgrind forces it).
 #
-# With callgrind it also reports the instructions per request (the program's
-# total, startup included, over the requests wrk completed): unlike time, a
-# count the machine's load does not move.
+# With callgrind it reports the user-space instructions per request of
+# strangler, NGINX and HAProxy (counted over one wrk run each, startup left
+# out): unlike time, a count the machine's load does not move.
 #
 #     PROFILER=callgrind OUT=/tmp/plain.md bench/profile.sh
 #     PROFILER=callgrind TARGET_PATH=/shadowed/item OUT=/tmp/shadowed.md bench/profile.sh
 #
 # Environment: PROFILE_DURATION=10 (s) CONNS=50 FREQ=1999 PROFILER=auto|perf|callgrind
 #              TARGET_PATH=/api/item (/shadowed/item: the route with a shadow)
+#              COMPARE=1 (callgrind: NGINX and HAProxy too; /api/item only)
 #              SKIP_BUILD=1 KEEP_TMP=1 BENCH_PORT_BASE=28100 PIN=1
 #              OUT=bench/results/profile.md
 set -euo pipefail
@@ -71,29 +72,58 @@ start_origin
 
 if [[ $PROFILER == callgrind ]]; then
   need_tools valgrind:valgrind
+  # The other proxies are measured the same way on the plain route only: on
+  # /shadowed they would just proxy it, with nothing to compare.
+  [[ $TARGET_PATH == /api/item ]] && COMPARE="${COMPARE:-1}" || COMPARE=0
+  [[ $COMPARE == 1 ]] && need_tools haproxy:haproxy
+  # cg_run NAME URL cmd...: run cmd under callgrind, warm it up, count the
+  # instructions of a PROFILE_DURATION wrk run only (counters zeroed before,
+  # dumped after: startup and shutdown left out). Sets CG_REQ, CG_RPS, CG_IR.
+  cg_run() {
+    local name="$1" url="$2" pid line
+    shift 2
+    pid=$(start_bg "cg-$name" "$PROXY_CPU" env RUST_LOG=warn valgrind --tool=callgrind \
+      --callgrind-out-file="$TMP/callgrind.$name.out" "$@")
+    PIDS+=("$pid")
+    wait_http "$url" 120 || die "$name under valgrind did not start: $(tail "$TMP/logs/cg-$name.out")"
+    run_wrk "cg-$name-warm" 10 2 "$url" >/dev/null
+    callgrind_control -z "$pid" >/dev/null || die "callgrind_control could not zero $name's counters"
+    line=$(run_wrk "cg-$name" 10 "$PROFILE_DURATION" "$url")
+    callgrind_control -d "$pid" >/dev/null || die "callgrind_control could not dump $name's counters"
+    kill -TERM "$pid"
+    for _ in $(seq 300); do alive "$pid" || break; sleep 0.1; done
+    read -r CG_REQ _ CG_RPS _ <<<"$line"
+    CG_IR=$(callgrind_annotate "$TMP/callgrind.$name.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  }
+  per_req() { ((${1:-0} > 0)) && echo $(($2 / $1)) || echo "n/a"; }
   log "callgrind: strangler under valgrind (~50x slower), wrk -c10 for ${PROFILE_DURATION}s"
-  STRANGLER_PID=$(start_bg strangler "$PROXY_CPU" env RUST_LOG=warn valgrind --tool=callgrind \
-    --callgrind-out-file="$TMP/callgrind.out" "$STRANGLER_BIN" run --config "$TMP/strangler/routes.yaml")
-  PIDS+=("$STRANGLER_PID")
-  wait_http "$URL" 120 || die "strangler under valgrind did not start: $(tail "$TMP/logs/strangler.out")"
-  line=$(run_wrk profile 10 "$PROFILE_DURATION" "$URL")
-  kill -TERM "$STRANGLER_PID"
-  for _ in $(seq 300); do alive "$STRANGLER_PID" || break; sleep 0.1; done
-  read -r req _ rps _ <<<"$line"
-  total=$(callgrind_annotate "$TMP/callgrind.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  cg_run strangler "$URL" "$STRANGLER_BIN" run --config "$TMP/strangler/routes.yaml"
+  req=$CG_REQ rps=$CG_RPS
+  rows=("| strangler | $CG_REQ | $(per_req "$CG_REQ" "${CG_IR:-0}") |")
+  if [[ $COMPARE == 1 ]]; then
+    log "callgrind: NGINX as the proxy (one process: master_process off)"
+    cg_run nginx "http://127.0.0.1:$NGINX_PORT$TARGET_PATH" \
+      nginx -p "$TMP" -e "$TMP/logs/cg-nginx.err" -c "$TMP/nginx-proxy.conf" -g 'daemon off; master_process off;'
+    rows+=("| NGINX | $CG_REQ | $(per_req "$CG_REQ" "${CG_IR:-0}") |")
+    log "callgrind: HAProxy as the proxy"
+    cg_run haproxy "http://127.0.0.1:$HAPROXY_PORT$TARGET_PATH" haproxy -db -f "$TMP/haproxy.cfg"
+    rows+=("| HAProxy | $CG_REQ | $(per_req "$CG_REQ" "${CG_IR:-0}") |")
+  fi
   {
     echo "# strangler request-path profile (callgrind)"
     echo
-    echo "Commit \`$COMMIT\`, $(date -u +%Y-%m-%dT%H:%MZ). wrk -t1 -c10 ${PROFILE_DURATION}s on GET $TARGET_PATH against strangler under valgrind: $req requests ($rps req/s, slowed by valgrind)."
+    echo "Commit \`$COMMIT\`, $(date -u +%Y-%m-%dT%H:%MZ). Each proxy under valgrind, alone on CPU $PROXY_CPU: a 2 s warm-up, then its counters zeroed, wrk -t1 -c10 ${PROFILE_DURATION}s on GET $TARGET_PATH, its counters dumped. strangler: $req requests ($rps req/s, slowed by valgrind)."
     echo
-    if [[ ${req:-0} -gt 0 && -n $total ]]; then
-      echo "**Instructions per request: $((total / req))** (${total} in all, startup included, over $req requests)."
-      echo
-    fi
+    echo "**User-space instructions per request** (the kernel's work is not counted: the perf profile shows the same syscalls per request for strangler and NGINX):"
+    echo
+    echo "| proxy | requests | instructions / request |"
+    echo "|---|---:|---:|"
+    printf '%s\n' "${rows[@]}"
+    echo
     echo '```'
     # sed reads to the end: `head` would end the pipe early and, under
     # pipefail, the script with it.
-    callgrind_annotate --inclusive=no "$TMP/callgrind.out" 2>/dev/null | sed -n 1,60p
+    callgrind_annotate --inclusive=no "$TMP/callgrind.strangler.out.1" 2>/dev/null | sed -n 1,60p
     echo '```'
   } >"$OUT"
   cat "$OUT"
