@@ -196,17 +196,25 @@ impl Span {
 /// Most heads have few fields: their spans live on the stack.
 const INLINE_SPANS: usize = 32;
 
-/// The spans of a head's fields, owned (the head's buffer is then free to
-/// be split off and frozen).
-// Large on purpose: it lives on the stack for one parse, instead of an allocation.
-#[allow(clippy::large_enum_variant)]
-enum Spans {
-    Inline([Span; INLINE_SPANS], usize),
-    Heap(Vec<Span>),
+/// Where the spans of a head's fields are kept: in place on the caller's
+/// stack for most heads, in a `Vec` past [`INLINE_SPANS`] (the head's buffer
+/// is then free to be split off and frozen). Filled where it lives:
+/// returned by value, the array was copied on every parse.
+struct SpanStore {
+    inline: [Span; INLINE_SPANS],
+    heap: Vec<Span>,
 }
 
-impl Spans {
-    fn of(buf: &[u8], fields: &[httparse::Header<'_>]) -> Spans {
+impl SpanStore {
+    fn new() -> SpanStore {
+        SpanStore {
+            inline: [Span::default(); INLINE_SPANS],
+            heap: Vec::new(),
+        }
+    }
+
+    /// The spans of `fields` (parsed from `buf`), kept here.
+    fn of(&mut self, buf: &[u8], fields: &[httparse::Header<'_>]) -> &[Span] {
         let base = buf.as_ptr() as usize;
         let span = |f: &httparse::Header<'_>| Span {
             name: (
@@ -219,20 +227,13 @@ impl Spans {
             ),
         };
         if fields.len() <= INLINE_SPANS {
-            let mut inline = [Span::default(); INLINE_SPANS];
-            for (f, s) in fields.iter().zip(inline.iter_mut()) {
+            for (f, s) in fields.iter().zip(self.inline.iter_mut()) {
                 *s = span(f);
             }
-            Spans::Inline(inline, fields.len())
+            &self.inline[..fields.len()]
         } else {
-            Spans::Heap(fields.iter().map(span).collect())
-        }
-    }
-
-    fn as_slice(&self) -> &[Span] {
-        match self {
-            Spans::Inline(a, n) => &a[..*n],
-            Spans::Heap(v) => v,
+            self.heap = fields.iter().map(span).collect();
+            &self.heap
         }
     }
 }
@@ -323,12 +324,13 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadErro
     let path_at = path.as_ptr() as usize - buf.as_ptr() as usize;
     let path_len = path.len();
     let ver = version(req.version);
-    let spans = Spans::of(buf, req.headers);
+    let mut store = SpanStore::new();
+    let spans = store.of(buf, req.headers);
     // The head becomes shared bytes: the target and the values point into it.
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len))
         .map_err(|_| HeadError::Malformed)?;
-    let (headers, present) = header_map(spans.as_slice(), &head, 5)?;
+    let (headers, present) = header_map(spans, &head, 5)?;
     Ok(Some(RequestHead {
         method,
         uri,
@@ -352,9 +354,10 @@ pub fn parse_response(buf: &mut BytesMut) -> Result<Option<ResponseHead>, HeadEr
     };
     let status = StatusCode::from_u16(resp.code.unwrap_or(0)).map_err(|_| HeadError::Malformed)?;
     let ver = version(resp.version);
-    let spans = Spans::of(buf, resp.headers);
+    let mut store = SpanStore::new();
+    let spans = store.of(buf, resp.headers);
     let head = buf.split_to(len).freeze();
-    let (headers, present) = header_map(spans.as_slice(), &head, 1)?;
+    let (headers, present) = header_map(spans, &head, 1)?;
     Ok(Some(ResponseHead {
         status,
         version: ver,

@@ -165,6 +165,11 @@ async fn linger<R: AsyncRead + Unpin>(rd: &mut R) {
 }
 
 /// Read, check and answer one request; `true`: the connection can carry another.
+///
+/// Not inlined: `boxed_with` then gets the future built straight in its box.
+/// Inlined, the compiler built it on the stack and copied its ~3 KB into the
+/// box on every request (callgrind: 244 instructions, 34 cache lines written).
+#[inline(never)]
 async fn request<R, W>(
     rd: &mut R,
     wr: &mut W,
@@ -209,36 +214,10 @@ where
         // must not travel on (RFC 9112 §6.3) nor be trusted here.
         head.headers.remove(header::CONTENT_LENGTH);
     }
-    let reuse = exchange(rd, wr, buf, head, framing, close, state, conn, drain).await;
-    reuse == Some(true) && !close
-}
-
-/// Whether the client asked to keep the connection open.
-fn keeps_alive(h: &RequestHead) -> bool {
-    match h.version {
-        Version::HTTP_11 => !h.present.close,
-        _ => h.present.keep_alive,
-    }
-}
-
-/// One request and its response. `None`: the connection broke; `Some(reuse)`.
-#[allow(clippy::too_many_arguments)]
-async fn exchange<R, W>(
-    rd: &mut R,
-    wr: &mut W,
-    buf: &mut BytesMut,
-    mut head: RequestHead,
-    framing: Framing,
-    // The connection closes after this exchange (the client asked, or its framing).
-    closing: bool,
-    state: &Arc<ProxyState>,
-    conn: Conn,
-    drain: &Watch,
-) -> Option<bool>
-where
-    R: AsyncRead + Unpin + Send,
-    W: AsyncWrite + Unpin + Send,
-{
+    // The exchange is written out here rather than called: an async fn
+    // awaited is built and then moved into this future, two copies of its
+    // ~1.7 KB state on every request (callgrind: 225 instructions and 28
+    // cache lines written).
     let is_head = head.method == Method::HEAD;
     let version = head.version;
     let expects = head.present.expect
@@ -289,20 +268,27 @@ where
     // A body the handler dropped unread leaves the connection's framing
     // unknown: say so, and close after the response.
     let abandoned = !feed.decoder.is_done() && feed.feeder.as_ref().is_none_or(|f| f.dropped());
-    let close = closing || drain.draining() || abandoned;
+    let close_after = close || drain.draining() || abandoned;
     if feed.send_continue && !abandoned && feed.feeder.is_some() {
         // The answer came before the body was asked for (an upstream that
         // answers at once), but the body is still wanted: the client waits
         // for this before sending it.
         feed.send_continue = false;
         if wr.write_all(CONTINUE).await.is_err() {
-            return None;
+            return false;
         }
     }
     let written = {
         let id = [(&X_REQUEST_ID, request_id)];
         let added: [&[_]; 1] = [&id];
-        let mut writing = pin!(write_response(wr, resp, &added, is_head, version, close));
+        let mut writing = pin!(write_response(
+            wr,
+            resp,
+            &added,
+            is_head,
+            version,
+            close_after
+        ));
         loop {
             if feed.feeder.is_none() {
                 break writing.await;
@@ -315,11 +301,19 @@ where
         }
     };
     match written {
-        Ok(reuse) => Some(reuse && feed.decoder.is_done()),
+        Ok(reuse) => reuse && feed.decoder.is_done() && !close,
         Err(e) => {
             tracing::debug!(error = %e, peer = %conn.peer, "client connection ended mid-response");
-            None
+            false
         }
+    }
+}
+
+/// Whether the client asked to keep the connection open.
+fn keeps_alive(h: &RequestHead) -> bool {
+    match h.version {
+        Version::HTTP_11 => !h.present.close,
+        _ => h.present.keep_alive,
     }
 }
 
