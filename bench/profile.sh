@@ -83,7 +83,7 @@ if [[ $PROFILER == callgrind ]]; then
     local name="$1" url="$2" pid line
     shift 2
     pid=$(start_bg "cg-$name" "$PROXY_CPU" env RUST_LOG=warn valgrind --tool=callgrind \
-      --callgrind-out-file="$TMP/callgrind.$name.out" "$@")
+      --cache-sim=yes --callgrind-out-file="$TMP/callgrind.$name.out" "$@")
     PIDS+=("$pid")
     wait_http "$url" 120 || die "$name under valgrind did not start: $(tail "$TMP/logs/cg-$name.out")"
     run_wrk "cg-$name-warm" 10 2 "$url" >/dev/null
@@ -93,21 +93,27 @@ if [[ $PROFILER == callgrind ]]; then
     kill -TERM "$pid"
     for _ in $(seq 300); do alive "$pid" || break; sleep 0.1; done
     read -r CG_REQ _ CG_RPS _ <<<"$line"
-    CG_IR=$(callgrind_annotate "$TMP/callgrind.$name.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+    # The dump's event totals, by name: Ir, and the simulated L1 misses
+    # (instruction; data read + write).
+    read -r CG_IR CG_I1 CG_D1 < <(awk '
+      /^events:/ { for (i = 2; i <= NF; i++) col[$i] = i }
+      /^summary:/ { print $col["Ir"], $col["I1mr"], $col["D1mr"] + $col["D1mw"] }' \
+      "$TMP/callgrind.$name.out.1")
   }
-  per_req() { ((${1:-0} > 0)) && echo $(($2 / $1)) || echo "n/a"; }
+  per_req() { ((${1:-0} > 0)) && echo $((${2:-0} / $1)) || echo "n/a"; }
+  row() { echo "| $1 | $CG_REQ | $(per_req "$CG_REQ" "$CG_IR") | $(per_req "$CG_REQ" "$CG_I1") | $(per_req "$CG_REQ" "$CG_D1") |"; }
   log "callgrind: strangler under valgrind (~50x slower), wrk -c10 for ${PROFILE_DURATION}s"
   cg_run strangler "$URL" "$STRANGLER_BIN" run --config "$TMP/strangler/routes.yaml"
   req=$CG_REQ rps=$CG_RPS
-  rows=("| strangler | $CG_REQ | $(per_req "$CG_REQ" "${CG_IR:-0}") |")
+  rows=("$(row strangler)")
   if [[ $COMPARE == 1 ]]; then
     log "callgrind: NGINX as the proxy (one process: master_process off)"
     cg_run nginx "http://127.0.0.1:$NGINX_PORT$TARGET_PATH" \
       nginx -p "$TMP" -e "$TMP/logs/cg-nginx.err" -c "$TMP/nginx-proxy.conf" -g 'daemon off; master_process off;'
-    rows+=("| NGINX | $CG_REQ | $(per_req "$CG_REQ" "${CG_IR:-0}") |")
+    rows+=("$(row NGINX)")
     log "callgrind: HAProxy as the proxy"
     cg_run haproxy "http://127.0.0.1:$HAPROXY_PORT$TARGET_PATH" haproxy -db -f "$TMP/haproxy.cfg"
-    rows+=("| HAProxy | $CG_REQ | $(per_req "$CG_REQ" "${CG_IR:-0}") |")
+    rows+=("$(row HAProxy)")
   fi
   {
     echo "# strangler request-path profile (callgrind)"
@@ -116,9 +122,11 @@ if [[ $PROFILER == callgrind ]]; then
     echo
     echo "**User-space instructions per request** (the kernel's work is not counted: the perf profile shows the same syscalls per request for strangler and NGINX):"
     echo
-    echo "| proxy | requests | instructions / request |"
-    echo "|---|---:|---:|"
+    echo "| proxy | requests | instructions / request | L1i misses / request | L1d misses / request |"
+    echo "|---|---:|---:|---:|---:|"
     printf '%s\n' "${rows[@]}"
+    echo
+    echo "L1 misses are valgrind's simulation ($(grep -a -m2 '^desc: [ID]1 cache' "$TMP/callgrind.strangler.out.1" | sed 's/^desc: //' | paste -sd';' | sed 's/;/; /')), not the CPU's counters: a guide to how much code and data a request touches, not a time."
     echo
     echo '```'
     # sed reads to the end: `head` would end the pipe early and, under
