@@ -207,6 +207,7 @@ where
             return false;
         }
     };
+    // The connection closes after this exchange: the client asked, or its framing.
     let close = close || !keeps_alive(&head);
     let mut head = head;
     if framing == Framing::Chunked {
