@@ -128,10 +128,12 @@ if [[ $PROFILER == callgrind ]]; then
     echo
     echo "L1 misses are valgrind's simulation ($(grep -a -m2 '^desc: [ID]1 cache' "$TMP/callgrind.strangler.out.1" | sed 's/^desc: //' | paste -sd';' | sed 's/;/; /')), not the CPU's counters: a guide to how much code and data a request touches, not a time."
     echo
+    echo "strangler's instructions by function, inclusive (a dump taken mid-run gives callgrind_annotate no usable self costs: it puts them all on the bottom frame):"
+    echo
     echo '```'
     # sed reads to the end: `head` would end the pipe early and, under
     # pipefail, the script with it.
-    callgrind_annotate --inclusive=no "$TMP/callgrind.strangler.out.1" 2>/dev/null | sed -n 1,60p
+    callgrind_annotate --inclusive=yes --show=Ir "$TMP/callgrind.strangler.out.1" 2>/dev/null | sed -n 18,90p
     echo '```'
   } >"$OUT"
   cat "$OUT"
