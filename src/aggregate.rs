@@ -61,7 +61,7 @@ async fn fetch(
     *req.headers_mut() = headers;
     let timeout = timeout.unwrap_or(up.config.timeout.0);
     let result = up.send(req, &Default::default(), timeout).await;
-    permit.record(matches!(&result, Ok(r) if !r.status().is_server_error()));
+    crate::blame::Outcome::of(&result).settle(permit, None, &up.name);
     let resp = result.map_err(PartError::Proxy)?;
     let (parts, body) = resp.into_parts();
     let bytes = Guarded::new(body, MAX_PART_BODY, idle)

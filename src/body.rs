@@ -25,11 +25,18 @@ pub fn empty() -> ProxyBody {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-/// Why a guarded body stopped.
+/// Why a body stopped. For a request body these are all the client's
+/// doing (see `blame`): none of them says anything about an upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyError {
+    /// Over its size limit.
     TooLarge,
+    /// No progress for the idle timeout.
     Idle,
+    /// Its framing is broken (a chunk size `zz`, say): the sender's fault.
+    Malformed(&'static str),
+    /// It ended early: the connection closed, or the stream was reset.
+    Cut,
 }
 
 impl std::fmt::Display for BodyError {
@@ -37,6 +44,8 @@ impl std::fmt::Display for BodyError {
         f.write_str(match self {
             BodyError::TooLarge => "body exceeds the configured limit",
             BodyError::Idle => "body stalled past the idle timeout",
+            BodyError::Malformed(why) => why,
+            BodyError::Cut => "body ended early: the connection closed or the stream was reset",
         })
     }
 }
@@ -128,6 +137,60 @@ where
                     Poll::Pending => Poll::Pending,
                 }
             }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A client's request body: any failure of it that is not already a
+    /// [`BodyError`] (an HTTP/2 stream reset, a connection gone) becomes
+    /// [`BodyError::Cut`], so that everything downstream can tell a client's
+    /// failure from an upstream's by its type.
+    pub struct FromClient<B> {
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B> FromClient<B> {
+    pub fn new(inner: B) -> Self {
+        FromClient { inner }
+    }
+}
+
+impl<B> Body for FromClient<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.project().inner.poll_frame(cx) {
+            Poll::Ready(Some(Err(e))) => {
+                let e: BoxError = e.into();
+                if find_body_error(&*e).is_some() {
+                    Poll::Ready(Some(Err(e)))
+                } else {
+                    tracing::debug!(error = %e, "request body ended early");
+                    Poll::Ready(Some(Err(Box::new(BodyError::Cut))))
+                }
+            }
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
         }
     }
 

@@ -10,11 +10,11 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, Version};
 use http_body_util::BodyExt;
 
+use crate::blame::{Failure, Outcome};
 use crate::body::{full, Guarded, ProxyBody};
-use crate::config::route::RetryOn;
 use crate::error::ProxyError;
 use crate::headers;
-use crate::metrics::{Fallback, Metrics, Name, RouteLabel, UpstreamKind};
+use crate::metrics::{Fallback, Metrics, Name, RouteLabel};
 use crate::retry::{backoff, idempotent};
 use crate::routing::Route;
 use crate::snapshot::Snapshot;
@@ -85,47 +85,6 @@ pub struct Served {
     pub metrics: Option<Arc<crate::metrics::RouteMetrics>>,
 }
 
-/// How an upstream try failed, in the terms of `retry.on` and the metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
-    Connect,
-    Timeout,
-    ServerError,
-    Protocol,
-}
-
-impl Failure {
-    fn kind(self) -> &'static str {
-        match self {
-            Failure::Connect => "connect",
-            Failure::Timeout => "timeout",
-            Failure::ServerError => "5xx",
-            Failure::Protocol => "protocol",
-        }
-    }
-    fn retry_on(self) -> Option<RetryOn> {
-        match self {
-            Failure::Connect => Some(RetryOn::Connect),
-            Failure::Timeout => Some(RetryOn::Timeout),
-            Failure::ServerError => Some(RetryOn::ServerError),
-            Failure::Protocol => None,
-        }
-    }
-}
-
-/// `None`: a success, or a failure that is the client's (its body), which
-/// says nothing about the upstream's health.
-fn failure_of(result: &Result<Response<UpstreamBody>, ProxyError>) -> Result<Option<Failure>, ()> {
-    match result {
-        Ok(r) if r.status().is_server_error() => Ok(Some(Failure::ServerError)),
-        Ok(_) => Ok(None),
-        Err(ProxyError::UpstreamUnreachable(_)) => Ok(Some(Failure::Connect)),
-        Err(ProxyError::UpstreamTimeout) => Ok(Some(Failure::Timeout)),
-        Err(ProxyError::UpstreamError(_)) => Ok(Some(Failure::Protocol)),
-        Err(_) => Err(()),
-    }
-}
-
 pub struct Call<'a> {
     pub snap: &'a Snapshot,
     pub route: &'a Route,
@@ -170,21 +129,12 @@ impl Call<'_> {
             // A streamed body, or the final try without a fallback: nothing can follow.
             let last = !self.body.replayable() || (attempt >= attempts && fallback.is_none());
             let result = self.send(up, body, last).await;
-            let failure = match failure_of(&result) {
-                Ok(f) => f,
-                Err(()) => return result.map(|r| self.respond(r)),
-            };
-            permit.record(failure.is_none());
-            let Some(failure) = failure else {
+            let outcome = Outcome::of(&result);
+            outcome.settle(permit, Some(self.metrics), &up.name);
+            // Success, or the client's failure: no retry, no fallback.
+            let Some(failure) = outcome.failure() else {
                 return result.map(|r| self.respond(r));
             };
-            self.metrics
-                .upstream_errors
-                .get_or_create(&UpstreamKind {
-                    upstream: Name(Arc::clone(&up.name)),
-                    kind: failure.kind(),
-                })
-                .inc();
             if let Some(policy) = retry {
                 let wanted = failure.retry_on().is_some_and(|k| policy.on.contains(&k));
                 if wanted && attempt < attempts && up.budget.try_retry(Instant::now()) {
@@ -249,18 +199,7 @@ impl Call<'_> {
             })
             .inc();
         let result = self.send(to, body, true).await;
-        if let Ok(f) = failure_of(&result) {
-            permit.record(f.is_none());
-            if let Some(f) = f {
-                self.metrics
-                    .upstream_errors
-                    .get_or_create(&UpstreamKind {
-                        upstream: Name(Arc::clone(&to.name)),
-                        kind: f.kind(),
-                    })
-                    .inc();
-            }
-        }
+        Outcome::of(&result).settle(permit, Some(self.metrics), &to.name);
         result.map(|r| self.respond(r))
     }
 
@@ -283,10 +222,9 @@ where
 {
     match Guarded::new(body, max, idle).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) => Err(match crate::body::find_body_error(&*e) {
-            Some(crate::body::BodyError::TooLarge) => ProxyError::BodyTooLarge,
-            Some(crate::body::BodyError::Idle) => ProxyError::BodyTimeout,
-            None => ProxyError::BadRequest("the request body could not be read"),
-        }),
+        // A client's body fails as a `BodyError` (see `body::FromClient`).
+        Err(e) => Err(crate::body::find_body_error(&*e)
+            .unwrap_or(crate::body::BodyError::Cut)
+            .into()),
     }
 }

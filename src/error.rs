@@ -8,7 +8,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::body::{full, ProxyBody};
+use crate::body::{full, BodyError, ProxyBody};
+
+/// NGINX's status for a client that went away before it was answered.
+pub const CLIENT_CLOSED: u16 = 499;
+
+fn client_closed() -> StatusCode {
+    StatusCode::from_u16(CLIENT_CLOSED).unwrap_or(StatusCode::BAD_REQUEST)
+}
 
 #[derive(Debug)]
 pub enum ProxyError {
@@ -24,6 +31,12 @@ pub enum ProxyError {
     BodyTooLarge,
     /// The request body stalled for longer than `limits.body_idle_timeout`.
     BodyTimeout,
+    /// The client went away (closed, or reset its stream) before its
+    /// request was complete: nobody to answer; logged as 499.
+    ClientClosed,
+    /// Framing the proxy cannot pass on faithfully (a transfer coding
+    /// before `chunked`).
+    NotImplemented(&'static str),
     /// The upstream could not be connected to (no byte of the request was sent).
     UpstreamUnreachable(String),
     /// The upstream failed after the request was sent, or answered garbage.
@@ -62,7 +75,9 @@ impl ProxyError {
             ),
             ProxyError::UriTooLong => (StatusCode::URI_TOO_LONG, "uri_too_long"),
             ProxyError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-            ProxyError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+            ProxyError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            ProxyError::ClientClosed => (client_closed(), "client_closed"),
+            ProxyError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             ProxyError::UpstreamUnreachable(_) => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
             ProxyError::UpstreamError(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
             ProxyError::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
@@ -79,7 +94,13 @@ impl ProxyError {
             ProxyError::HeadersTooLarge => "request headers exceed 64 KiB or 100 fields".into(),
             ProxyError::UriTooLong => "the request URI exceeds 8 KiB".into(),
             ProxyError::BodyTooLarge => "the request body exceeds limits.max_request_body".into(),
-            ProxyError::BodyTimeout => "the request body stalled".into(),
+            ProxyError::BodyTimeout => {
+                "the request body stalled past limits.body_idle_timeout".into()
+            }
+            ProxyError::ClientClosed => {
+                "the client closed the request before it was complete".into()
+            }
+            ProxyError::NotImplemented(why) => (*why).into(),
             ProxyError::UpstreamUnreachable(e) => {
                 format!("cannot connect to the upstream: {e}")
             }
@@ -145,11 +166,25 @@ impl ProxyError {
                 | StatusCode::URI_TOO_LONG
                 | StatusCode::PAYLOAD_TOO_LARGE
                 | StatusCode::REQUEST_TIMEOUT
-        ) {
+                | StatusCode::NOT_IMPLEMENTED
+        ) || status.as_u16() == CLIENT_CLOSED
+        {
             // The connection's framing can no longer be trusted.
             h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
+    }
+}
+
+impl From<BodyError> for ProxyError {
+    /// A request body's failure: every kind of it is the client's.
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge => ProxyError::BodyTooLarge,
+            BodyError::Idle => ProxyError::BodyTimeout,
+            BodyError::Malformed(why) => ProxyError::BadRequest(why),
+            BodyError::Cut => ProxyError::ClientClosed,
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
 
-use crate::body::{empty, BoxError, Guarded, ProxyBody};
+use crate::body::{empty, BoxError, FromClient, Guarded, ProxyBody};
 use crate::dispatch::{buffer, Call, CallBody, Outgoing, Served, MAX_REPLAY_BODY};
 use crate::error::{ErrorContext, ProxyError};
 use crate::headers::{self, Origin, X_REQUEST_ID};
@@ -121,56 +121,93 @@ where
             HeaderValue::from_static(""),
         );
     };
-    let request_id = headers::request_id(r.headers());
     let snapshot = state.snapshot.load_full();
-    let method = r.method().clone();
-    let uri = r.uri().clone();
-    let mut served = Served::default();
-    let resp = match forward(slot, state, &snapshot, conn, &request_id, &mut served).await {
+    let mut record = Record {
+        state,
+        started,
+        request_id: headers::request_id(r.headers()),
+        method: r.method().clone(),
+        uri: r.uri().clone(),
+        peer: conn.peer,
+        served: Served::default(),
+        written: false,
+    };
+    let served = &mut record.served;
+    let resp = match forward(slot, state, &snapshot, conn, &record.request_id, served).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(ErrorContext {
             route: served.route.as_deref(),
             upstream: served.upstream.as_deref(),
-            request_id: request_id.to_str().unwrap_or(""),
+            request_id: record.request_id.to_str().unwrap_or(""),
         }),
     };
-    let status = resp.status().as_u16();
-    let elapsed = started.elapsed();
-    let route = Name(served.route.unwrap_or_else(|| Arc::clone(&NONE)));
-    let upstream = Name(served.upstream.unwrap_or_else(|| Arc::clone(&NONE)));
-    tracing::info!(
-        target: "strangler::access",
-        request_id = request_id.to_str().unwrap_or(""),
-        method = %method,
-        path = uri.path(),
-        route = &*route.0,
-        upstream = &*upstream.0,
-        status,
-        bytes = resp.body().size_hint().exact(),
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        peer = %conn.peer,
-        "request"
-    );
-    let m = &state.metrics;
-    match &served.metrics {
-        Some(rm) => rm.record(m, &route, &upstream, status, elapsed.as_secs_f64()),
-        None => {
-            m.duration
-                .get_or_create(&RouteUpstream {
-                    route: route.clone(),
-                    upstream: upstream.clone(),
-                })
-                .observe(elapsed.as_secs_f64());
-            m.requests
-                .get_or_create(&RequestLabels {
-                    route,
-                    upstream,
-                    code: status,
-                })
-                .inc();
+    record.write(resp.status().as_u16(), resp.body().size_hint().exact());
+    let request_id = std::mem::replace(&mut record.request_id, HeaderValue::from_static(""));
+    (resp, request_id)
+}
+
+/// What the access log and the metrics say of one request, written once:
+/// when it is answered or, when the client goes away first (its future is
+/// dropped: an HTTP/2 reset, a closed connection), on drop, as 499.
+struct Record<'a> {
+    state: &'a ProxyState,
+    started: Instant,
+    request_id: HeaderValue,
+    method: http::Method,
+    uri: http::Uri,
+    peer: SocketAddr,
+    served: Served,
+    written: bool,
+}
+
+impl Record<'_> {
+    fn write(&mut self, status: u16, bytes: Option<u64>) {
+        if std::mem::replace(&mut self.written, true) {
+            return;
+        }
+        let elapsed = self.started.elapsed();
+        let served = std::mem::take(&mut self.served);
+        let route = Name(served.route.unwrap_or_else(|| Arc::clone(&NONE)));
+        let upstream = Name(served.upstream.unwrap_or_else(|| Arc::clone(&NONE)));
+        tracing::info!(
+            target: "strangler::access",
+            request_id = self.request_id.to_str().unwrap_or(""),
+            method = %self.method,
+            path = self.uri.path(),
+            route = &*route.0,
+            upstream = &*upstream.0,
+            status,
+            bytes,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            peer = %self.peer,
+            "request"
+        );
+        let m = &self.state.metrics;
+        match &served.metrics {
+            Some(rm) => rm.record(m, &route, &upstream, status, elapsed.as_secs_f64()),
+            None => {
+                m.duration
+                    .get_or_create(&RouteUpstream {
+                        route: route.clone(),
+                        upstream: upstream.clone(),
+                    })
+                    .observe(elapsed.as_secs_f64());
+                m.requests
+                    .get_or_create(&RequestLabels {
+                        route,
+                        upstream,
+                        code: status,
+                    })
+                    .inc();
+            }
         }
     }
-    (resp, request_id)
+}
+
+impl Drop for Record<'_> {
+    fn drop(&mut self) {
+        self.write(crate::error::CLIENT_CLOSED, None);
+    }
 }
 
 /// `slot`: as for [`answer`] (taken here, for the same reason).
@@ -189,6 +226,8 @@ where
     let (parts, body) = (slot.take())
         .ok_or(ProxyError::BadRequest("no request to answer"))?
         .into_parts();
+    // From here on, the body's failures are typed as the client's.
+    let body = FromClient::new(body);
     let authority = crate::request::check(&parts)?;
     if parts.uri.path() == "*" {
         return Ok(options_star());

@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -18,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use crate::body::{find_body_error, BodyError, BoxError, ProxyBody};
 use crate::breaker::Breaker;
 use crate::config::UpstreamConfig;
+use crate::deadline::{Clock, Uploading};
 use crate::error::{root_cause, ProxyError};
 use crate::h1::client::{Pool, ResponseBody, SendError};
 use crate::h1::pipeline::Lane;
@@ -249,10 +251,23 @@ impl Upstream {
             };
         }
         added.insert_into(req.headers_mut());
-        match tokio::time::timeout(timeout, self.client.request(req)).await {
-            Err(_) => Err(ProxyError::UpstreamTimeout),
-            Ok(Ok(resp)) => Ok(resp.map(UpstreamBody::Hyper)),
-            Ok(Err(e)) => Err(classify(e)),
+        if req.body().is_end_stream() {
+            return match tokio::time::timeout(timeout, self.client.request(req)).await {
+                Err(_) => Err(ProxyError::UpstreamTimeout),
+                Ok(Ok(resp)) => Ok(resp.map(UpstreamBody::Hyper)),
+                Ok(Err(e)) => Err(classify(e)),
+            };
+        }
+        // An upload: the deadline runs only while it is the upstream's turn.
+        let clock = Clock::start();
+        let req = req.map(|b| Uploading::new(b, Arc::clone(&clock)).boxed());
+        tokio::select! {
+            biased;
+            r = self.client.request(req) => match r {
+                Ok(resp) => Ok(resp.map(UpstreamBody::Hyper)),
+                Err(e) => Err(classify(e)),
+            },
+            () = clock.expired(timeout) => Err(ProxyError::UpstreamTimeout),
         }
     }
 }
@@ -260,11 +275,9 @@ impl Upstream {
 pub fn classify_h1(e: SendError) -> ProxyError {
     match e {
         SendError::Connect(e) => ProxyError::UpstreamUnreachable(e.to_string()),
-        SendError::Body(e) => match find_body_error(&*e) {
-            Some(BodyError::TooLarge) => ProxyError::BodyTooLarge,
-            Some(BodyError::Idle) => ProxyError::BodyTimeout,
-            None => ProxyError::UpstreamError(root_cause(&*e)),
-        },
+        // The request body is the client's: however it failed, it is the
+        // client's failure (see `blame`).
+        SendError::Body(e) => find_body_error(&*e).unwrap_or(BodyError::Cut).into(),
         SendError::Upstream(why) => ProxyError::UpstreamError(why),
         SendError::Closed => {
             ProxyError::UpstreamError("connection closed before a response".into())
@@ -277,9 +290,9 @@ fn classify(e: hyper_util::client::legacy::Error) -> ProxyError {
     if e.is_connect() {
         return ProxyError::UpstreamUnreachable(root_cause(&e));
     }
+    // The request body's own failure, typed by `body::FromClient`.
     match find_body_error(&e) {
-        Some(BodyError::TooLarge) => ProxyError::BodyTooLarge,
-        Some(BodyError::Idle) => ProxyError::BodyTimeout,
+        Some(b) => b.into(),
         None => ProxyError::UpstreamError(root_cause(&e)),
     }
 }

@@ -19,7 +19,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
-use crate::body::BoxError;
+use crate::body::{BodyError, BoxError};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
@@ -192,7 +192,7 @@ impl Drop for Feeder {
         let mut s = lock(&self.slot);
         if !s.ended {
             s.ended = true;
-            s.frame = Some(Err("the client connection ended before the body did".into()));
+            s.frame = Some(Err(Box::new(BodyError::Cut)));
             if let Some(w) = s.handler.take() {
                 w.wake();
             }
@@ -247,22 +247,18 @@ impl Feed {
                     Ok(Decoded::Pending) => {
                         buf.reserve(16 * 1024);
                         match super::server::read_more(rd, buf).await {
-                            Ok(0) => {
-                                let why = self.decoder.eof().err().unwrap_or("request body cut");
-                                feeder.put(Err(why.into()));
+                            // The client closed (or its connection broke)
+                            // before the body's end.
+                            Ok(0) | Err(_) => {
+                                feeder.put(Err(Box::new(BodyError::Cut)));
                                 self.feeder = None;
                                 return;
                             }
                             Ok(_) => {}
-                            Err(e) => {
-                                feeder.put(Err(e.into()));
-                                self.feeder = None;
-                                return;
-                            }
                         }
                     }
                     Err(why) => {
-                        feeder.put(Err(why.into()));
+                        feeder.put(Err(Box::new(BodyError::Malformed(why))));
                         self.feeder = None;
                         return;
                     }

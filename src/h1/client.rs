@@ -149,7 +149,11 @@ impl Pool {
             &[added],
             framing,
         );
-        let at = Stamp { now, deadline };
+        let at = Stamp {
+            now,
+            deadline,
+            timeout,
+        };
         if body.is_end_stream() {
             // Nothing to stream: a stale pooled connection can be retried.
             if let Some(conn) = self.checkout(now) {
@@ -186,17 +190,25 @@ impl Pool {
             mut timer,
         } = conn;
         // The connection's own timer, moved forward: no timer registration.
+        // With a body to upload it is not polled until the upload is done:
+        // `timeout` measures the upstream, not a slow client's upload.
         timer.as_mut().reset(at.deadline);
-        let work = async {
+        let (resp_head, wr, upload) = {
             let mut upload: Option<Upload> = None;
             let mut wr = match body {
                 None => {
                     let mut wr = wr;
-                    wr.write_all(head).await.map_err(|_| SendError::Closed)?;
+                    let sent = tokio::select! {
+                        biased;
+                        r = wr.write_all(head) => r,
+                        () = timer.as_mut() => return Err(SendError::Timeout),
+                    };
+                    sent.map_err(|_| SendError::Closed)?;
                     Some(wr)
                 }
                 Some((body, framing)) => {
-                    upload = Some(Box::pin(upload_body(wr, head.to_vec(), body, framing)));
+                    let up = upload_body(wr, head.to_vec(), body, framing, at.timeout);
+                    upload = Some(Box::pin(up));
                     None
                 }
             };
@@ -206,7 +218,11 @@ impl Pool {
             let mut upload_failed: Option<SendError> = None;
             loop {
                 let r = match upload.as_mut() {
-                    None => read_head(&mut rd, &mut buf).await,
+                    None => tokio::select! {
+                        biased;
+                        r = read_head(&mut rd, &mut buf) => r,
+                        () = timer.as_mut() => return Err(SendError::Timeout),
+                    },
                     Some(up) => tokio::select! {
                         biased;
                         (w, r) = up => {
@@ -215,8 +231,12 @@ impl Pool {
                                 Ok(()) => wr = Some(w),
                                 // The client's body failed: that is the error.
                                 Err(e @ SendError::Body(_)) => return Err(e),
+                                // The upstream stopped reading it.
+                                Err(SendError::Timeout) => return Err(SendError::Timeout),
                                 Err(e) => upload_failed = Some(e),
                             }
+                            // The request is all out: the answer is due.
+                            timer.as_mut().reset(Instant::now() + at.timeout);
                             continue;
                         }
                         r = read_head(&mut rd, &mut buf) => r,
@@ -233,14 +253,9 @@ impl Pool {
                     ));
                 }
                 if !r.status.is_informational() {
-                    return Ok((r, wr, upload));
+                    break (r, wr, upload);
                 }
             }
-        };
-        let (resp_head, wr, upload) = tokio::select! {
-            biased;
-            r = work => r?,
-            () = timer.as_mut() => return Err(SendError::Timeout),
         };
         let (framing, reuse) = framing::response_framing(method, &resp_head)
             .map_err(|_| SendError::Upstream("malformed response framing".into()))?;
@@ -264,11 +279,13 @@ impl Pool {
     }
 }
 
-/// When a request started (the clock read once) and when its head is due.
+/// When a request started (the clock read once), when the head of its
+/// answer is due if it has no body to upload, and the upstream's timeout.
 #[derive(Clone, Copy)]
 struct Stamp {
     now: Instant,
     deadline: Instant,
+    timeout: Duration,
 }
 
 /// Whether an idle pooled connection is still usable.
@@ -276,18 +293,26 @@ fn alive(c: &Connection) -> bool {
     readable_alive(&c.rd)
 }
 
+/// Write the head and the body. A write the upstream does not take for
+/// `stall` (it stopped reading) is its timeout; a body that waits on the
+/// client is judged by the body's own idle limit, not here.
 async fn upload_body(
-    mut wr: OwnedWriteHalf,
+    wr: OwnedWriteHalf,
     mut out: Vec<u8>,
     body: ProxyBody,
     framing: Framing,
+    stall: Duration,
 ) -> (OwnedWriteHalf, Result<(), SendError>) {
+    let mut wr = super::conn::StallLimit::new(wr, stall);
     let r = match super::write::body(&mut wr, &mut out, body, framing, COALESCE as usize).await {
         Ok(()) => Ok(()),
         Err(super::write::WriteError::Body(e)) => Err(SendError::Body(e)),
+        Err(super::write::WriteError::Io(e)) if e.kind() == io::ErrorKind::TimedOut => {
+            Err(SendError::Timeout)
+        }
         Err(super::write::WriteError::Io(e)) => Err(SendError::Upstream(e.to_string())),
     };
-    (wr, r)
+    (wr.into_inner(), r)
 }
 
 /// A response body read straight from the upstream connection; the

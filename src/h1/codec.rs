@@ -23,6 +23,8 @@ pub enum HeadError {
     TooLarge,
     /// Body framing a proxy must refuse (smuggling vectors).
     Framing(&'static str),
+    /// Framing it cannot pass on faithfully (a coding before `chunked`): 501.
+    Unsupported(&'static str),
 }
 
 pub struct RequestHead {
@@ -62,6 +64,13 @@ pub struct Present {
     pub close: bool,
     /// A `Connection` field listed `keep-alive`.
     pub keep_alive: bool,
+    /// A `TE` field.
+    pub te: bool,
+    /// Framing two parsers could read differently, yet acceptable: a field
+    /// whose name only looks like `Content-Length` or `Transfer-Encoding`
+    /// (kept out of the map: never forwarded), or a repeated
+    /// `Content-Length`. The connection closes after such a message.
+    pub ambiguous: bool,
 }
 
 /// Note in `p` what a field (`name: value`, any case, as httparse accepted
@@ -71,12 +80,39 @@ pub(super) fn note_field(name: &[u8], value: &[u8], p: &mut Present) -> bool {
     let is = |n: &[u8]| parsed_is(name, n);
     match name.len() {
         10 if is(b"connection") => return connection_tokens(value, p),
-        14 if is(b"content-length") => p.length = p.length.and(value),
+        14 if is(b"content-length") => {
+            p.ambiguous |= p.length != Length::Absent;
+            p.length = p.length.and(value);
+        }
         17 if is(b"transfer-encoding") => p.codings = p.codings.and(value),
         6 if is(b"expect") => p.expect = true,
+        2 if is(b"te") => p.te = true,
+        n if n >= 13 && framing_lookalike(name) => {
+            p.ambiguous = true;
+            return false;
+        }
         _ => {}
     }
     true
+}
+
+/// Whether `name` (not exactly a framing field's name) reads as one once
+/// everything but letters is ignored: `Content_Length`, `Transfer---Encoding`.
+fn framing_lookalike(name: &[u8]) -> bool {
+    let letters = |target: &[u8]| {
+        let mut want = target.iter();
+        for &b in name {
+            if b.is_ascii_alphabetic() && want.next() != Some(&(b | 0x20)) {
+                return false;
+            }
+        }
+        want.next().is_none()
+    };
+    match name[0] | 0x20 {
+        b'c' => letters(b"contentlength"),
+        b't' => letters(b"transferencoding"),
+        _ => false,
+    }
 }
 
 /// What a head's `Content-Length` fields say, in the order read.
@@ -116,6 +152,8 @@ impl Length {
 pub struct Codings {
     /// Some coding was listed.
     pub any: bool,
+    /// A coding other than `chunked` was listed (`gzip, chunked`).
+    pub other: bool,
     /// The last one listed is `chunked`.
     pub chunked_last: bool,
     /// `chunked` was followed by another coding.
@@ -132,6 +170,7 @@ impl Codings {
             }
             self.bad |= self.chunked_last;
             self.chunked_last = c.eq_ignore_ascii_case(b"chunked");
+            self.other |= !self.chunked_last;
             self.any = true;
         }
         self

@@ -71,10 +71,10 @@ fn smuggling_framings_are_refused() {
         ));
         assert!(matches!(r, Err(HeadError::Framing(_))), "{te}: {r:?}");
     }
-    // Same value twice is one length; TE with CL is chunked, then close.
+    // Same value twice is one length, then close; TE with CL is chunked, then close.
     assert_eq!(
         framing("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n").unwrap(),
-        (Framing::Length(5), false)
+        (Framing::Length(5), true)
     );
     assert_eq!(
         framing("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -86,6 +86,65 @@ fn smuggling_framings_are_refused() {
         framing("GET / HTTP/1.1\r\n\r\n").unwrap(),
         (Framing::None, false)
     );
+}
+
+#[test]
+fn ambiguous_framing_closes_after_the_answer() {
+    for (head, want) in [
+        (
+            "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+            Framing::Length(5),
+        ),
+        ("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", Framing::None),
+        (
+            "HEAD / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            Framing::Chunked,
+        ),
+        ("GET / HTTP/1.1\r\nTE: trailers\r\n\r\n", Framing::None),
+        (
+            "POST / HTTP/1.1\r\nContent_Length: 5\r\n\r\n",
+            Framing::None,
+        ),
+        (
+            "POST / HTTP/1.1\r\ntransfer---encoding: chunked\r\nContent-Length: 2\r\n\r\n",
+            Framing::Length(2),
+        ),
+        (
+            "POST / HTTP/1.1\r\nCONTENT--LENGTH: 7\r\n\r\n",
+            Framing::None,
+        ),
+    ] {
+        assert_eq!(framing(head).unwrap(), (want, true), "{head:?}");
+    }
+    // Look-alikes never reach the map (so never an upstream).
+    let h = parse_request(&mut BytesMut::from(
+        "POST / HTTP/1.1\r\nTransfer_Encoding: chunked\r\nContent--Length: 1\r\nX: y\r\n\r\n",
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(h.headers.len(), 1, "{:?}", h.headers);
+    // Ordinary requests keep their connection.
+    for head in [
+        "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\n",
+        "GET / HTTP/1.1\r\nCache-Control: no-cache\r\nContent-Type: x\r\n\r\n",
+        "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n",
+    ] {
+        assert!(!framing(head).unwrap().1, "{head:?}");
+    }
+}
+
+#[test]
+fn codings_before_chunked_are_not_implemented() {
+    for te in [
+        "gzip, chunked",
+        "deflate,chunked",
+        "gzip\r\nTransfer-Encoding: chunked",
+    ] {
+        let r = framing(&format!(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: {te}\r\n\r\n"
+        ));
+        assert!(matches!(r, Err(HeadError::Unsupported(_))), "{te}: {r:?}");
+    }
 }
 
 fn resp(method: Method, raw: &str) -> (Framing, bool) {

@@ -2,6 +2,7 @@
 //! connection: dial it, tell whether an idle one is still usable, read a
 //! response head off it.
 
+use std::future::Future;
 use std::io;
 use std::task::{Context, Poll};
 
@@ -76,5 +77,78 @@ pub(super) async fn read_head_with<T>(
             Err(e) => return Err(SendError::Upstream(e.to_string())),
             Ok(_) => {}
         }
+    }
+}
+
+/// A writer whose writes may wait for the peer at most `limit` in a row:
+/// past it, a write fails with `TimedOut`. Time spent not writing (waiting
+/// for what to write) is not counted. The timer exists only once a write
+/// has had to wait.
+pub(super) struct StallLimit<W> {
+    inner: W,
+    limit: std::time::Duration,
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<W> StallLimit<W> {
+    pub(super) fn new(inner: W, limit: std::time::Duration) -> Self {
+        StallLimit {
+            inner,
+            limit,
+            timer: None,
+        }
+    }
+
+    pub(super) fn into_inner(self) -> W {
+        self.inner
+    }
+
+    /// `Pending` while within the limit; the error once it has passed.
+    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let limit = self.limit;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the upstream stopped reading the request",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for StallLimit<W> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Pending => match this.wait(cx) {
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                _ => Poll::Pending,
+            },
+            done => {
+                this.timer = None;
+                done
+            }
+        }
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

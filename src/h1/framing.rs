@@ -44,20 +44,32 @@ fn chunked(p: Present) -> Result<Option<bool>, HeadError> {
     Ok(c.any.then_some(c.chunked_last))
 }
 
-/// Request framing, and whether the connection must close after it
-/// (a message that carried both TE and CL).
+/// Request framing, and whether the connection must close after it: its
+/// framing was ambiguous though acceptable (both TE and CL, a repeated CL,
+/// a look-alike framing field, a GET or HEAD that frames a body or names
+/// `TE`), so nothing after it on this connection can be trusted.
 pub fn request_framing(h: &RequestHead) -> Result<(Framing, bool), HeadError> {
-    let cl = content_length(h.present)?;
-    match chunked(h.present)? {
+    let p = h.present;
+    let cl = content_length(p)?;
+    let te = chunked(p)?;
+    let bodiless = matches!(h.method, Method::GET | Method::HEAD);
+    let ambiguous = p.ambiguous
+        || (bodiless && (cl.is_some() || te.is_some() || p.te))
+        || (cl.is_some() && te.is_some());
+    match te {
         Some(true) if h.version == Version::HTTP_10 => Err(HeadError::Framing(
             "Transfer-Encoding in an HTTP/1.0 request",
         )),
-        Some(true) => Ok((Framing::Chunked, cl.is_some())),
+        // Passed on as `chunked` alone, the body would lose its coding.
+        Some(true) if p.codings.other => Err(HeadError::Unsupported(
+            "transfer codings other than chunked are not supported",
+        )),
+        Some(true) => Ok((Framing::Chunked, ambiguous)),
         // A request body must be delimited: anything but a final chunked is refused.
         Some(false) => Err(HeadError::Framing("unsupported Transfer-Encoding")),
         None => Ok((
             cl.filter(|n| *n > 0).map_or(Framing::None, Framing::Length),
-            false,
+            ambiguous,
         )),
     }
 }

@@ -191,6 +191,7 @@ where
                 HeadError::TooLarge => ProxyError::HeadersTooLarge,
                 HeadError::Malformed => ProxyError::BadRequest("malformed HTTP/1.1 request"),
                 HeadError::Framing(why) => ProxyError::BadRequest(why),
+                HeadError::Unsupported(why) => ProxyError::NotImplemented(why),
             };
             let _ = refuse(wr, err).await;
             return false;
@@ -199,11 +200,14 @@ where
     let (framing, close) = match framing::request_framing(&head) {
         Ok(f) => f,
         Err(e) => {
-            let why = match e {
-                HeadError::Framing(why) => why,
-                _ => "malformed request",
+            let err = match e {
+                HeadError::Framing(why) => ProxyError::BadRequest(why),
+                HeadError::Unsupported(why) => ProxyError::NotImplemented(why),
+                HeadError::Malformed | HeadError::TooLarge => {
+                    ProxyError::BadRequest("malformed request")
+                }
             };
-            let _ = refuse(wr, ProxyError::BadRequest(why)).await;
+            let _ = refuse(wr, err).await;
             return false;
         }
     };
@@ -265,6 +269,10 @@ where
         }
     };
     drop(handling);
+    if resp.status().as_u16() == crate::error::CLIENT_CLOSED {
+        // The client went away mid-request: nobody to answer.
+        return false;
+    }
     // The response goes out while the rest of the body may still come in.
     // A body the handler dropped unread leaves the connection's framing
     // unknown: say so, and close after the response.

@@ -15,7 +15,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::encode::{self, AddedFields, Persist};
 use super::framing::Framing;
-use crate::body::{BoxError, ProxyBody};
+use crate::body::{BodyError, BoxError, ProxyBody};
 use crate::error::{ErrorContext, ProxyError};
 
 /// Writes are gathered up to this size before they go out.
@@ -72,9 +72,9 @@ where
         };
         sent += data.len() as u64;
         if matches!(framing, Framing::Length(n) if sent > n) {
-            return Err(WriteError::Body(
-                "the body is longer than its length".into(),
-            ));
+            return Err(WriteError::Body(Box::new(BodyError::Malformed(
+                "the body is longer than its length",
+            ))));
         }
         if framing == Framing::Chunked {
             encode::chunk_header(out, data.len());
@@ -91,7 +91,7 @@ where
         }
     }
     if matches!(framing, Framing::Length(n) if sent != n) {
-        return Err(WriteError::Body("the body ended before its length".into()));
+        return Err(WriteError::Body(Box::new(BodyError::Cut)));
     }
     if framing == Framing::Chunked {
         out.extend_from_slice(b"0\r\n\r\n");

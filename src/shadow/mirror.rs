@@ -158,7 +158,7 @@ impl Copy {
             Err(e) => Err(e),
         };
         let latency_ms = millis(started.elapsed());
-        permit.record(matches!(&answer, Ok(r) if !r.status().is_server_error()));
+        crate::blame::Outcome::of(&answer).settle(permit, None, &up.name);
         let mut side = ShadowSide {
             upstream: Arc::clone(&up.name),
             latency_ms: Some(latency_ms),

@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use super::log::ShadowLog;
 use super::mirror::{millis, shadow_key, Captured, Copy, Pending};
 use super::record::ShadowSide;
+use crate::blame::Outcome;
 use crate::breaker::Permit;
 use crate::h1::client::SendError;
 use crate::h1::encode;
@@ -107,7 +108,12 @@ impl Job for CopyJob {
             primary,
             log,
         } = *self;
-        permit.record(matches!(&answer, Ok(a) if !a.status.is_server_error()));
+        let answer = answer.map_err(crate::upstream::classify_h1);
+        let outcome = match &answer {
+            Ok(a) => Outcome::of_status(a.status),
+            Err(e) => Outcome::of_error(e),
+        };
+        outcome.settle(permit, None, &copy.upstream.name);
         let mut side = ShadowSide {
             upstream: Arc::clone(&copy.upstream.name),
             latency_ms: Some(millis(took)),
@@ -122,7 +128,7 @@ impl Job for CopyJob {
                     None => Err(None),
                 }
             }
-            Err(e) => Err(Some(Copy::failure(crate::upstream::classify_h1(e)))),
+            Err(e) => Err(Some(Copy::failure(e))),
         };
         // The slot is held until the copy's own exchange is over.
         drop(slot);

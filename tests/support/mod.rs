@@ -8,12 +8,15 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod h2c;
 pub mod proxy;
 pub mod tls;
 pub mod upstream;
 
 #[allow(unused_imports)]
 pub use client::*;
+#[allow(unused_imports)]
+pub use h2c::*;
 #[allow(unused_imports)]
 pub use proxy::*;
 #[allow(unused_imports)]

@@ -39,6 +39,8 @@ enum Mode {
     Raw(Vec<u8>),
     /// Read the head, send headers and part of the body, then hang.
     StallAfterHeaders,
+    /// Read the head and then nothing more: a request body is never read.
+    StallReading,
 }
 
 #[derive(Clone)]
@@ -51,6 +53,8 @@ pub struct UpstreamBuilder {
     mode: Mode,
     rules: Vec<(String, u16, Duration)>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// Wait this long after reading the whole request body, before answering.
+    after_body: Duration,
 }
 
 /// A purpose-built upstream, by default describing each request as JSON.
@@ -64,6 +68,7 @@ pub fn upstream() -> UpstreamBuilder {
         mode: Mode::Describe,
         rules: Vec::new(),
         tls: None,
+        after_body: Duration::ZERO,
     }
 }
 
@@ -127,6 +132,16 @@ impl UpstreamBuilder {
     }
     pub fn stall_after_headers(mut self) -> Self {
         self.mode = Mode::StallAfterHeaders;
+        self
+    }
+    /// Read a request's head, then neither read its body nor answer.
+    pub fn stall_reading(mut self) -> Self {
+        self.mode = Mode::StallReading;
+        self
+    }
+    /// Read the whole request body, then wait `d` before answering.
+    pub fn delay_after_body(mut self, d: Duration) -> Self {
+        self.after_body = d;
         self
     }
 
@@ -239,6 +254,11 @@ async fn serve_conn(mut stream: tokio::net::TcpStream, st: Arc<State>) {
             let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: text/plain\r\n\r\npartial").await;
             tokio::time::sleep(Duration::from_secs(600)).await;
         }
+        Mode::StallReading => {
+            read_head(&mut stream).await;
+            st.hits.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        }
         Mode::Describe | Mode::EchoBody => match st.b.tls.clone() {
             None => serve_http(TokioIo::new(stream), st).await,
             Some(cfg) => {
@@ -299,6 +319,9 @@ async fn answer(req: Request<Incoming>, st: Arc<State>) -> Response<Body> {
             .map(|c| c.to_bytes())
             .unwrap_or_default();
         seen.body_len = bytes.len();
+        if !b.after_body.is_zero() {
+            tokio::time::sleep(b.after_body).await;
+        }
         let mut headers = serde_json::Map::new();
         for (k, v) in &parts.headers {
             let e = headers
