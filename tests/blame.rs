@@ -444,3 +444,110 @@ async fn a_slow_upload_to_an_https_upstream_is_not_its_timeout() {
     assert!(r.contains(&format!("\"body_len\":{total}")), "{r}");
     assert_untouched(&p, &up).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_faults_are_never_retried_nor_sent_to_the_fallback() {
+    let up = upstream().spawn().await;
+    let legacy = upstream().spawn().await;
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nupstreams:\n  app: {{ url: {} }}\n  legacy: {{ url: {} }}\nroutes:\n  - name: all\n    match: {{ path_prefix: / }}\n    upstream: app\n    fallback: legacy\n    retry: {{ attempts: 3 }}\n",
+        up.url(),
+        legacy.url()
+    );
+    let p = spawn_proxy(&yaml);
+    let head = "PUT /up HTTP/1.1\r\nHost: x\r\n";
+    for _ in 0..20 {
+        for gone in [
+            format!("{head}Content-Length: 100\r\n\r\n0123456789"),
+            format!("{head}Transfer-Encoding: chunked\r\n\r\n10\r\nabc"),
+        ] {
+            assert_eq!(send_then_close(p.addr, gone.as_bytes()).await, "");
+        }
+        let r = send_then_close(
+            p.addr,
+            format!("{head}Transfer-Encoding: chunked\r\n\r\nzz\r\n").as_bytes(),
+        )
+        .await;
+        assert_eq!(status_of(&r), 400, "{r}");
+    }
+    assert_eq!(
+        legacy.hits(),
+        0,
+        "a client's failure was sent to the fallback"
+    );
+    assert_eq!(breaker(&p, "legacy").await, ("closed".to_string(), 0));
+    assert_untouched(&p, &up).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_says_499_400_and_408() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let up = upstream().spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, admin) = (free(), free());
+    let yaml = simple_config(&up.url()).replace(
+        "listen: 127.0.0.1:0\n",
+        &format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\nlimits: {{ body_idle_timeout: 1s }}\n"),
+    );
+    std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strangler"))
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(dir.path().join("routes.yaml"))
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually(PATIENCE, "the proxy to be ready", || async {
+        try_send("GET", &format!("http://127.0.0.1:{admin}/-/ready"), &[], "")
+            .await
+            .is_ok_and(|r| r.status == 200)
+    })
+    .await;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let head = |id: &str| format!("POST /up HTTP/1.1\r\nHost: x\r\nX-Request-Id: {id}\r\n");
+    let gone = format!("{}Content-Length: 100\r\n\r\n0123456789", head("gone"));
+    assert_eq!(send_then_close(addr, gone.as_bytes()).await, "");
+    let bad = format!("{}Transfer-Encoding: chunked\r\n\r\nzz\r\n", head("bad"));
+    assert_eq!(status_of(&send_then_close(addr, bad.as_bytes()).await), 400);
+    let stalled = format!("{}Content-Length: 100\r\n\r\n0123456789", head("stalled"));
+    let (r, _) = send_and_wait_close(addr, stalled.as_bytes()).await;
+    assert_eq!(status_of(&r), 408, "{r}");
+    let m = get(&format!("http://127.0.0.1:{admin}/metrics"))
+        .await
+        .text();
+    for code in [499, 400, 408] {
+        assert!(counted(&m, code), "{code} not counted:\n{m}");
+    }
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let stderr = child.stderr.take().unwrap();
+    let lines: Vec<serde_json::Value> = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str(&l).ok())
+            .collect()
+    })
+    .await
+    .unwrap();
+    let _ = child.wait();
+    for (id, status) in [("gone", 499), ("bad", 400), ("stalled", 408)] {
+        let line = lines
+            .iter()
+            .find(|l| l["request_id"] == id)
+            .unwrap_or_else(|| panic!("no access line for {id} in {lines:?}"));
+        assert_eq!(line["status"], status, "{line}");
+        assert_eq!(line["route"], "all", "{line}");
+    }
+}
