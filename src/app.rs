@@ -59,6 +59,9 @@ fn on_transition(metrics: &Arc<Metrics>) -> OnTransition {
     })
 }
 
+/// How long the exit waits for the shadow log's last lines to be written.
+const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serve until `shutdown` completes and in-flight requests have drained.
 pub async fn serve(
     config_path: PathBuf,
@@ -96,7 +99,12 @@ pub async fn serve(
     if let Some(t) = admin_task {
         t.abort();
     }
-    // What the last comparisons wrote reaches the file before the process ends.
-    state.shadow_log.flush();
+    // What the last comparisons wrote reaches the file before the process
+    // ends, unless the disk has stalled (then the lines are lost, not the exit).
+    let log = Arc::clone(&state.shadow_log);
+    let flushed = tokio::task::spawn_blocking(move || log.flush_within(SHUTDOWN_FLUSH)).await;
+    if !matches!(flushed, Ok(true)) {
+        tracing::warn!("the shadow log could not be flushed within {SHUTDOWN_FLUSH:?}; its last lines are lost");
+    }
     Ok(())
 }

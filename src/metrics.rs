@@ -96,6 +96,8 @@ pub struct Metrics {
     pub retries: Family<RouteLabel, Counter>,
     pub fallbacks: Family<Fallback, Counter>,
     pub shadow_comparisons: Family<RouteOutcome, Counter>,
+    /// Shadow log lines dropped because the file did not keep up.
+    pub shadow_log_dropped: Counter,
     pub config_reloads: Family<ResultLabel, Counter>,
     pub config_version: Gauge,
 }
@@ -118,6 +120,7 @@ impl Metrics {
             retries: Family::default(),
             fallbacks: Family::default(),
             shadow_comparisons: Family::default(),
+            shadow_log_dropped: Counter::default(),
             config_reloads: Family::default(),
             config_version: Gauge::default(),
             registry: Registry::default(),
@@ -157,6 +160,11 @@ impl Metrics {
             "shadow_comparisons",
             "Shadow comparisons by outcome",
             m.shadow_comparisons.clone(),
+        );
+        registry.register(
+            "shadow_log_dropped",
+            "Shadow log lines dropped because the log file did not keep up (a stalled disk)",
+            m.shadow_log_dropped.clone(),
         );
         registry.register(
             "config_reloads",

@@ -2,21 +2,28 @@
 //! synchronous step where it concludes: its JSON line is written (outside
 //! any lock), then, under one lock, the live [`ReportBuilder`] behind
 //! `GET /-/shadow` and the metrics count it and the line joins the pending
-//! bytes. One writer task appends those to `shadow.log`: every
+//! bytes. One writer **thread** (not a runtime task: a file write can block
+//! for as long as the disk likes) appends those to `shadow.log`: every
 //! [`FLUSH_EVERY`], or as soon as [`FLUSH_AT`] bytes wait. Request handling
-//! never waits on the file: past [`MAX_PENDING`] bytes (a stalled disk) a
-//! line is dropped, and counted. An unwritable log is reported (once per
-//! failure streak) and does not stop the proxy.
+//! never waits on the file: past [`MAX_PENDING`] bytes (a stalled disk, a
+//! FIFO nobody reads) a line is dropped, and counted
+//! (`strangler_shadow_log_dropped_total`). An unwritable log is reported
+//! (once per failure streak) and does not stop the proxy.
+//!
+//! ```text
+//! comparison ─▶ record(): line + counts, pending bytes (bounded) ─┐
+//!                                  wake (FLUSH_AT) / tick ────────┴▶ writer thread ─▶ file
+//! ```
 
 use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
-use tokio::sync::Notify;
 
 use super::record::ShadowRecord;
 use super::report::{Report, ReportBuilder};
@@ -35,8 +42,8 @@ pub struct ShadowLog {
     state: Mutex<State>,
     /// Held while pending lines go to the file: batches reach it in order.
     sink: Mutex<Sink>,
-    /// Wakes the writer when [`FLUSH_AT`] bytes wait.
-    full: Arc<Notify>,
+    /// Wakes the writer thread: [`FLUSH_AT`] bytes wait, or a flush is asked.
+    wake: SyncSender<Wake>,
     metrics: Arc<Metrics>,
     path: arc_swap::ArcSwap<PathBuf>,
     /// Lines not logged because [`MAX_PENDING`] bytes were waiting.
@@ -60,9 +67,18 @@ thread_local! {
     static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
 }
 
+/// What wakes the writer thread.
+enum Wake {
+    /// Enough bytes wait.
+    Full,
+    /// Write what waits, then say so.
+    Flush(SyncSender<()>),
+}
+
 impl ShadowLog {
-    /// Start the writer task, appending to `path` (see [`ShadowLog::set_path`]).
+    /// Start the writer thread, appending to `path` (see [`ShadowLog::set_path`]).
     pub fn start(metrics: Arc<Metrics>, path: PathBuf) -> Arc<ShadowLog> {
+        let (wake, woken) = sync_channel(4);
         let log = Arc::new(ShadowLog {
             state: Mutex::new(State {
                 report: ReportBuilder::new(),
@@ -71,12 +87,18 @@ impl ShadowLog {
                 counters: Vec::new(),
             }),
             sink: Mutex::new(Sink::default()),
-            full: Arc::new(Notify::new()),
+            wake,
             metrics,
             path: arc_swap::ArcSwap::from_pointee(path),
             dropped: AtomicU64::new(0),
         });
-        tokio::spawn(write_loop(Arc::downgrade(&log), Arc::clone(&log.full)));
+        let weak = Arc::downgrade(&log);
+        let spawned = std::thread::Builder::new()
+            .name("shadow-log".into())
+            .spawn(move || write_loop(weak, woken));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the shadow log writer; comparisons still count in GET /-/shadow");
+        }
         log
     }
 
@@ -104,14 +126,17 @@ impl ShadowLog {
             self.count(&mut s, &r);
             s.report.add(&r);
             if s.pending.len() + line.len() > MAX_PENDING {
+                drop(s);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.metrics.shadow_log_dropped.inc();
                 return;
             }
             s.pending.extend_from_slice(line);
             let full = s.pending.len() >= FLUSH_AT;
             drop(s);
             if full {
-                self.full.notify_one();
+                // A wake-up already queued is as good as this one.
+                let _ = self.wake.try_send(Wake::Full);
             }
         });
     }
@@ -142,9 +167,21 @@ impl ShadowLog {
         self.lock().report.report()
     }
 
-    /// Hand what is pending to the file now (the writer's job; also done
-    /// on shutdown).
-    pub fn flush(&self) {
+    /// Have the writer thread write what is pending; `true` once it has,
+    /// `false` if it did not within `within` (a stalled disk). Blocking:
+    /// from async code, call it on a blocking thread.
+    pub fn flush_within(&self, within: Duration) -> bool {
+        let (done, finished) = sync_channel(1);
+        match self.wake.try_send(Wake::Flush(done)) {
+            Ok(()) => finished.recv_timeout(within).is_ok(),
+            // The writer is behind (or gone): it is not going to make it.
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Write what is pending to the file now. Blocks on the file: only the
+    /// writer thread calls it.
+    fn write_pending(&self) {
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
         let mut lines = {
             let mut s = self.lock();
@@ -209,19 +246,21 @@ impl Sink {
     }
 }
 
-/// Until the log is dropped: hand pending lines to the file every
-/// [`FLUSH_EVERY`], or when [`FLUSH_AT`] bytes wait.
-async fn write_loop(log: Weak<ShadowLog>, full: Arc<Notify>) {
-    let mut tick = tokio::time::interval(FLUSH_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// The writer thread, until the log is dropped: hand pending lines to the
+/// file every [`FLUSH_EVERY`], when [`FLUSH_AT`] bytes wait, or when asked.
+fn write_loop(log: Weak<ShadowLog>, woken: Receiver<Wake>) {
     loop {
-        // A wake-up given while no one waits is kept for the next wait.
-        tokio::select! {
-            () = full.notified() => {}
-            _ = tick.tick() => {}
-        }
+        let asked = match woken.recv_timeout(FLUSH_EVERY) {
+            Ok(Wake::Flush(done)) => Some(done),
+            Ok(Wake::Full) | Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         let Some(log) = log.upgrade() else { return };
-        log.flush();
+        log.write_pending();
+        drop(log);
+        if let Some(done) = asked {
+            let _ = done.try_send(());
+        }
     }
 }
 
@@ -284,7 +323,7 @@ mod tests {
         }
         assert_eq!(ids(&path), want);
         log.record(record(n));
-        log.flush();
+        assert!(log.flush_within(Duration::from_secs(20)));
         assert_eq!(
             ids(&path).last().map(String::as_str),
             Some(&*format!("id-{n}"))
