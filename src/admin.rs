@@ -129,7 +129,7 @@ impl Admin {
             let s = u.breaker.status();
             out.insert(
                 u.name.to_string(),
-                json!({"state": s.state.as_str(), "consecutive_failures": s.consecutive_failures, "opened_at": s.opened_at.map(format_ts)}),
+                json!({"state": s.state.as_str(), "consecutive_failures": s.consecutive_failures, "opened_at": s.opened_at.map(format_ts), "half_open_in_ms": s.half_open_in.map(|d| d.as_millis() as u64)}),
             );
         }
         serde_json::Value::Object(out)

@@ -17,7 +17,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+// The runtime's clock: tests run the breaker on paused time.
+use tokio::time::Instant;
 
 use crate::config::BreakerConfig;
 
@@ -93,6 +96,16 @@ impl Core {
     }
     pub fn opened_at(&self) -> Option<Instant> {
         self.opened_at
+    }
+
+    /// While open: how long until trial requests are let through.
+    pub fn half_open_in(&self, now: Instant) -> Option<Duration> {
+        match (self.state, self.opened_at) {
+            (State::Open, Some(t)) => {
+                Some((t + self.cfg.recovery_timeout.0).saturating_duration_since(now))
+            }
+            _ => None,
+        }
     }
 
     pub fn admit(&mut self, now: Instant) -> (Admit, Option<Transition>) {
@@ -203,6 +216,9 @@ pub struct BreakerStatus {
     pub state: State,
     pub consecutive_failures: u32,
     pub opened_at: Option<SystemTime>,
+    /// While open: how long until trials are let through (zero: the next
+    /// request is one).
+    pub half_open_in: Option<Duration>,
 }
 
 impl Breaker {
@@ -267,6 +283,7 @@ impl Breaker {
             state: core.state(),
             consecutive_failures: core.consecutive_failures(),
             opened_at,
+            half_open_in: core.half_open_in(Instant::now()),
         }
     }
 }

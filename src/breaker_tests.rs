@@ -3,6 +3,7 @@
 use super::*;
 use crate::config::units::Dur;
 use crate::config::upstream::Count;
+use tokio::time::advance;
 
 fn cfg(fail: u32, recovery_ms: u64, succ: u32, half: u32) -> BreakerConfig {
     BreakerConfig {
@@ -105,4 +106,43 @@ fn shared_breaker_permits() {
     assert_eq!(b.status().state, State::Open);
     assert!(b.status().opened_at.is_some());
     assert_eq!(*seen.lock().unwrap(), vec![State::Open]);
+}
+
+fn noop() -> OnTransition {
+    Arc::new(|_, _| {})
+}
+
+/// The shared breaker, on the runtime's paused clock: no test sleeps.
+#[tokio::test(start_paused = true)]
+async fn opens_fails_fast_then_lets_trials_through_after_recovery() {
+    let b = Breaker::new("up", cfg(2, 30_000, 2, 1), noop());
+    for _ in 0..2 {
+        b.acquire().expect("closed").record(false);
+    }
+    assert_eq!(b.status().state, State::Open);
+    assert_eq!(b.status().half_open_in, Some(Duration::from_secs(30)));
+    assert_eq!(b.acquire().err(), Some(Duration::from_secs(30)));
+    advance(Duration::from_secs(29)).await;
+    assert_eq!(b.acquire().err(), Some(Duration::from_secs(1)));
+    advance(Duration::from_secs(1)).await;
+    assert_eq!(b.status().half_open_in, Some(Duration::ZERO));
+    let trial = b.acquire().expect("a trial after recovery_timeout");
+    assert_eq!(b.status().state, State::HalfOpen);
+    assert!(b.acquire().is_err(), "one trial at a time");
+    trial.record(true);
+    b.acquire().expect("second trial").record(true);
+    assert_eq!(b.status().state, State::Closed);
+    assert_eq!(b.status().consecutive_failures, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abandoned_trial_frees_its_slot_and_a_failed_one_reopens() {
+    let b = Breaker::new("up", cfg(1, 1_000, 1, 1), noop());
+    b.acquire().expect("closed").record(false);
+    advance(Duration::from_secs(1)).await;
+    drop(b.acquire().expect("trial"));
+    let trial = b.acquire().expect("the dropped trial's slot is free again");
+    trial.record(false);
+    assert_eq!(b.status().state, State::Open);
+    assert_eq!(b.acquire().err(), Some(Duration::from_secs(1)));
 }

@@ -4,7 +4,9 @@
 //! retry budget. Every try is recorded on the breaker and in the metrics.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, Version};

@@ -6,7 +6,10 @@
 //! 10 retries per second so quiet upstreams can still retry.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// The runtime's clock: tests run the budget on paused time.
+use tokio::time::Instant;
 
 use http::Method;
 
@@ -121,6 +124,19 @@ mod tests {
         assert_eq!(more, 200, "20% of 1000 requests on top of the floor");
         let later = t0 + Duration::from_secs(WINDOW_SECS + 1);
         assert!(budget.try_retry(later), "the window slides");
+    }
+
+    /// The window slides with the runtime's clock (paused: no sleeping).
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_refills_as_time_passes() {
+        let budget = RetryBudget::default();
+        let spent = (0..500)
+            .filter(|_| budget.try_retry(Instant::now()))
+            .count();
+        assert_eq!(spent, 100);
+        assert!(!budget.try_retry(Instant::now()), "spent");
+        tokio::time::advance(Duration::from_secs(WINDOW_SECS + 1)).await;
+        assert!(budget.try_retry(Instant::now()), "a new window");
     }
 
     #[test]

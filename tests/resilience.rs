@@ -25,6 +25,15 @@ fn config(primary: &str, legacy: &str, breaker: &str, route_extra: &str) -> Stri
     )
 }
 
+/// Until `up`'s breaker admits trial requests (its `recovery_timeout` passed,
+/// by the proxy's own clock).
+async fn recovered(p: &ProxyHandle, up: &str) {
+    eventually(PATIENCE, "recovery_timeout to pass", || async {
+        breaker_state(p, up).await["half_open_in_ms"] == 0
+    })
+    .await;
+}
+
 async fn breaker_state(p: &ProxyHandle, up: &str) -> serde_json::Value {
     get(&p.admin_url("/-/breakers")).await.json()[up].clone()
 }
@@ -113,7 +122,7 @@ async fn half_open_lets_exactly_k_trials_through_then_closes() {
     get(&p.url(FAIL)).await;
     assert_eq!(breaker_state(&p, "new").await["state"], "open");
     // Let recovery_timeout pass (the breaker only moves on the next request).
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    recovered(&p, "new").await;
     let before = svc.hits();
     let mut calls = Vec::new();
     for _ in 0..10 {
@@ -158,7 +167,7 @@ async fn a_failed_trial_reopens() {
         "",
     ));
     get(&p.url(FAIL)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    recovered(&p, "new").await;
     assert_eq!(
         get(&p.url(FAIL)).await.status,
         500,
@@ -180,7 +189,7 @@ async fn an_abandoned_trial_frees_its_slot() {
         "",
     ));
     get(&p.url(FAIL)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    recovered(&p, "new").await;
     // The trial's client gives up long before the slow upstream answers.
     let gave_up = tokio::time::timeout(Duration::from_millis(200), get(&p.url(SLOW))).await;
     assert!(gave_up.is_err());

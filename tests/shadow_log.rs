@@ -38,7 +38,11 @@ async fn a_stalled_shadow_log_never_stalls_requests() {
     let shadow = upstream().body("{\"a\":1}").spawn().await;
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("shadow.fifo");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let (port, admin) = (free_port(), free_port());
     // One worker thread: a blocking write on it would stop everything.
     let yaml = format!(
@@ -84,7 +88,10 @@ async fn a_stalled_shadow_log_never_stalls_requests() {
         .success());
     let t = Instant::now();
     let mut proc = child.0.take().unwrap();
-    let status = tokio::task::spawn_blocking(move || proc.wait()).await.unwrap().unwrap();
+    let status = tokio::task::spawn_blocking(move || proc.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
 }
