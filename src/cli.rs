@@ -55,11 +55,12 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<tokio::net::TcpListener, S
 
 async fn run_async(path: PathBuf, config: Config, sha: String, demo: bool) -> Result<(), String> {
     if demo {
-        crate::demo::start_services(&config).await?;
+        start_demo(&config).await?;
     }
     let proxy = bind(config.listen, "the proxy").await?;
     let admin = bind(config.admin_listen, "the admin API").await?;
     tracing::info!(listen = %config.listen, admin = %config.admin_listen, config = %path.display(), "strangler is serving");
+    #[cfg(feature = "demo")]
     if demo {
         crate::demo::print_hints(&config);
     }
@@ -74,6 +75,20 @@ async fn run_async(path: PathBuf, config: Config, sha: String, demo: bool) -> Re
         shutdown_signal(),
     )
     .await
+}
+
+#[cfg(feature = "demo")]
+async fn start_demo(config: &Config) -> Result<(), String> {
+    crate::demo::start_services(config).await
+}
+
+/// A proxy built without the demo (`--no-default-features`) has none to start.
+#[cfg(not(feature = "demo"))]
+async fn start_demo(_: &Config) -> Result<(), String> {
+    Err(
+        "this build has no demo (it was built without the `demo` feature); use `strangler run`"
+            .into(),
+    )
 }
 
 /// Completes on SIGTERM or SIGINT.

@@ -36,7 +36,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub workers: Option<usize>,
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    pub event_bus: String,
+    /// Settings of `strangler up` (the demo), not of the proxy.
+    pub demo: DemoSettings,
     pub tls: Option<TlsFiles>,
     pub admin_listen: SocketAddr,
     pub shadow: ShadowSettings,
@@ -49,6 +50,13 @@ pub struct Config {
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+/// `demo:` — read only by `strangler up`.
+#[derive(Debug, Clone)]
+pub struct DemoSettings {
+    /// The services' event bus: `memory` or `nats://HOST:PORT`.
+    pub event_bus: String,
 }
 
 #[derive(Debug, Clone)]
@@ -94,7 +102,11 @@ struct RawConfig {
     workers: Option<Workers>,
     #[serde(default)]
     trusted_proxies: Vec<Cidr>,
-    event_bus: Option<EventBus>,
+    /// Moved under `demo:`; read here only to say so.
+    #[serde(rename = "event_bus")]
+    _event_bus: Option<Moved>,
+    #[serde(default)]
+    demo: RawDemo,
     tls: Option<RawTls>,
     #[serde(default)]
     admin: RawAdmin,
@@ -183,6 +195,21 @@ fn parse_bus(s: &str) -> Result<EventBus, String> {
 }
 scalar_deserialize!(EventBus, "`memory` or `nats://HOST:PORT`", parse_bus);
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDemo {
+    event_bus: Option<EventBus>,
+}
+
+/// A key that moved: always an error that says where to.
+struct Moved;
+fn moved(s: &str) -> Result<Moved, String> {
+    Err(format!(
+        "`event_bus` is a setting of the demo now: write `demo: {{ event_bus: {s} }}`"
+    ))
+}
+scalar_deserialize!(Moved, "`demo: { event_bus: ... }`", moved);
+
 /// Only the upstream names, read leniently (pass 1).
 #[derive(Deserialize)]
 struct UpstreamNames {
@@ -266,7 +293,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         listen: raw.listen.0,
         workers: raw.workers.map(|w| w.0),
         trusted_proxies: raw.trusted_proxies.into_iter().map(|c| c.0).collect(),
-        event_bus: raw.event_bus.map_or_else(|| "memory".to_string(), |b| b.0),
+        demo: DemoSettings {
+            event_bus: raw
+                .demo
+                .event_bus
+                .map_or_else(|| "memory".to_string(), |b| b.0),
+        },
         tls: raw.tls.map(|t| TlsFiles {
             cert: relative(&t.cert),
             key: relative(&t.key),

@@ -220,3 +220,22 @@ fn relative_paths_resolve_against_the_file() {
     assert_eq!(tls.cert, Path::new("/etc/strangler/certs/edge.crt"));
     assert_eq!(tls.key, Path::new("/abs/edge.key"));
 }
+
+#[test]
+fn the_event_bus_is_a_demo_setting() {
+    let routes = "  - { name: all, match: { path_prefix: / }, upstream: legacy }\n";
+    let c = parse_str(&with_routes(routes).replacen(
+        "listen:",
+        "demo: { event_bus: nats://127.0.0.1:4222 }\nlisten:",
+        1,
+    ));
+    let c = c.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.demo.event_bus, "nats://127.0.0.1:4222");
+    let e = err_of(&with_routes(routes).replacen("listen:", "event_bus: memory\nlisten:", 1));
+    assert_eq!(e.line, Some(1), "{e}");
+    assert!(
+        e.message.contains("demo: { event_bus: memory }"),
+        "{}",
+        e.message
+    );
+}

@@ -52,12 +52,12 @@ where
 }
 
 pub async fn start_services(config: &Config) -> Result<(), String> {
-    // One bus for all four (`event_bus:`): the services publish, the stub
+    // One bus for all four (`demo: { event_bus }`): the services publish, the stub
     // consumes, so the monolith sees what the extracted services wrote.
-    let bus = legacy_stub::Bus::from_spec(&config.event_bus)
+    let bus = legacy_stub::Bus::from_spec(&config.demo.event_bus)
         .await
-        .map_err(|e| format!("event_bus `{}`: {e}", config.event_bus))?;
-    tracing::info!(event_bus = %config.event_bus, "demo services share one event bus");
+        .map_err(|e| format!("event_bus `{}`: {e}", config.demo.event_bus))?;
+    tracing::info!(event_bus = %config.demo.event_bus, "demo services share one event bus");
     if let Some(l) = listen(config, "legacy").await? {
         let options = legacy_stub::Options {
             event_bus: Some(bus.clone()),

@@ -9,6 +9,7 @@ pub mod breaker;
 pub mod cli;
 pub mod config;
 pub mod deadline;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod dispatch;
 pub mod drain;

@@ -2,6 +2,7 @@
 //! services behind the proxy: extracted routes, the monolith's own paths,
 //! API composition, the saga through the edge, the shadowed payments route
 //! reaching `ready`, and bad input to the services.
+#![cfg(feature = "demo")]
 
 mod support;
 use support::*;
