@@ -8,6 +8,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use resilience::backoff::Backoff;
+
 // The runtime's clock: tests run the budget on paused time.
 use tokio::time::Instant;
 
@@ -24,10 +26,15 @@ pub fn idempotent(m: &Method) -> bool {
     )
 }
 
-/// Backoff before retry number `retry` (1-based): uniform in `[0, min(max, base·2^(retry-1))]`.
+/// Backoff before retry number `retry` (1-based): uniform in
+/// `[0, min(max, base·2^(retry-1))]` (the shared [`Backoff::jittered`]).
 pub fn backoff(base: Duration, max: Duration, retry: u32, unit: f64) -> Duration {
-    let exp = base.saturating_mul(1u32 << retry.saturating_sub(1).min(20));
-    exp.min(max).mul_f64(unit.clamp(0.0, 1.0))
+    Backoff {
+        attempts: retry.saturating_add(1),
+        first_delay: base,
+        max_delay: max,
+    }
+    .jittered(retry, unit)
 }
 
 /// Sliding-window counts of requests and retries, one bucket per second.

@@ -54,7 +54,7 @@ impl Snapshot {
                 _ => Arc::new(Upstream::new(
                     name,
                     uc.clone(),
-                    Breaker::new(name, uc.breaker, on_transition.clone()),
+                    Breaker::new(name, uc.breaker.settings(), on_transition.clone()),
                 )?),
             };
             upstreams.push(upstream);

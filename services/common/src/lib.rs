@@ -28,7 +28,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 
-pub mod backoff;
+/// The shared backoff (the `resilience` crate, also the proxy's).
+pub mod backoff {
+    pub use resilience::backoff::*;
+}
 pub mod cli;
 pub mod clock;
 pub mod domain;

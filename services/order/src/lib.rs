@@ -21,8 +21,8 @@
 //! ```
 //!
 //! - [`remote`]: the saga's steps as HTTP calls, peer answers mapped to step errors;
-//! - [`peer`]: one peer — pooled client, timeouts, retries with backoff, breaker;
-//! - [`breaker`]: the breaker's state machine (closed, open, half-open).
+//! - [`peer`]: one peer — pooled client, timeouts, retries with backoff, and
+//!   the breaker shared with the proxy (the `resilience` crate);
 //!
 //! The saga answers `201` with the confirmed order or `409` with the cancelled order and its
 //! `error` (`insufficient_stock`, `payment_declined`, `peer_unavailable`, `circuit_open`, ...);
@@ -47,7 +47,6 @@ use service_common::saga::SagaPolicy;
 use service_common::{server, RequestBody};
 use tokio::net::TcpListener;
 
-pub mod breaker;
 pub mod peer;
 pub mod remote;
 

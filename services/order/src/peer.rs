@@ -6,8 +6,8 @@
 //! timeout) or a 5xx; a 4xx is an answer and is returned as is. While the breaker is open,
 //! calls fail at once with `circuit_open`.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -16,12 +16,10 @@ use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use resilience::breaker::{Breaker, Settings};
 use service_common::backoff::Backoff;
 use service_common::http::{IDEMPOTENCY_KEY, MAX_BODY_BYTES};
-use service_common::lock;
 use service_common::saga::StepError;
-
-use crate::breaker::Breaker;
 
 /// The kind of error for a call the breaker refused.
 pub const CIRCUIT_OPEN: &str = "circuit_open";
@@ -75,7 +73,10 @@ pub struct Peer {
     name: &'static str,
     base: String,
     client: Client<HttpConnector, Full<Bytes>>,
-    breaker: Mutex<Breaker>,
+    /// The shared breaker (the proxy's too): one probe at a time while
+    /// half-open, one success closes it; a probe whose caller went away
+    /// frees its slot.
+    breaker: Arc<Breaker>,
     policy: PeerPolicy,
 }
 
@@ -107,10 +108,24 @@ impl Peer {
             name,
             base: format!("http://{authority}"),
             client,
-            breaker: Mutex::new(Breaker::new(
-                policy.breaker_threshold,
-                policy.breaker_recovery,
-            )),
+            breaker: Breaker::new(
+                name,
+                Settings {
+                    failure_threshold: policy.breaker_threshold.max(1),
+                    recovery_timeout: policy.breaker_recovery,
+                    success_threshold: 1,
+                    half_open_requests: 1,
+                },
+                Arc::new(|peer, t| {
+                    tracing::warn!(
+                        peer,
+                        from = t.from.as_str(),
+                        to = t.to.as_str(),
+                        reason = t.reason,
+                        "peer breaker"
+                    );
+                }),
+            ),
             policy,
         })
     }
@@ -125,7 +140,7 @@ impl Peer {
 
     /// `closed`, `open` or `half_open`.
     pub fn breaker_state(&self) -> &'static str {
-        lock(&self.breaker).state_name()
+        self.breaker.status().state.as_str()
     }
 
     /// Calls `method path` with an optional JSON body, retrying when that is safe.
@@ -157,12 +172,12 @@ impl Peer {
     }
 
     async fn attempt(&self, call: &Call<'_>) -> Result<Answer, StepError> {
-        if !lock(&self.breaker).allow(Instant::now()) {
+        let Ok(permit) = self.breaker.acquire() else {
             return Err(StepError::refused(
                 CIRCUIT_OPEN,
                 format!("{}: circuit open after repeated failures", self.name),
             ));
-        }
+        };
         let outcome = tokio::time::timeout(self.policy.request_timeout, self.exchange(call))
             .await
             .unwrap_or_else(|_| {
@@ -176,15 +191,10 @@ impl Peer {
             Ok(answer) => Err(format!("answered {}", answer.status)),
             Err(e) => Err(e),
         };
-        let mut breaker = lock(&self.breaker);
+        permit.record(result.is_ok());
         match result {
-            Ok(answer) => {
-                breaker.on_success();
-                Ok(answer)
-            }
+            Ok(answer) => Ok(answer),
             Err(why) => {
-                breaker.on_failure(Instant::now());
-                drop(breaker);
                 let Call { method, path, .. } = call;
                 tracing::warn!(peer = self.name, %method, path, error = %why, "peer call failed");
                 Err(StepError::unavailable(

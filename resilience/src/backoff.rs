@@ -1,5 +1,5 @@
-//! Retrying with exponential backoff: used for calls between services and for saga
-//! compensations.
+//! Retrying with exponential backoff: the proxy's retries (fully jittered,
+//! [`Backoff::jittered`]), calls between the services and saga compensations.
 
 use std::future::Future;
 use std::time::Duration;
@@ -26,10 +26,18 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// The wait before retry number `retry` (1-based).
+    /// The wait before retry number `retry` (1-based): `first_delay`
+    /// doubled per retry, at most `max_delay`.
     pub fn delay(&self, retry: u32) -> Duration {
-        let factor = 1u32 << retry.saturating_sub(1).min(16);
+        let factor = 1u32 << retry.saturating_sub(1).min(20);
         self.first_delay.saturating_mul(factor).min(self.max_delay)
+    }
+
+    /// [`Backoff::delay`] with full jitter: uniform in `[0, delay]` for
+    /// `unit` uniform in `[0, 1]` (clients that failed together do not
+    /// retry together).
+    pub fn jittered(&self, retry: u32, unit: f64) -> Duration {
+        self.delay(retry).mul_f64(unit.clamp(0.0, 1.0))
     }
 
     /// Runs `op` until it succeeds, fails with an error `retryable` refuses, or the attempts
@@ -69,6 +77,21 @@ mod tests {
         assert_eq!(b.delay(1), Duration::from_millis(100));
         assert_eq!(b.delay(2), Duration::from_millis(200));
         assert_eq!(b.delay(3), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn jitter_is_a_fraction_of_the_delay() {
+        let b = Backoff {
+            attempts: 3,
+            first_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(1),
+        };
+        assert_eq!(b.jittered(1, 1.0), Duration::from_millis(50));
+        assert_eq!(b.jittered(3, 1.0), Duration::from_millis(200));
+        assert_eq!(b.jittered(10, 1.0), Duration::from_secs(1));
+        assert_eq!(b.jittered(3, 0.0), Duration::ZERO);
+        assert_eq!(b.jittered(3, 0.5), Duration::from_millis(100));
+        assert_eq!(b.jittered(3, 7.0), Duration::from_millis(200));
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,16 +1,14 @@
 //! The breaker state machine with time passed in.
 
 use super::*;
-use crate::config::units::Dur;
-use crate::config::upstream::Count;
 use tokio::time::advance;
 
-fn cfg(fail: u32, recovery_ms: u64, succ: u32, half: u32) -> BreakerConfig {
-    BreakerConfig {
-        failure_threshold: Count(fail),
-        recovery_timeout: Dur(Duration::from_millis(recovery_ms)),
-        success_threshold: Count(succ),
-        half_open_requests: Count(half),
+fn cfg(fail: u32, recovery_ms: u64, succ: u32, half: u32) -> Settings {
+    Settings {
+        failure_threshold: fail,
+        recovery_timeout: Duration::from_millis(recovery_ms),
+        success_threshold: succ,
+        half_open_requests: half,
     }
 }
 
