@@ -27,7 +27,7 @@ use tokio::time::{sleep_until, Instant, Sleep};
 use super::conn::{dial, read_head, readable_alive};
 use super::encode;
 use super::framing::{self, Decoded, Decoder, Framing};
-use crate::body::{BoxError, ProxyBody};
+use crate::body::{BoxError, BoxedBody};
 
 /// Idle pooled connections are closed before a typical upstream keep-alive
 /// (NGINX: 75 s) would close them under us.
@@ -125,7 +125,7 @@ impl Pool {
     /// connection.
     pub async fn send(
         self: &Arc<Self>,
-        req: Request<ProxyBody>,
+        req: Request<BoxedBody>,
         added: &[(&HeaderName, HeaderValue)],
         timeout: Duration,
     ) -> Result<Response<ResponseBody>, SendError> {
@@ -160,7 +160,7 @@ impl Pool {
                 match self.exchange(conn, &parts.method, &head, None, at).await {
                     // Closed before a byte of an answer: the upstream may
                     // have dropped it while idle. Once more, on a new one.
-                    Err(SendError::Closed) if crate::retry::idempotent(&parts.method) => {}
+                    Err(SendError::Closed) if crate::idempotent(&parts.method) => {}
                     done => return done,
                 }
             }
@@ -180,7 +180,7 @@ impl Pool {
         conn: Connection,
         method: &Method,
         head: &[u8],
-        body: Option<(ProxyBody, Framing)>,
+        body: Option<(BoxedBody, Framing)>,
         at: Stamp,
     ) -> Result<Response<ResponseBody>, SendError> {
         let Connection {
@@ -299,7 +299,7 @@ fn alive(c: &Connection) -> bool {
 async fn upload_body(
     wr: OwnedWriteHalf,
     mut out: Vec<u8>,
-    body: ProxyBody,
+    body: BoxedBody,
     framing: Framing,
     stall: Duration,
 ) -> (OwnedWriteHalf, Result<(), SendError>) {

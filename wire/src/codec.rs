@@ -1,7 +1,7 @@
 //! HTTP/1.1 message heads read, without I/O (RFC 9112): [`parse_request`]
-//! / [`parse_response`] take a head from the front of a buffer (httparse),
-//! into `http` types whose values share the buffer. Writing heads is
-//! [`super::encode`]'s.
+//! (or [`parse_request_within`] given [`Limits`]) / [`parse_response`] take
+//! a head from the front of a buffer (httparse), into `http` types whose
+//! values share the buffer. Writing heads is [`crate::encode`]'s.
 
 use std::mem::MaybeUninit;
 
@@ -10,8 +10,10 @@ use bytes::{Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
-use crate::request::MAX_HEADERS;
+use crate::Limits;
 
+/// Most fields in a head: the parser's slots for them live on the stack.
+pub const MAX_HEADERS: usize = 100;
 /// Longest head accepted: 64 KiB of header fields plus an 8 KiB request line.
 pub const MAX_HEAD: usize = 72 * 1024;
 
@@ -334,27 +336,41 @@ pub(super) fn field_name(raw: &[u8]) -> Result<HeaderName, HeadError> {
 }
 
 /// httparse's verdict on `buffered` bytes: the head's length, `None` while
-/// it is incomplete, an error past the limits.
-pub(super) fn head_len(
+/// it is incomplete, an error past `max_head` bytes or the slots given.
+pub(crate) fn head_len(
     parsed: httparse::Result<usize>,
     buffered: usize,
+    max_head: usize,
 ) -> Result<Option<usize>, HeadError> {
     match parsed {
-        Ok(httparse::Status::Complete(n)) if n > MAX_HEAD => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Complete(n)) if n > max_head => Err(HeadError::TooLarge),
         Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
-        Ok(httparse::Status::Partial) if buffered >= MAX_HEAD => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) if buffered >= max_head => Err(HeadError::TooLarge),
         Ok(httparse::Status::Partial) => Ok(None),
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
         Err(_) => Err(HeadError::Malformed),
     }
 }
 
-/// Take a request head off the front of `buf`; `Ok(None)`: incomplete.
+/// Take a request head off the front of `buf`, within the default
+/// [`Limits`]; `Ok(None)`: incomplete.
 pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError> {
+    parse_request_within(buf, &Limits::DEFAULT)
+}
+
+/// Take a request head off the front of `buf`, within `limits`' head size
+/// and field count; `Ok(None)`: incomplete.
+pub fn parse_request_within(
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Option<RequestHead>, HeadError> {
     // httparse fills these; the slots it does not use are never initialized.
+    // One more than the limit: a head that fills them all is too large.
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS + 1];
+    let fields = &mut fields[..limits.max_headers.min(MAX_HEADERS) + 1];
     let mut req = httparse::Request::new(&mut []);
-    let Some(len) = head_len(req.parse_with_uninit_headers(buf, &mut fields), buf.len())? else {
+    let parsed = req.parse_with_uninit_headers(buf, fields);
+    let Some(len) = head_len(parsed, buf.len(), limits.max_head_bytes)? else {
         return Ok(None);
     };
     let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
@@ -388,7 +404,7 @@ pub fn parse_response(buf: &mut BytesMut) -> Result<Option<ResponseHead>, HeadEr
         buf,
         &mut fields,
     );
-    let Some(len) = head_len(parsed, buf.len())? else {
+    let Some(len) = head_len(parsed, buf.len(), MAX_HEAD)? else {
         return Ok(None);
     };
     let status = StatusCode::from_u16(resp.code.unwrap_or(0)).map_err(|_| HeadError::Malformed)?;

@@ -1,7 +1,7 @@
 use super::codec::*;
 use super::encode::*;
 use super::framing::*;
-use crate::request::MAX_HEADERS;
+use crate::MAX_HEADERS;
 use bytes::BytesMut;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 

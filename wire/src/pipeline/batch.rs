@@ -15,10 +15,10 @@ use tokio::time::{sleep_until, Instant, Sleep};
 
 use super::{Answer, Job, Lane, Queued};
 use crate::body::Frames;
-use crate::h1::client::SendError;
-use crate::h1::conn::{dial, read_head_with};
-use crate::h1::framing::{Decoded, Decoder, Framing};
-use crate::h1::kept;
+use crate::client::SendError;
+use crate::conn::{dial, read_head_with};
+use crate::framing::{Decoded, Decoder, Framing};
+use crate::kept;
 
 pub(super) struct Conn {
     pub(super) rd: OwnedReadHalf,
