@@ -6,7 +6,8 @@
 //! connection hands each request to a [`Handler`] and writes what it
 //! returns. HTTP/2 and TLS stay with the caller (hyper, rustls).
 //!
-//! - [`codec`]: heads parsed; [`encode`]: heads written;
+//! - [`codec`]: heads parsed ([`present`]: what their fields say about
+//!   framing, noted as they are read); [`encode`]: heads written;
 //! - [`framing`]: how a body is delimited (smuggling refused), and decoded;
 //! - [`mod@write`]: a response or a body onto a connection, in few writes;
 //! - [`bridge`]: a client's request body, fed to the handler on demand;
@@ -36,6 +37,7 @@ pub mod framing;
 pub mod handler;
 pub mod kept;
 pub mod pipeline;
+pub mod present;
 pub mod server;
 pub mod write;
 
@@ -89,3 +91,6 @@ pub fn idempotent(m: &Method) -> bool {
 #[cfg(test)]
 #[path = "codec_tests.rs"]
 mod codec_tests;
+#[cfg(test)]
+#[path = "framing_tests.rs"]
+mod framing_tests;

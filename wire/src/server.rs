@@ -125,6 +125,25 @@ where
     }
 }
 
+/// Await `$fut` (pinned) while the request body is fed to the handler as
+/// it asks for it (both ways at once); `$wr`: where a `100 Continue` may be
+/// written. A macro, not a function: the future stays where it is, in the
+/// request's state, rather than being moved into another.
+macro_rules! fed {
+    ($fut:ident, $feed:ident, $rd:ident, $buf:ident, $wr:expr) => {
+        loop {
+            if $feed.feeder.is_none() {
+                break (&mut $fut).await;
+            }
+            tokio::select! {
+                biased;
+                r = &mut $fut => break r,
+                () = $feed.run($rd, $buf, $wr) => {}
+            }
+        }
+    };
+}
+
 /// `make()`'s future in a box allocated first, so that the compiler can
 /// build the future in its box rather than on the stack and then copy it
 /// there whole (`Box::pin(f)`: a memcpy of its full size, 2.9 KB for
@@ -176,82 +195,29 @@ where
     let head = match read_head(rd, buf, header_timeout, handler.limits()).await {
         Ok(Some(h)) => h,
         Ok(None) => return false,
-        Err(e) => {
-            let why = match e {
-                HeadError::TooLarge => Refusal::HeadTooLarge,
-                e => refusal(e, "malformed HTTP/1.1 request"),
-            };
-            let _ = refuse(wr, handler.refuse(why)).await;
-            return false;
-        }
+        Err(e) => return refused(wr, handler, refusal(e, true)).await,
     };
     let (framing, close) = match framing::request_framing(&head) {
         Ok(f) => f,
-        Err(e) => {
-            let _ = refuse(wr, handler.refuse(refusal(e, "malformed request"))).await;
-            return false;
-        }
+        Err(e) => return refused(wr, handler, refusal(e, false)).await,
     };
     // The connection closes after this exchange: the client asked, or its framing.
     let close = close || !keeps_alive(&head);
-    let mut head = head;
-    if framing == Framing::Chunked {
-        // Transfer-Encoding wins; a Content-Length beside it is a lie that
-        // must not travel on (RFC 9112 §6.3) nor be trusted here.
-        head.headers.remove(header::CONTENT_LENGTH);
-    }
     // The exchange is written out here rather than called: an async fn
     // awaited is built and then moved into this future, two copies of its
     // ~1.7 KB state on every request (callgrind: 225 instructions and 28
-    // cache lines written).
+    // cache lines written). Only its synchronous start is a function
+    // (`exchange`, inlined).
     let is_head = head.method == Method::HEAD;
     let version = head.version;
-    let expects = head.present.expect
-        && head
-            .headers
-            .get(header::EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    if expects {
-        // Answered here, when the body is first wanted; not forwarded.
-        head.headers.remove(header::EXPECT);
-    }
-    let (body, feeder) = match framing {
-        Framing::None | Framing::Eof => (RequestBody::empty(), None),
-        Framing::Length(n) => {
-            let (b, f) = RequestBody::channel(Some(n));
-            (b, Some(f))
-        }
-        Framing::Chunked => {
-            let (b, f) = RequestBody::channel(None);
-            (b, Some(f))
-        }
-    };
-    let mut feed = Feed {
-        decoder: Decoder::new(framing),
-        feeder,
-        send_continue: expects && version == Version::HTTP_11,
-    };
+    let (req, mut feed) = exchange(head, framing);
     // The handler runs while the body is fed to it on demand.
-    let mut req = Request::new(body);
-    *req.method_mut() = head.method;
-    *req.uri_mut() = head.uri;
-    *req.version_mut() = version;
-    *req.headers_mut() = head.headers;
     let mut slot = Some(req);
     let mut handling = boxed_with(|| handler.call(&mut slot));
     let Handled {
         response: resp,
         request_id,
-    } = loop {
-        if feed.feeder.is_none() {
-            break handling.as_mut().await;
-        }
-        tokio::select! {
-            biased;
-            resp = &mut handling => break resp,
-            () = feed.run(rd, buf, Some(&mut *wr)) => {}
-        }
-    };
+    } = fed!(handling, feed, rd, buf, Some(&mut *wr));
     drop(handling);
     if resp.status().as_u16() == CLIENT_CLOSED {
         // The client went away mid-request: nobody to answer.
@@ -282,16 +248,7 @@ where
             version,
             close_after
         ));
-        loop {
-            if feed.feeder.is_none() {
-                break writing.await;
-            }
-            tokio::select! {
-                biased;
-                r = &mut writing => break r,
-                () = feed.run(rd, buf, None::<&mut W>) => {}
-            }
-        }
+        fed!(writing, feed, rd, buf, None::<&mut W>)
     };
     match written {
         Ok(reuse) => reuse && feed.decoder.is_done() && !close,
@@ -302,14 +259,69 @@ where
     }
 }
 
-/// A head error as the handler is told it; `malformed`: what a malformed
-/// head is called at this stage.
-fn refusal(e: HeadError, malformed: &'static str) -> Refusal {
+/// The request handed to the handler, and the feed of its body (decoded
+/// as `framing` says, an `Expect: 100-continue` answered when it is first
+/// wanted). Always inlined: its values are then built in place in the
+/// request's future, as when this was written out there.
+#[inline(always)]
+fn exchange(mut head: RequestHead, framing: Framing) -> (Request<RequestBody>, Feed) {
+    if framing == Framing::Chunked {
+        // Transfer-Encoding wins; a Content-Length beside it is a lie that
+        // must not travel on (RFC 9112 §6.3) nor be trusted here.
+        head.headers.remove(header::CONTENT_LENGTH);
+    }
+    let expects = head.present.expect
+        && head
+            .headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects {
+        // Answered here, when the body is first wanted; not forwarded.
+        head.headers.remove(header::EXPECT);
+    }
+    let (body, feeder) = match framing {
+        Framing::None | Framing::Eof => (RequestBody::empty(), None),
+        Framing::Length(n) => {
+            let (b, f) = RequestBody::channel(Some(n));
+            (b, Some(f))
+        }
+        Framing::Chunked => {
+            let (b, f) = RequestBody::channel(None);
+            (b, Some(f))
+        }
+    };
+    let feed = Feed {
+        decoder: Decoder::new(framing),
+        feeder,
+        send_continue: expects && head.version == Version::HTTP_11,
+    };
+    let mut req = Request::new(body);
+    *req.method_mut() = head.method;
+    *req.uri_mut() = head.uri;
+    *req.version_mut() = head.version;
+    *req.headers_mut() = head.headers;
+    (req, feed)
+}
+
+/// A head error as the handler is told it; `reading`: the head itself
+/// could not be read (else: its framing is refused).
+fn refusal(e: HeadError, reading: bool) -> Refusal {
     match e {
+        HeadError::TooLarge if reading => Refusal::HeadTooLarge,
         HeadError::Framing(why) => Refusal::Framing(why),
         HeadError::Unsupported(why) => Refusal::Unsupported(why),
-        HeadError::Malformed | HeadError::TooLarge => Refusal::Malformed(malformed),
+        HeadError::Malformed | HeadError::TooLarge if reading => {
+            Refusal::Malformed("malformed HTTP/1.1 request")
+        }
+        HeadError::Malformed | HeadError::TooLarge => Refusal::Malformed("malformed request"),
     }
+}
+
+/// Write the handler's answer to a request that cannot be read; `false`:
+/// the connection closes.
+async fn refused<W: AsyncWrite + Unpin, H: Handler>(wr: &mut W, handler: &H, why: Refusal) -> bool {
+    let _ = refuse(wr, handler.refuse(why)).await;
+    false
 }
 
 /// Whether the client asked to keep the connection open.
@@ -373,54 +385,5 @@ async fn read_head<R: AsyncRead + Unpin>(
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use http::{HeaderValue, Request, Response};
-
-    use crate::body::{empty, BoxedBody};
-    use crate::bridge::RequestBody;
-    use crate::drain::Drain;
-    use crate::{Handled, Handler, Refusal};
-
-    /// A handler that answers every request with an empty 204.
-    struct Nothing;
-
-    impl Handler for Nothing {
-        async fn call(&self, slot: &mut Option<Request<RequestBody>>) -> Handled {
-            drop(slot.take());
-            let mut response = Response::new(empty());
-            *response.status_mut() = http::StatusCode::NO_CONTENT;
-            Handled {
-                response,
-                request_id: HeaderValue::from_static("t"),
-            }
-        }
-
-        fn refuse(&self, _: Refusal) -> Response<BoxedBody> {
-            Response::new(empty())
-        }
-
-        fn header_read_timeout(&self) -> Duration {
-            Duration::from_secs(1)
-        }
-    }
-
-    /// What an idle connection's task holds is the size of this future
-    /// (the exchange is boxed only while a request is in flight).
-    #[tokio::test]
-    async fn an_idle_connection_future_is_small() {
-        let drain = Drain::new();
-        let watch = drain.watch();
-        let fut = super::serve(
-            tokio::io::empty(),
-            tokio::io::sink(),
-            &Nothing,
-            &watch,
-            true,
-        );
-        let size = std::mem::size_of_val(&fut);
-        eprintln!("h1 connection future: {size} bytes");
-        assert!(size < 1024, "{size}");
-    }
-}
+#[path = "server_tests.rs"]
+mod tests;
