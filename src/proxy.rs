@@ -103,8 +103,8 @@ where
 ///
 /// The request is taken out of `slot` when the future first runs: its
 /// arguments are then all references, and the caller's box can be built in
-/// place (see `strangler_wire::server`'s `boxed_with`). An empty slot is a caller's bug,
-/// answered 400.
+/// place (see `strangler_wire::server`'s `boxed_with`). An empty slot is a
+/// caller's bug, answered 400.
 pub async fn answer<B>(
     slot: &mut Option<Request<B>>,
     state: &Arc<ProxyState>,

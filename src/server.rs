@@ -32,7 +32,9 @@ use crate::drain::{Drain, Watch};
 use crate::error::{ErrorContext, ProxyError};
 use crate::proxy::{self, Conn, ProxyState};
 
-/// The proxy as the HTTP/1.1 wire's handler: one per connection.
+/// The proxy as the HTTP/1.1 wire's handler: one per connection, owning
+/// the state's `Arc` (a plain connection that turns out to be HTTP/2 takes
+/// it back for hyper).
 pub struct Edge {
     pub state: Arc<ProxyState>,
     pub conn: Conn,

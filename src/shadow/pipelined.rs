@@ -1,5 +1,6 @@
-//! A copy sent on its shadow upstream's pipelined lane ([`strangler_wire::pipeline`]):
-//! the way bodyless idempotent copies to a plain-`http` shadow go. No task
+//! A copy sent on its shadow upstream's pipelined lane
+//! ([`strangler_wire::pipeline`]): the way bodyless idempotent copies to a
+//! plain-`http` shadow go. No task
 //! per copy: the lane's driver writes it with the others queued beside it,
 //! and concludes it (breaker, comparison, log) when its answer is read.
 
