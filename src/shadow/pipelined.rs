@@ -1,8 +1,8 @@
 //! A copy sent on its shadow upstream's pipelined lane
 //! ([`strangler_wire::pipeline`]): the way bodyless idempotent copies to a
-//! plain-`http` shadow go. No task
-//! per copy: the lane's driver writes it with the others queued beside it,
-//! and concludes it (breaker, comparison, log) when its answer is read.
+//! plain-`http` shadow go. No task per copy: the lane's driver writes it
+//! with the others queued beside it, and concludes it (breaker, comparison,
+//! log) when its answer is read.
 
 use std::sync::Arc;
 use std::time::Duration;
