@@ -1,5 +1,5 @@
 //! When an upstream's answer is due, for exchanges hyper drives (https
-//! upstreams; the plain-`http` pool has its own, see `h1::client`).
+//! upstreams; the plain-`http` pool has its own, see `strangler_wire::client`).
 //!
 //! The upstream's `timeout` measures the upstream, never a client's upload:
 //!

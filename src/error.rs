@@ -10,8 +10,9 @@ use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::body::{full, BodyError, ProxyBody};
 
-/// NGINX's status for a client that went away before it was answered.
-pub const CLIENT_CLOSED: u16 = 499;
+/// NGINX's status for a client that went away before it was answered (the
+/// wire's: an HTTP/1.1 connection writes nothing for it, and closes).
+pub const CLIENT_CLOSED: u16 = strangler_wire::CLIENT_CLOSED;
 
 fn client_closed() -> StatusCode {
     StatusCode::from_u16(CLIENT_CLOSED).unwrap_or(StatusCode::BAD_REQUEST)
@@ -184,6 +185,18 @@ impl From<BodyError> for ProxyError {
             BodyError::Idle => ProxyError::BodyTimeout,
             BodyError::Malformed(why) => ProxyError::BadRequest(why),
             BodyError::Cut => ProxyError::ClientClosed,
+        }
+    }
+}
+
+impl From<strangler_wire::Refusal> for ProxyError {
+    /// A request the HTTP/1.1 wire could not read.
+    fn from(r: strangler_wire::Refusal) -> Self {
+        use strangler_wire::Refusal;
+        match r {
+            Refusal::HeadTooLarge => ProxyError::HeadersTooLarge,
+            Refusal::Malformed(why) | Refusal::Framing(why) => ProxyError::BadRequest(why),
+            Refusal::Unsupported(why) => ProxyError::NotImplemented(why),
         }
     }
 }

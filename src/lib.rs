@@ -14,7 +14,6 @@ pub mod demo;
 pub mod dispatch;
 pub mod drain;
 pub mod error;
-pub mod h1;
 pub mod headers;
 pub mod metrics;
 pub mod normalize;

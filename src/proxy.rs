@@ -33,6 +33,7 @@ use crate::shadow::pipelined;
 use crate::shadow::plan::{self, ShadowPlan};
 use crate::shadow::record::PrimarySide;
 use crate::snapshot::Snapshot;
+use strangler_wire::Handled;
 use tokio::sync::Semaphore;
 
 /// State shared by every connection.
@@ -89,9 +90,12 @@ where
     B::Error: Into<BoxError>,
 {
     let mut slot = Some(req);
-    let (mut resp, request_id) = answer(&mut slot, &state, conn).await;
-    resp.headers_mut().insert(&X_REQUEST_ID, request_id);
-    resp
+    let Handled {
+        mut response,
+        request_id,
+    } = answer(&mut slot, &state, conn).await;
+    response.headers_mut().insert(&X_REQUEST_ID, request_id);
+    response
 }
 
 /// One request: the response, and the request id it must carry as
@@ -99,27 +103,27 @@ where
 ///
 /// The request is taken out of `slot` when the future first runs: its
 /// arguments are then all references, and the caller's box can be built in
-/// place (see `h1::server::boxed_with`). An empty slot is a caller's bug,
-/// answered 400.
+/// place (see `strangler_wire::server`'s `boxed_with`). An empty slot is a
+/// caller's bug, answered 400.
 pub async fn answer<B>(
     slot: &mut Option<Request<B>>,
     state: &Arc<ProxyState>,
     conn: Conn,
-) -> (Response<ProxyBody>, HeaderValue)
+) -> Handled
 where
     B: Body<Data = Bytes> + Send + Sync + 'static,
     B::Error: Into<BoxError>,
 {
     let started = Instant::now();
     let Some(r) = slot.as_ref() else {
-        return (
-            ProxyError::BadRequest("no request to answer").into_response(ErrorContext {
+        return Handled {
+            response: ProxyError::BadRequest("no request to answer").into_response(ErrorContext {
                 route: None,
                 upstream: None,
                 request_id: "",
             }),
-            HeaderValue::from_static(""),
-        );
+            request_id: HeaderValue::from_static(""),
+        };
     };
     let snapshot = state.snapshot.load_full();
     let mut record = Record {
@@ -143,7 +147,10 @@ where
     };
     record.write(resp.status().as_u16(), resp.body().size_hint().exact());
     let request_id = std::mem::replace(&mut record.request_id, HeaderValue::from_static(""));
-    (resp, request_id)
+    Handled {
+        response: resp,
+        request_id,
+    }
 }
 
 /// What the access log and the metrics say of one request, written once:

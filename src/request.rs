@@ -9,7 +9,8 @@ use crate::error::ProxyError;
 
 pub const MAX_URI: usize = 8 * 1024;
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
-pub const MAX_HEADERS: usize = 100;
+/// The wire's: its parser has slots for no more.
+pub const MAX_HEADERS: usize = strangler_wire::MAX_HEADERS;
 
 /// Validate the request line, sizes and Host; return the authority the
 /// request addresses (absolute-form target, HTTP/2 `:authority`, or `Host`,

@@ -19,11 +19,9 @@ pub const WINDOW_SECS: u64 = 10;
 pub const RETRY_RATIO: f64 = 0.2;
 pub const MIN_RETRIES_PER_SEC: u64 = 10;
 
+/// The wire's judgement ([`strangler_wire::idempotent`]), one for both.
 pub fn idempotent(m: &Method) -> bool {
-    matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
-    )
+    strangler_wire::idempotent(m)
 }
 
 /// Backoff before retry number `retry` (1-based): uniform in

@@ -1,28 +1,72 @@
 //! The proxy listener: accept connections, serve HTTP/1.1 on the edge's own
-//! wire (`h1::server`) and HTTP/2 (ALPN `h2`, or prior knowledge on a plain
-//! listener) through hyper, and drain gracefully on shutdown.
+//! wire (`strangler_wire::server`, handing each request to [`Edge`]) and
+//! HTTP/2 (ALPN `h2`, or prior knowledge on a plain listener) through
+//! hyper, and drain gracefully on shutdown.
 //!
 //! ```text
 //! accept ─▶ TLS? handshake ─▶ ALPN h2 ──────────────▶ hyper http2
 //!        └▶ plain: first bytes "PRI * HTTP/2.0" ─────▶ hyper http2 (rewound)
-//!                  anything else ───────────────────▶ h1::server
+//!                  anything else ───────────────────▶ strangler_wire::server
 //! ```
 
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use http::{HeaderMap, Request, Response};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
+use strangler_wire::bridge::RequestBody;
+use strangler_wire::server::{self as h1, Ended};
+use strangler_wire::{Handled, Handler, Refusal};
+
+use crate::body::ProxyBody;
 use crate::drain::{Drain, Watch};
-use crate::h1::{self, server::Ended};
+use crate::error::{ErrorContext, ProxyError};
 use crate::proxy::{self, Conn, ProxyState};
+
+/// The proxy as the HTTP/1.1 wire's handler: one per connection, owning
+/// the state's `Arc` (a plain connection that turns out to be HTTP/2 takes
+/// it back for hyper).
+pub struct Edge {
+    pub state: Arc<ProxyState>,
+    pub conn: Conn,
+}
+
+impl Handler for Edge {
+    #[inline]
+    fn call<'a>(
+        &'a self,
+        slot: &'a mut Option<Request<RequestBody>>,
+    ) -> impl Future<Output = Handled> + Send + 'a {
+        proxy::answer(slot, &self.state, self.conn)
+    }
+
+    fn refuse(&self, why: Refusal) -> Response<ProxyBody> {
+        let id = crate::headers::request_id(&HeaderMap::new());
+        ProxyError::from(why).into_response(ErrorContext {
+            route: None,
+            upstream: None,
+            request_id: id.to_str().unwrap_or(""),
+        })
+    }
+
+    #[inline]
+    fn header_read_timeout(&self) -> Duration {
+        self.state.snapshot.load().config.limits.header_read_timeout
+    }
+
+    fn ended_mid_response(&self, error: &io::Error) {
+        tracing::debug!(%error, peer = %self.conn.peer, "client connection ended mid-response");
+    }
+}
 
 fn http2() -> hyper::server::conn::http2::Builder<TokioExecutor> {
     let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -110,12 +154,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
 /// (prior knowledge). The halves borrow the stream: no allocation for them.
 async fn serve_plain(mut stream: TcpStream, state: Arc<ProxyState>, conn: Conn, drain: Watch) {
     let (rd, wr) = stream.split();
-    if let Ended::Http2(pre) = h1::server::serve(rd, wr, &state, conn, &drain, true).await {
+    let edge = Edge { state, conn };
+    if let Ended::Http2(pre) = h1::serve(rd, wr, &edge, &drain, true).await {
         let io = Rewind {
             pre: pre.freeze(),
             inner: stream,
         };
-        Box::pin(serve_h2(io, state, conn, drain)).await;
+        Box::pin(serve_h2(io, edge.state, conn, drain)).await;
     }
 }
 
@@ -139,7 +184,8 @@ async fn serve_tls(
         Box::pin(serve_h2(s, state, conn, drain)).await;
     } else {
         let (rd, wr) = tokio::io::split(s);
-        Box::pin(h1::server::serve(rd, wr, &state, conn, &drain, false)).await;
+        let edge = Edge { state, conn };
+        Box::pin(h1::serve(rd, wr, &edge, &drain, false)).await;
     }
 }
 

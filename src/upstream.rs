@@ -1,4 +1,4 @@
-//! One upstream: its pooled HTTP/1.1 client (`h1::client` for http, hyper
+//! One upstream: its pooled HTTP/1.1 client (`strangler_wire::client` for http, hyper
 //! with rustls and the ring provider for https), its timeouts, and its circuit breaker. Built once per
 //! configuration snapshot and carried over unchanged by reloads that do not
 //! touch it, so its idle connections survive.
@@ -21,10 +21,10 @@ use crate::breaker::Breaker;
 use crate::config::UpstreamConfig;
 use crate::deadline::{Clock, Uploading};
 use crate::error::{root_cause, ProxyError};
-use crate::h1::client::{Pool, ResponseBody, SendError};
-use crate::h1::pipeline::Lane;
 use crate::headers::Added;
 use crate::retry::RetryBudget;
+use strangler_wire::client::{Pool, ResponseBody, SendError};
+use strangler_wire::pipeline::Lane;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -39,7 +39,7 @@ pub struct Upstream {
     pub host: http::HeaderValue,
     /// TLS upstreams: hyper's pooled client.
     client: Client<Connector, ProxyBody>,
-    /// Plain-`http` upstreams: the edge's own HTTP/1.1 pool (`h1::client`).
+    /// Plain-`http` upstreams: the edge's own HTTP/1.1 pool (`strangler_wire::client`).
     pool: Option<Arc<Pool>>,
     /// Plain-`http` upstreams: pipelined exchanges for shadow copies.
     pub lane: Option<Arc<Lane>>,

@@ -1,4 +1,4 @@
-//! Shadow copies on the pipelined lane (`h1::pipeline`): copies written
+//! Shadow copies on the pipelined lane (`strangler_wire::pipeline`): copies written
 //! together in one send once the shadow answers fast, and every copy still
 //! compared when the shadow upstream ends connections in the middle of a
 //! pipeline — saying so, as NGINX does after `keepalive_requests`, or not.
@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::Method;
-use strangler::h1::client::SendError;
-use strangler::h1::pipeline::{Answer, Job, Lane};
+use strangler_wire::client::SendError;
+use strangler_wire::pipeline::{Answer, Job, Lane};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

@@ -26,14 +26,14 @@
 
 pub use super::pointer::{escape_segment, parse_pointer_pattern, PointerPattern};
 pub use super::structure::{diff_values, numbers_equal};
-/// The fields a comparison looks at (`compare.headers`, and
-/// `Content-Encoding` to undo it).
-pub use crate::h1::kept::Fields;
 use http::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::io::Read;
+/// The fields a comparison looks at (`compare.headers`, and
+/// `Content-Encoding` to undo it).
+pub use strangler_wire::kept::Fields;
 
 /// At most this many differences are reported per comparison.
 pub const MAX_DIFFS: usize = 50;

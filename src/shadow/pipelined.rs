@@ -1,7 +1,8 @@
-//! A copy sent on its shadow upstream's pipelined lane ([`crate::h1::pipeline`]):
-//! the way bodyless idempotent copies to a plain-`http` shadow go. No task
-//! per copy: the lane's driver writes it with the others queued beside it,
-//! and concludes it (breaker, comparison, log) when its answer is read.
+//! A copy sent on its shadow upstream's pipelined lane
+//! ([`strangler_wire::pipeline`]): the way bodyless idempotent copies to a
+//! plain-`http` shadow go. No task per copy: the lane's driver writes it
+//! with the others queued beside it, and concludes it (breaker, comparison,
+//! log) when its answer is read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,12 +16,12 @@ use super::mirror::{millis, shadow_key, Captured, Copy, Pending};
 use super::record::ShadowSide;
 use crate::blame::Outcome;
 use crate::breaker::Permit;
-use crate::h1::client::SendError;
-use crate::h1::encode;
-use crate::h1::framing::Framing;
-use crate::h1::pipeline::{Answer, Job};
 use crate::headers::Added;
 use crate::upstream::Upstream;
+use strangler_wire::client::SendError;
+use strangler_wire::encode;
+use strangler_wire::framing::Framing;
+use strangler_wire::pipeline::{Answer, Job};
 
 static X_SHADOW_REQUEST: HeaderName = HeaderName::from_static("x-shadow-request");
 static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");

@@ -2,39 +2,39 @@
 //!
 //! ```text
 //! read head (header_read_timeout; idle keep-alive wait holds no buffer)
-//!   ─▶ framing checks ─▶ proxy::handle ─┬─ feed the request body on demand
+//!   ─▶ framing checks ─▶ Handler::call ─┬─ feed the request body on demand
 //!   ─▶ write the response head + body ──┘  (both ways at once: full duplex)
 //!   ─▶ keep-alive? next request : close
 //! ```
 //!
-//! Everything between the head and the response is the proxy's (routing,
-//! headers, dispatch); this module owns only the wire. An idle connection
-//! keeps no read or write buffer, so 10,000 idle clients cost little memory.
+//! Everything between the head and the response is the [`Handler`]'s
+//! (for the proxy: routing, headers, dispatch); this module owns only the
+//! wire. An idle connection keeps no read or write buffer, so 10,000 idle
+//! clients cost little memory.
 
 use std::future::poll_fn;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::{pin, Pin};
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::{header, Method, Request, Version};
+use http::{header, HeaderName, Method, Request, Version};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{sleep_until, Instant};
 
-use super::bridge::{Feed, RequestBody, CONTINUE};
-use super::codec::{self, HeadError, RequestHead};
-use super::framing::{self, Decoder, Framing};
-use super::write::{refuse, write_response};
+use crate::bridge::{Feed, RequestBody, CONTINUE};
+use crate::codec::{self, HeadError, RequestHead};
 use crate::drain::Watch;
-use crate::error::ProxyError;
-use crate::headers::X_REQUEST_ID;
-use crate::proxy::{self, Conn, ProxyState};
+use crate::framing::{self, Decoder, Framing};
+use crate::handler::{Handled, Handler, Refusal};
+use crate::write::{refuse, write_response};
+use crate::{Limits, CLIENT_CLOSED};
 
-/// How long a keep-alive connection may wait for its next request.
-pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(75);
+/// The field a handler's request id is written as.
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// The idle deadline is moved only when it is this much too early: most
 /// waits then cost a clock read, not a timer update.
 const IDLE_SLACK: Duration = Duration::from_secs(15);
@@ -47,24 +47,22 @@ pub enum Ended {
     Http2(BytesMut),
 }
 
-/// How long a closing connection reads what its client still sends.
-const LINGER: Duration = Duration::from_secs(2);
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Serve requests from `rd`/`wr` (the two halves of one connection) until
 /// it ends. `sniff_h2`: a plain listener, where the first bytes may be the
 /// HTTP/2 preface instead.
-pub async fn serve<R, W>(
+pub async fn serve<R, W, H>(
     mut rd: R,
     mut wr: W,
-    state: &Arc<ProxyState>,
-    conn: Conn,
+    handler: &H,
     drain: &Watch,
     sniff_h2: bool,
 ) -> Ended
 where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send,
+    H: Handler,
 {
     // Both live as long as the connection: an idle wait then only resets a
     // deadline (no timer registration) and registers no waiter.
@@ -74,7 +72,7 @@ where
     let mut buf = BytesMut::new();
     let mut first = true;
     loop {
-        let header_timeout = state.snapshot.load().config.limits.header_read_timeout;
+        let header_timeout = handler.header_read_timeout();
         if buf.is_empty() || (first && sniff_h2 && H2_PREFACE.starts_with(&buf)) {
             if drain.draining() {
                 return Ended::Done;
@@ -84,7 +82,7 @@ where
             let idle = if first {
                 header_timeout
             } else {
-                KEEPALIVE_IDLE
+                handler.limits().keepalive_idle
             };
             let now = Instant::now();
             if (first && buf.is_empty()) || idle_timer.deadline() < now + idle - IDLE_SLACK {
@@ -111,21 +109,12 @@ where
         first = false;
         // Boxed: a request's state exists only while it is in flight, so an
         // idle connection's task stays small.
-        let next = boxed_with(|| {
-            request(
-                &mut rd,
-                &mut wr,
-                &mut buf,
-                header_timeout,
-                state,
-                conn,
-                drain,
-            )
-        });
+        let next =
+            boxed_with(|| request(&mut rd, &mut wr, &mut buf, header_timeout, handler, drain));
         if !next.await || drain.draining() {
             let _ = wr.shutdown().await;
             if !drain.draining() {
-                Box::pin(linger(&mut rd)).await;
+                Box::pin(linger(&mut rd, handler.limits().linger)).await;
             }
             return Ended::Done;
         }
@@ -136,25 +125,45 @@ where
     }
 }
 
+/// Await `$fut` (pinned) while the request body is fed to the handler as
+/// it asks for it (both ways at once); `$wr`: where a `100 Continue` may be
+/// written. A macro, not a function: the future stays where it is, in the
+/// request's state, rather than being moved into another.
+macro_rules! fed {
+    ($fut:ident, $feed:ident, $rd:ident, $buf:ident, $wr:expr) => {
+        loop {
+            if $feed.feeder.is_none() {
+                break (&mut $fut).await;
+            }
+            tokio::select! {
+                biased;
+                r = &mut $fut => break r,
+                () = $feed.run($rd, $buf, $wr) => {}
+            }
+        }
+    };
+}
+
 /// `make()`'s future in a box allocated first, so that the compiler can
 /// build the future in its box rather than on the stack and then copy it
 /// there whole (`Box::pin(f)`: a memcpy of its full size, 2.9 KB for
-/// `request`, 4.7 KB for `proxy::answer`, on every request). It does so
-/// when the future's arguments are references and small values; one moved
-/// in by value (a `Request`) makes it build on the stack again, which is
-/// why `proxy::answer` takes its request out of a slot.
+/// `request`, 4.7 KB for the proxy's handler, `proxy::answer`, on every
+/// request). It does so when the future's arguments are references and
+/// small values; one moved in by value (a `Request`) makes it build on the
+/// stack again, which is why [`Handler::call`] takes its request out of a
+/// slot.
 fn boxed_with<F>(make: impl FnOnce() -> F) -> Pin<Box<F>> {
     Box::into_pin(Box::write(Box::new_uninit(), make()))
 }
 
 /// After the proxy's FIN: what the client still sends (the rest of an
 /// upload that was refused, say) is read and dropped until it closes, for
-/// at most [`LINGER`]. Closed at once, unread data would make the kernel
+/// at most `linger` ([`Limits::linger`]). Closed at once, unread data would make the kernel
 /// send a reset, which can destroy the answer in the client's buffers
 /// before it is read (NGINX's lingering close).
-async fn linger<R: AsyncRead + Unpin>(rd: &mut R) {
+async fn linger<R: AsyncRead + Unpin>(rd: &mut R, linger: Duration) {
     let mut sink = vec![0u8; 16 * 1024];
-    let _ = tokio::time::timeout(LINGER, async {
+    let _ = tokio::time::timeout(linger, async {
         while let Ok(n) = tokio::io::AsyncReadExt::read(rd, &mut sink).await {
             if n == 0 {
                 break;
@@ -170,106 +179,47 @@ async fn linger<R: AsyncRead + Unpin>(rd: &mut R) {
 /// Inlined, the compiler built it on the stack and copied its ~3 KB into the
 /// box on every request (callgrind: 244 instructions, 34 cache lines written).
 #[inline(never)]
-async fn request<R, W>(
+async fn request<R, W, H>(
     rd: &mut R,
     wr: &mut W,
     buf: &mut BytesMut,
     header_timeout: Duration,
-    state: &Arc<ProxyState>,
-    conn: Conn,
+    handler: &H,
     drain: &Watch,
 ) -> bool
 where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send,
+    H: Handler,
 {
-    let head = match read_head(rd, buf, header_timeout).await {
+    let head = match read_head(rd, buf, header_timeout, handler.limits()).await {
         Ok(Some(h)) => h,
         Ok(None) => return false,
-        Err(e) => {
-            let err = match e {
-                HeadError::TooLarge => ProxyError::HeadersTooLarge,
-                HeadError::Malformed => ProxyError::BadRequest("malformed HTTP/1.1 request"),
-                HeadError::Framing(why) => ProxyError::BadRequest(why),
-                HeadError::Unsupported(why) => ProxyError::NotImplemented(why),
-            };
-            let _ = refuse(wr, err).await;
-            return false;
-        }
+        Err(e) => return refused(wr, handler, refusal(e, true)).await,
     };
     let (framing, close) = match framing::request_framing(&head) {
         Ok(f) => f,
-        Err(e) => {
-            let err = match e {
-                HeadError::Framing(why) => ProxyError::BadRequest(why),
-                HeadError::Unsupported(why) => ProxyError::NotImplemented(why),
-                HeadError::Malformed | HeadError::TooLarge => {
-                    ProxyError::BadRequest("malformed request")
-                }
-            };
-            let _ = refuse(wr, err).await;
-            return false;
-        }
+        Err(e) => return refused(wr, handler, refusal(e, false)).await,
     };
     // The connection closes after this exchange: the client asked, or its framing.
     let close = close || !keeps_alive(&head);
-    let mut head = head;
-    if framing == Framing::Chunked {
-        // Transfer-Encoding wins; a Content-Length beside it is a lie that
-        // must not travel on (RFC 9112 §6.3) nor be trusted here.
-        head.headers.remove(header::CONTENT_LENGTH);
-    }
     // The exchange is written out here rather than called: an async fn
     // awaited is built and then moved into this future, two copies of its
     // ~1.7 KB state on every request (callgrind: 225 instructions and 28
-    // cache lines written).
+    // cache lines written). Only its synchronous start is a function
+    // (`exchange`, inlined).
     let is_head = head.method == Method::HEAD;
     let version = head.version;
-    let expects = head.present.expect
-        && head
-            .headers
-            .get(header::EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    if expects {
-        // Answered here, when the body is first wanted; not forwarded.
-        head.headers.remove(header::EXPECT);
-    }
-    let (body, feeder) = match framing {
-        Framing::None | Framing::Eof => (RequestBody::empty(), None),
-        Framing::Length(n) => {
-            let (b, f) = RequestBody::channel(Some(n));
-            (b, Some(f))
-        }
-        Framing::Chunked => {
-            let (b, f) = RequestBody::channel(None);
-            (b, Some(f))
-        }
-    };
-    let mut feed = Feed {
-        decoder: Decoder::new(framing),
-        feeder,
-        send_continue: expects && version == Version::HTTP_11,
-    };
+    let (req, mut feed) = exchange(head, framing);
     // The handler runs while the body is fed to it on demand.
-    let mut req = Request::new(body);
-    *req.method_mut() = head.method;
-    *req.uri_mut() = head.uri;
-    *req.version_mut() = version;
-    *req.headers_mut() = head.headers;
     let mut slot = Some(req);
-    let mut handling = boxed_with(|| proxy::answer(&mut slot, state, conn));
-    let (resp, request_id) = loop {
-        if feed.feeder.is_none() {
-            break handling.as_mut().await;
-        }
-        tokio::select! {
-            biased;
-            resp = &mut handling => break resp,
-            () = feed.run(rd, buf, Some(&mut *wr)) => {}
-        }
-    };
+    let mut handling = boxed_with(|| handler.call(&mut slot));
+    let Handled {
+        response: resp,
+        request_id,
+    } = fed!(handling, feed, rd, buf, Some(&mut *wr));
     drop(handling);
-    if resp.status().as_u16() == crate::error::CLIENT_CLOSED {
+    if resp.status().as_u16() == CLIENT_CLOSED {
         // The client went away mid-request: nobody to answer.
         return false;
     }
@@ -298,24 +248,80 @@ where
             version,
             close_after
         ));
-        loop {
-            if feed.feeder.is_none() {
-                break writing.await;
-            }
-            tokio::select! {
-                biased;
-                r = &mut writing => break r,
-                () = feed.run(rd, buf, None::<&mut W>) => {}
-            }
-        }
+        fed!(writing, feed, rd, buf, None::<&mut W>)
     };
     match written {
         Ok(reuse) => reuse && feed.decoder.is_done() && !close,
         Err(e) => {
-            tracing::debug!(error = %e, peer = %conn.peer, "client connection ended mid-response");
+            handler.ended_mid_response(&e);
             false
         }
     }
+}
+
+/// The request handed to the handler, and the feed of its body (decoded
+/// as `framing` says, an `Expect: 100-continue` answered when it is first
+/// wanted). Always inlined: its values are then built in place in the
+/// request's future, as when this was written out there.
+#[inline(always)]
+fn exchange(mut head: RequestHead, framing: Framing) -> (Request<RequestBody>, Feed) {
+    if framing == Framing::Chunked {
+        // Transfer-Encoding wins; a Content-Length beside it is a lie that
+        // must not travel on (RFC 9112 §6.3) nor be trusted here.
+        head.headers.remove(header::CONTENT_LENGTH);
+    }
+    let expects = head.present.expect
+        && head
+            .headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects {
+        // Answered here, when the body is first wanted; not forwarded.
+        head.headers.remove(header::EXPECT);
+    }
+    let (body, feeder) = match framing {
+        Framing::None | Framing::Eof => (RequestBody::empty(), None),
+        Framing::Length(n) => {
+            let (b, f) = RequestBody::channel(Some(n));
+            (b, Some(f))
+        }
+        Framing::Chunked => {
+            let (b, f) = RequestBody::channel(None);
+            (b, Some(f))
+        }
+    };
+    let feed = Feed {
+        decoder: Decoder::new(framing),
+        feeder,
+        send_continue: expects && head.version == Version::HTTP_11,
+    };
+    let mut req = Request::new(body);
+    *req.method_mut() = head.method;
+    *req.uri_mut() = head.uri;
+    *req.version_mut() = head.version;
+    *req.headers_mut() = head.headers;
+    (req, feed)
+}
+
+/// A head error as the handler is told it; `reading`: the head itself
+/// could not be read (else: its framing is refused).
+fn refusal(e: HeadError, reading: bool) -> Refusal {
+    match e {
+        HeadError::TooLarge if reading => Refusal::HeadTooLarge,
+        HeadError::Framing(why) => Refusal::Framing(why),
+        HeadError::Unsupported(why) => Refusal::Unsupported(why),
+        HeadError::Malformed | HeadError::TooLarge if reading => {
+            Refusal::Malformed("malformed HTTP/1.1 request")
+        }
+        HeadError::Malformed | HeadError::TooLarge => Refusal::Malformed("malformed request"),
+    }
+}
+
+/// Write the handler's answer to a request that cannot be read; `false`:
+/// the connection closes.
+async fn refused<W: AsyncWrite + Unpin, H: Handler>(wr: &mut W, handler: &H, why: Refusal) -> bool {
+    let _ = refuse(wr, handler.refuse(why)).await;
+    false
 }
 
 /// Whether the client asked to keep the connection open.
@@ -326,7 +332,7 @@ fn keeps_alive(h: &RequestHead) -> bool {
     }
 }
 
-pub(super) async fn read_more<R: AsyncRead + Unpin>(
+pub(crate) async fn read_more<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
 ) -> io::Result<usize> {
@@ -357,10 +363,11 @@ async fn read_head<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
     header_timeout: Duration,
+    limits: &Limits,
 ) -> Result<Option<RequestHead>, HeadError> {
     let mut deadline = None;
     loop {
-        if let Some(h) = codec::parse_request(buf)? {
+        if let Some(h) = codec::parse_request_within(buf, limits)? {
             return Ok(Some(h));
         }
         // Only a head split across reads needs a clock and a timer.
@@ -378,37 +385,5 @@ async fn read_head<R: AsyncRead + Unpin>(
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    /// What an idle connection's task holds is the size of this future
-    /// (the exchange is boxed only while a request is in flight).
-    #[tokio::test]
-    async fn an_idle_connection_future_is_small() {
-        let yaml = "listen: 127.0.0.1:0\nupstreams: {a: {url: 'http://127.0.0.1:9'}}\nroutes: [{name: r, match: {path_prefix: /}, upstream: a}]\n";
-        let dir = std::env::temp_dir();
-        let cfg = crate::config::parse(yaml, &dir.join("routes.yaml")).unwrap();
-        let metrics = Arc::new(crate::metrics::Metrics::new());
-        let noop: crate::breaker::OnTransition = Arc::new(|_, _| {});
-        let snap = crate::snapshot::Snapshot::build(cfg, String::new(), 1, None, &noop).unwrap();
-        let log = crate::shadow::log::ShadowLog::start(Arc::clone(&metrics), dir.join("x.jsonl"));
-        let state = Arc::new(crate::proxy::ProxyState::new(snap, metrics, log));
-        let drain = crate::drain::Drain::new();
-        let conn = crate::proxy::Conn {
-            peer: "127.0.0.1:1".parse().unwrap(),
-            https: false,
-        };
-        let watch = drain.watch();
-        let fut = super::serve(
-            tokio::io::empty(),
-            tokio::io::sink(),
-            &state,
-            conn,
-            &watch,
-            true,
-        );
-        let size = std::mem::size_of_val(&fut);
-        eprintln!("h1 connection future: {size} bytes");
-        assert!(size < 1024, "{size}");
-    }
-}
+#[path = "server_tests.rs"]
+mod tests;

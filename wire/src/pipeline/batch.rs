@@ -15,10 +15,10 @@ use tokio::time::{sleep_until, Instant, Sleep};
 
 use super::{Answer, Job, Lane, Queued};
 use crate::body::Frames;
-use crate::h1::client::SendError;
-use crate::h1::conn::{dial, read_head_with};
-use crate::h1::framing::{Decoded, Decoder, Framing};
-use crate::h1::kept;
+use crate::client::SendError;
+use crate::conn::{dial, read_head_with};
+use crate::framing::{Decoded, Decoder, Framing};
+use crate::kept;
 
 pub(super) struct Conn {
     pub(super) rd: OwnedReadHalf,
@@ -38,6 +38,27 @@ async fn connect(lane: &Lane) -> Result<Conn, SendError> {
     })
 }
 
+/// Write every request of `batch` into `out`; the first one's timeout.
+fn encode(batch: &mut [Queued], out: &mut Vec<u8>) -> Duration {
+    out.clear();
+    for q in batch.iter_mut() {
+        q.job.write(out);
+    }
+    batch.first().map_or(Duration::ZERO, |q| q.job.timeout())
+}
+
+/// No connection for `batch`: every job of it fails with `e`'s reason.
+fn connect_failed(batch: &mut Vec<Queued>, e: &SendError, t0: Instant) {
+    let (kind, why) = match e {
+        SendError::Connect(e) => (e.kind(), e.to_string()),
+        _ => (io::ErrorKind::Other, "connect failed".to_owned()),
+    };
+    for q in batch.drain(..) {
+        let e = SendError::Connect(io::Error::new(kind, why.clone()));
+        q.job.finish(Err(e), t0.elapsed());
+    }
+}
+
 /// Send `batch` and read its answers; the connection, if still usable.
 pub(super) async fn run(
     lane: &Lane,
@@ -55,24 +76,12 @@ pub(super) async fn run(
         None => match connect(lane).await {
             Ok(c) => c,
             Err(e) => {
-                let (kind, why) = match &e {
-                    SendError::Connect(e) => (e.kind(), e.to_string()),
-                    _ => (io::ErrorKind::Other, "connect failed".to_owned()),
-                };
-                for q in batch.drain(..) {
-                    let e = SendError::Connect(io::Error::new(kind, why.clone()));
-                    q.job.finish(Err(e), t0.elapsed());
-                }
+                connect_failed(batch, &e, t0);
                 return None;
             }
         },
     };
-    out.clear();
-    for q in batch.iter_mut() {
-        q.job.write(out);
-    }
-    let first_timeout = batch.first().map_or(Duration::ZERO, |q| q.job.timeout());
-    c.timer.as_mut().reset(t0 + first_timeout);
+    c.timer.as_mut().reset(t0 + encode(batch, out));
     let sent = tokio::select! {
         biased;
         r = c.wr.write_all(out) => r.is_ok(),

@@ -9,25 +9,32 @@
 //!   ─▶ ResponseBody reads and decodes the body, then puts the connection
 //!      back when the response was complete and reusable
 //! ```
+//!
+//! Here: [`Pool`] (checkout, connect, the exchange) and [`SendError`];
+//! in `response`: the [`ResponseBody`].
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::{sleep_until, Instant, Sleep};
 
+use super::codec::ResponseHead;
 use super::conn::{dial, read_head, readable_alive};
 use super::encode;
-use super::framing::{self, Decoded, Decoder, Framing};
-use crate::body::{BoxError, ProxyBody};
+use super::framing::Framing;
+use crate::body::{BoxError, BoxedBody};
+
+mod response;
+
+pub use response::ResponseBody;
 
 /// Idle pooled connections are closed before a typical upstream keep-alive
 /// (NGINX: 75 s) would close them under us.
@@ -125,7 +132,7 @@ impl Pool {
     /// connection.
     pub async fn send(
         self: &Arc<Self>,
-        req: Request<ProxyBody>,
+        req: Request<BoxedBody>,
         added: &[(&HeaderName, HeaderValue)],
         timeout: Duration,
     ) -> Result<Response<ResponseBody>, SendError> {
@@ -160,7 +167,7 @@ impl Pool {
                 match self.exchange(conn, &parts.method, &head, None, at).await {
                     // Closed before a byte of an answer: the upstream may
                     // have dropped it while idle. Once more, on a new one.
-                    Err(SendError::Closed) if crate::retry::idempotent(&parts.method) => {}
+                    Err(SendError::Closed) if crate::idempotent(&parts.method) => {}
                     done => return done,
                 }
             }
@@ -180,7 +187,7 @@ impl Pool {
         conn: Connection,
         method: &Method,
         head: &[u8],
-        body: Option<(ProxyBody, Framing)>,
+        body: Option<(BoxedBody, Framing)>,
         at: Stamp,
     ) -> Result<Response<ResponseBody>, SendError> {
         let Connection {
@@ -242,41 +249,41 @@ impl Pool {
                         r = read_head(&mut rd, &mut buf) => r,
                     },
                 };
-                let r = match (r, upload_failed.take()) {
-                    (Ok(r), _) => r,
-                    (Err(_), Some(upload_error)) => return Err(upload_error),
-                    (Err(e), None) => return Err(e),
-                };
-                if r.status == StatusCode::SWITCHING_PROTOCOLS {
-                    return Err(SendError::Upstream(
-                        "unexpected 101 Switching Protocols".into(),
-                    ));
-                }
-                if !r.status.is_informational() {
+                if let Some(r) = final_head(r, upload_failed.take())? {
                     break (r, wr, upload);
                 }
             }
         };
-        let (framing, reuse) = framing::response_framing(method, &resp_head)
-            .map_err(|_| SendError::Upstream("malformed response framing".into()))?;
-        let mut body = ResponseBody {
-            pool: Arc::clone(self),
-            conn: Some((rd, buf, timer)),
+        ResponseBody::respond(
+            self,
+            method,
+            resp_head,
+            (rd, buf, timer),
             wr,
             upload,
-            decoder: Decoder::new(framing),
-            reuse,
-            since: at.now,
-        };
-        if body.decoder.is_done() {
-            body.finish();
-        }
-        let mut resp = Response::new(body);
-        *resp.status_mut() = resp_head.status;
-        *resp.version_mut() = resp_head.version;
-        *resp.headers_mut() = resp_head.headers;
-        Ok(resp)
+            at.now,
+        )
     }
+}
+
+/// The response head read (`None`: an interim 1xx, skipped), or the
+/// exchange's error: a failed upload's, when one failed before the head.
+#[inline]
+fn final_head(
+    read: Result<ResponseHead, SendError>,
+    upload_failed: Option<SendError>,
+) -> Result<Option<ResponseHead>, SendError> {
+    let r = match (read, upload_failed) {
+        (Ok(r), _) => r,
+        (Err(_), Some(upload_error)) => return Err(upload_error),
+        (Err(e), None) => return Err(e),
+    };
+    if r.status == StatusCode::SWITCHING_PROTOCOLS {
+        return Err(SendError::Upstream(
+            "unexpected 101 Switching Protocols".into(),
+        ));
+    }
+    Ok((!r.status.is_informational()).then_some(r))
 }
 
 /// When a request started (the clock read once), when the head of its
@@ -299,7 +306,7 @@ fn alive(c: &Connection) -> bool {
 async fn upload_body(
     wr: OwnedWriteHalf,
     mut out: Vec<u8>,
-    body: ProxyBody,
+    body: BoxedBody,
     framing: Framing,
     stall: Duration,
 ) -> (OwnedWriteHalf, Result<(), SendError>) {
@@ -313,110 +320,4 @@ async fn upload_body(
         Err(super::write::WriteError::Io(e)) => Err(SendError::Upstream(e.to_string())),
     };
     (wr.into_inner(), r)
-}
-
-/// A response body read straight from the upstream connection; the
-/// connection goes back to the pool when the body is complete.
-pub struct ResponseBody {
-    pool: Arc<Pool>,
-    /// `None` once finished.
-    conn: Option<(OwnedReadHalf, BytesMut, Pin<Box<Sleep>>)>,
-    wr: Option<OwnedWriteHalf>,
-    /// The rest of a request body the upstream answered before reading.
-    upload: Option<Upload>,
-    decoder: Decoder,
-    reuse: bool,
-    /// When the request started: the connection's idle time counts from it.
-    since: Instant,
-}
-
-impl ResponseBody {
-    fn finish(&mut self) {
-        let Some((rd, buf, timer)) = self.conn.take() else {
-            return;
-        };
-        let wr = self.wr.take();
-        if let (true, None, Some(wr), true) = (self.reuse, &self.upload, wr, buf.is_empty()) {
-            self.pool
-                .put_back(Connection { rd, wr, buf, timer }, self.since);
-        }
-        self.upload = None;
-    }
-}
-
-impl Body for ResponseBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        if let Some(up) = this.upload.as_mut() {
-            if let Poll::Ready((w, r)) = up.as_mut().poll(cx) {
-                this.upload = None;
-                match r {
-                    Ok(()) => this.wr = Some(w),
-                    Err(_) => this.reuse = false,
-                }
-            }
-        }
-        loop {
-            let Some((rd, buf, _)) = this.conn.as_mut() else {
-                return Poll::Ready(None);
-            };
-            match this.decoder.decode(buf) {
-                Ok(Decoded::Data(b)) => {
-                    if this.decoder.is_done() {
-                        this.finish();
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(b))));
-                }
-                Ok(Decoded::Done) => {
-                    this.finish();
-                    return Poll::Ready(None);
-                }
-                Ok(Decoded::Pending) => {
-                    buf.reserve(16 * 1024);
-                    match tokio_util::io::poll_read_buf(Pin::new(rd), cx, buf) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(Ok(0)) => {
-                            this.reuse = false;
-                            return match this.decoder.eof() {
-                                Ok(_) => {
-                                    this.finish();
-                                    Poll::Ready(None)
-                                }
-                                Err(why) => {
-                                    this.conn = None;
-                                    Poll::Ready(Some(Err(why.into())))
-                                }
-                            };
-                        }
-                        Poll::Ready(Ok(_)) => {}
-                        Poll::Ready(Err(e)) => {
-                            this.conn = None;
-                            return Poll::Ready(Some(Err(e.into())));
-                        }
-                    }
-                }
-                Err(why) => {
-                    this.conn = None;
-                    return Poll::Ready(Some(Err(why.into())));
-                }
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.decoder.is_done()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self.decoder.remaining() {
-            Some(n) => SizeHint::with_exact(n),
-            None => SizeHint::default(),
-        }
-    }
 }

@@ -8,9 +8,9 @@ use http::{Method, StatusCode};
 
 use super::framing::Framing;
 
-/// Fields a head carries beside its map (see `headers::Added`), in one or
-/// more lists: written after the map's, each replacing the map's fields of
-/// its name.
+/// Fields a head carries beside its map (a proxy's own: a request id,
+/// forwarding fields), in one or more lists: written after the map's, each
+/// replacing the map's fields of its name.
 pub type AddedFields<'a> = &'a [&'a [(&'a HeaderName, HeaderValue)]];
 
 /// Append `name: value\r\n` for every field but the framing and

@@ -7,9 +7,9 @@ use bytes::{Buf, BytesMut};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use std::mem::MaybeUninit;
 
-use super::codec::{field_name, head_len, note_field, version, HeadError, Present};
-use super::framing::{response_framing_of, Framing};
-use crate::request::MAX_HEADERS;
+use crate::codec::{field_name, head_len, note_field, version, HeadError, Present};
+use crate::codec::{MAX_HEAD, MAX_HEADERS};
+use crate::framing::{response_framing_of, Framing};
 
 /// Fields as name and value, names lower-case (as `http` keeps them).
 pub type Fields = Vec<(HeaderName, HeaderValue)>;
@@ -34,7 +34,7 @@ pub fn parse(
     let mut resp = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default()
         .parse_response_with_uninit_headers(&mut resp, buf, &mut slots);
-    let Some(len) = head_len(parsed, buf.len())? else {
+    let Some(len) = head_len(parsed, buf.len(), MAX_HEAD)? else {
         return Ok(None);
     };
     let status = StatusCode::from_u16(resp.code.unwrap_or(0)).map_err(|_| HeadError::Malformed)?;

@@ -15,8 +15,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::encode::{self, AddedFields, Persist};
 use super::framing::Framing;
-use crate::body::{BodyError, BoxError, ProxyBody};
-use crate::error::{ErrorContext, ProxyError};
+use crate::body::{BodyError, BoxError, BoxedBody};
 
 /// Writes are gathered up to this size before they go out.
 const WRITE_CHUNK: usize = 64 * 1024;
@@ -103,14 +102,12 @@ where
     Ok(())
 }
 
-/// Answer a request that cannot be read, then the connection closes.
-pub async fn refuse<W: AsyncWrite + Unpin>(wr: &mut W, err: ProxyError) -> io::Result<()> {
-    let id = crate::headers::request_id(&http::HeaderMap::new());
-    let resp = err.into_response(ErrorContext {
-        route: None,
-        upstream: None,
-        request_id: id.to_str().unwrap_or(""),
-    });
+/// Answer a request that cannot be read (the handler's answer to its
+/// [`crate::Refusal`]), then the connection closes.
+pub async fn refuse<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    resp: Response<BoxedBody>,
+) -> io::Result<()> {
     write_response(wr, resp, &[], false, Version::HTTP_11, true).await?;
     wr.shutdown().await
 }
@@ -119,7 +116,7 @@ pub async fn refuse<W: AsyncWrite + Unpin>(wr: &mut W, err: ProxyError) -> io::R
 /// connection can carry another request.
 pub async fn write_response<W: AsyncWrite + Unpin>(
     wr: &mut W,
-    resp: Response<ProxyBody>,
+    resp: Response<BoxedBody>,
     added: AddedFields<'_>,
     is_head: bool,
     version: Version,

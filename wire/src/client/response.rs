@@ -1,0 +1,159 @@
+//! An upstream's response body, read and decoded straight off its pooled
+//! connection ([`ResponseBody`]); the connection goes back to the
+//! [`Pool`] once the body is complete and the exchange left it reusable.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http::{Method, Response};
+use http_body::{Body, Frame, SizeHint};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::time::{Instant, Sleep};
+
+use super::{Connection, Pool, SendError, Upload};
+use crate::body::BoxError;
+use crate::codec::ResponseHead;
+use crate::framing::{self, Decoded, Decoder};
+
+/// A response body read straight from the upstream connection; the
+/// connection goes back to the pool when the body is complete.
+pub struct ResponseBody {
+    pool: Arc<Pool>,
+    /// `None` once finished.
+    conn: Option<(OwnedReadHalf, BytesMut, Pin<Box<Sleep>>)>,
+    wr: Option<OwnedWriteHalf>,
+    /// The rest of a request body the upstream answered before reading.
+    upload: Option<Upload>,
+    decoder: Decoder,
+    reuse: bool,
+    /// When the request started: the connection's idle time counts from it.
+    since: Instant,
+}
+
+impl ResponseBody {
+    /// The response whose head is `head` (to a `method` request), its body
+    /// to be read off `conn`; `wr`, `upload`: the connection's write half,
+    /// or the upload still writing on it. Inlined: the exchange builds it
+    /// in place, as when it was written out there.
+    #[inline(always)]
+    pub(super) fn respond(
+        pool: &Arc<Pool>,
+        method: &Method,
+        head: ResponseHead,
+        conn: (OwnedReadHalf, BytesMut, Pin<Box<Sleep>>),
+        wr: Option<OwnedWriteHalf>,
+        upload: Option<Upload>,
+        since: Instant,
+    ) -> Result<Response<ResponseBody>, SendError> {
+        let (framing, reuse) = framing::response_framing(method, &head)
+            .map_err(|_| SendError::Upstream("malformed response framing".into()))?;
+        let mut body = ResponseBody {
+            pool: Arc::clone(pool),
+            conn: Some(conn),
+            wr,
+            upload,
+            decoder: Decoder::new(framing),
+            reuse,
+            since,
+        };
+        if body.decoder.is_done() {
+            body.finish();
+        }
+        let mut resp = Response::new(body);
+        *resp.status_mut() = head.status;
+        *resp.version_mut() = head.version;
+        *resp.headers_mut() = head.headers;
+        Ok(resp)
+    }
+
+    fn finish(&mut self) {
+        let Some((rd, buf, timer)) = self.conn.take() else {
+            return;
+        };
+        let wr = self.wr.take();
+        if let (true, None, Some(wr), true) = (self.reuse, &self.upload, wr, buf.is_empty()) {
+            self.pool
+                .put_back(Connection { rd, wr, buf, timer }, self.since);
+        }
+        self.upload = None;
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Some(up) = this.upload.as_mut() {
+            if let Poll::Ready((w, r)) = up.as_mut().poll(cx) {
+                this.upload = None;
+                match r {
+                    Ok(()) => this.wr = Some(w),
+                    Err(_) => this.reuse = false,
+                }
+            }
+        }
+        loop {
+            let Some((rd, buf, _)) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match this.decoder.decode(buf) {
+                Ok(Decoded::Data(b)) => {
+                    if this.decoder.is_done() {
+                        this.finish();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(b))));
+                }
+                Ok(Decoded::Done) => {
+                    this.finish();
+                    return Poll::Ready(None);
+                }
+                Ok(Decoded::Pending) => {
+                    buf.reserve(16 * 1024);
+                    match tokio_util::io::poll_read_buf(Pin::new(rd), cx, buf) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(0)) => {
+                            this.reuse = false;
+                            return match this.decoder.eof() {
+                                Ok(_) => {
+                                    this.finish();
+                                    Poll::Ready(None)
+                                }
+                                Err(why) => {
+                                    this.conn = None;
+                                    Poll::Ready(Some(Err(why.into())))
+                                }
+                            };
+                        }
+                        Poll::Ready(Ok(_)) => {}
+                        Poll::Ready(Err(e)) => {
+                            this.conn = None;
+                            return Poll::Ready(Some(Err(e.into())));
+                        }
+                    }
+                }
+                Err(why) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(why.into())));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.decoder.is_done()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.decoder.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The upstream pool against a scripted server on 127.0.0.1: an exchange,
+//! the connection reused for the next, a chunked answer, a request body,
+//! and a refused connection.
+
+use std::time::Duration;
+
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use strangler_wire::body::{empty, full};
+use strangler_wire::client::{Pool, SendError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// One request head (and `Content-Length` body) off `s`, as text.
+async fn read_request(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(s.read_u8().await.unwrap());
+    }
+    let head = String::from_utf8(head).unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |n| n.trim().parse().unwrap());
+    let mut body = vec![0; len];
+    s.read_exact(&mut body).await.unwrap();
+    head + &String::from_utf8(body).unwrap()
+}
+
+#[tokio::test]
+async fn exchanges_reuse_one_pooled_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        // One connection only: the second exchange must reuse it.
+        let (mut s, _) = listener.accept().await.unwrap();
+        let first = read_request(&mut s).await;
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello")
+            .await
+            .unwrap();
+        let second = read_request(&mut s).await;
+        s.write_all(b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+            .await
+            .unwrap();
+        (first, second)
+    });
+    let pool = Pool::new(&addr.to_string(), Duration::from_secs(2), 4);
+    let req = Request::builder()
+        .uri("/one?q=1")
+        .header("host", "up")
+        .body(empty())
+        .unwrap();
+    let resp = pool.send(req, &[], Duration::from_secs(2)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-a"], "1");
+    assert_eq!(
+        resp.into_body().collect().await.unwrap().to_bytes(),
+        "hello"
+    );
+
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/two")
+        .header("host", "up")
+        .body(full("payload"))
+        .unwrap();
+    let resp = pool.send(req, &[], Duration::from_secs(2)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(
+        resp.into_body().collect().await.unwrap().to_bytes(),
+        "abcde"
+    );
+
+    let (first, second) = server.await.unwrap();
+    assert!(first.starts_with("GET /one?q=1 HTTP/1.1\r\n"), "{first}");
+    assert!(second.starts_with("POST /two HTTP/1.1\r\n"), "{second}");
+    assert!(second.contains("content-length: 7\r\n"), "{second}");
+    assert!(second.ends_with("\r\n\r\npayload"), "{second}");
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_connect_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let pool = Pool::new(&addr.to_string(), Duration::from_secs(2), 4);
+    let req = Request::builder().uri("/").body(empty()).unwrap();
+    let got = pool.send(req, &[], Duration::from_secs(2)).await;
+    assert!(matches!(got, Err(SendError::Connect(_))), "{:?}", got.err());
+}
+
+#[tokio::test]
+async fn no_answer_in_time_is_a_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let _ = read_request(&mut s).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let pool = Pool::new(&addr.to_string(), Duration::from_secs(2), 4);
+    let req = Request::builder().uri("/slow").body(empty()).unwrap();
+    let got = pool.send(req, &[], Duration::from_millis(100)).await;
+    assert!(matches!(got, Err(SendError::Timeout)), "{:?}", got.err());
+}
+
+#[test]
+fn idempotent_methods_follow_rfc_9110() {
+    for m in [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PUT,
+        Method::DELETE,
+    ] {
+        assert!(strangler_wire::idempotent(&m), "{m}");
+    }
+    for m in [Method::POST, Method::PATCH, Method::CONNECT] {
+        assert!(!strangler_wire::idempotent(&m), "{m}");
+    }
+}

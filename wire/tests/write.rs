@@ -1,0 +1,157 @@
+//! The response writer onto an in-memory sink: a sized body, a streamed
+//! (chunked) one, HEAD and 204 answers, HTTP/1.0, added fields, and a body
+//! that breaks its declared length.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Response, StatusCode, Version};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use strangler_wire::body::{empty, full, BodyError, BoxError, BoxedBody};
+use strangler_wire::write::write_response;
+
+/// A body of these pieces, its size unknown.
+struct Pieces(VecDeque<&'static str>);
+
+impl Body for Pieces {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Poll::Ready(self.0.pop_front().map(|p| Ok(Frame::data(Bytes::from(p)))))
+    }
+}
+
+fn streamed(pieces: &[&'static str]) -> BoxedBody {
+    Pieces(pieces.iter().copied().collect()).boxed()
+}
+
+/// What `write_response` writes, and whether it keeps the connection.
+async fn written(resp: Response<BoxedBody>, is_head: bool, version: Version) -> (String, bool) {
+    let mut out = Vec::new();
+    let id = HeaderName::from_static("x-request-id");
+    let added = [(&id, HeaderValue::from_static("abc"))];
+    let reuse = write_response(&mut out, resp, &[&added], is_head, version, false)
+        .await
+        .unwrap();
+    (String::from_utf8(out).unwrap(), reuse)
+}
+
+#[tokio::test]
+async fn a_sized_body_goes_out_with_its_length() {
+    let mut resp = Response::new(full("hello"));
+    resp.headers_mut()
+        .insert("x-request-id", HeaderValue::from_static("replaced"));
+    let (out, reuse) = written(resp, false, Version::HTTP_11).await;
+    assert_eq!(
+        out,
+        "HTTP/1.1 200 OK\r\nx-request-id: abc\r\ncontent-length: 5\r\n\r\nhello"
+    );
+    assert!(reuse);
+}
+
+#[tokio::test]
+async fn a_streamed_body_is_chunked() {
+    let (out, reuse) = written(
+        Response::new(streamed(&["ab", "", "cde"])),
+        false,
+        Version::HTTP_11,
+    )
+    .await;
+    assert_eq!(
+        out,
+        "HTTP/1.1 200 OK\r\nx-request-id: abc\r\ntransfer-encoding: chunked\r\n\r\n\
+         2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"
+    );
+    assert!(reuse);
+}
+
+#[tokio::test]
+async fn an_http_1_0_client_gets_a_streamed_body_until_close() {
+    let (out, reuse) = written(
+        Response::new(streamed(&["ab", "c"])),
+        false,
+        Version::HTTP_10,
+    )
+    .await;
+    assert_eq!(
+        out,
+        "HTTP/1.1 200 OK\r\nx-request-id: abc\r\nconnection: close\r\n\r\nabc"
+    );
+    assert!(!reuse);
+}
+
+#[tokio::test]
+async fn head_and_204_answers_carry_no_body() {
+    // A HEAD answer keeps the Content-Length field of the body it does not send.
+    let mut resp = Response::new(full("hello"));
+    resp.headers_mut()
+        .insert("content-length", HeaderValue::from_static("5"));
+    let (out, _) = written(resp, true, Version::HTTP_11).await;
+    assert_eq!(
+        out,
+        "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-request-id: abc\r\n\r\n"
+    );
+    let mut resp = Response::new(empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    let (out, _) = written(resp, false, Version::HTTP_11).await;
+    assert_eq!(out, "HTTP/1.1 204 No Content\r\nx-request-id: abc\r\n\r\n");
+}
+
+#[tokio::test]
+async fn connection_close_in_the_response_ends_the_connection() {
+    let mut resp = Response::new(full("x"));
+    resp.headers_mut()
+        .insert("connection", HeaderValue::from_static("close"));
+    let (out, reuse) = written(resp, false, Version::HTTP_11).await;
+    assert!(out.contains("connection: close\r\n"), "{out}");
+    assert!(!reuse);
+}
+
+#[tokio::test]
+async fn the_body_s_own_size_wins_over_a_stale_content_length() {
+    let mut resp = Response::new(full("x"));
+    resp.headers_mut()
+        .insert("content-length", HeaderValue::from_static("10"));
+    let (out, _) = written(resp, false, Version::HTTP_11).await;
+    assert!(out.contains("content-length: 1\r\n"), "{out}");
+    assert!(!out.contains("10"), "{out}");
+}
+
+/// One piece, then a failure.
+struct Broken(bool);
+
+impl Body for Broken {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(Some(Err(Box::new(BodyError::Cut))))
+        } else {
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"part")))))
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_fails_fails_the_write() {
+    let mut out = Vec::new();
+    let resp = Response::new(Broken(false).boxed());
+    let got = write_response(&mut out, resp, &[], false, Version::HTTP_11, false).await;
+    let e = got.unwrap_err();
+    assert!(
+        e.get_ref()
+            .is_some_and(|e| e.to_string().contains("ended early")),
+        "{e}"
+    );
+}
