@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
 use crate::admin::Admin;
@@ -73,11 +74,12 @@ pub async fn serve(
     let metrics = Arc::new(Metrics::new());
     let on_transition = on_transition(&metrics);
     let snapshot = Snapshot::build(config, sha256, 1, None, &on_transition)?;
-    let shadow_log = crate::shadow::log::ShadowLog::start(
-        Arc::clone(&metrics),
-        snapshot.config.shadow.log.clone(),
-    );
-    let state = Arc::new(ProxyState::new(snapshot, metrics, shadow_log));
+    let current = Arc::new(ArcSwap::from_pointee(snapshot));
+    let in_use = Arc::clone(&current);
+    let shadow_log = crate::shadow::log::ShadowLog::start(Arc::clone(&metrics), move || {
+        in_use.load().config.shadow.log.clone()
+    });
+    let state = Arc::new(ProxyState::new(current, metrics, shadow_log));
     let reloader = Reloader::new(config_path, Arc::clone(&state), on_transition);
     let _watch = crate::reload::watch(Arc::clone(&reloader), POLL_INTERVAL);
     let admin = Arc::new(Admin {

@@ -213,7 +213,8 @@ pub fn unreachable_warnings(config: &Config) -> Vec<String> {
 
 /// `strangler report`: merge shadow logs, print the table, optionally write HTML.
 pub fn report(logs: &[PathBuf], html: Option<&Path>, route: Option<&str>) -> ExitCode {
-    use crate::shadow::report::{build_report, merge_logs, read_log, render_table};
+    use crate::shadow::report::{build_report, merge_logs, read_log};
+    use crate::shadow::table::render_table;
     let logs: Vec<PathBuf> = if logs.is_empty() {
         vec![PathBuf::from("shadow-diffs.jsonl")]
     } else {

@@ -268,15 +268,6 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let _scope = refs::Scope::enter(names);
         serde_yaml::from_str(text).map_err(at)?
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let relative = |p: &str| -> PathBuf {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            dir.join(p)
-        }
-    };
     if raw.routes.is_empty() {
         return Err(ConfigError {
             file,
@@ -287,8 +278,23 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                     .into(),
         });
     }
+    Ok(validated(raw, path))
+}
+
+/// The validated config from a raw one that parsed: defaults filled in,
+/// paths made relative to the config file's directory.
+fn validated(raw: RawConfig, path: &Path) -> Config {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let relative = |p: &str| -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            dir.join(p)
+        }
+    };
     let limits = &raw.limits;
-    Ok(Config {
+    Config {
         path: path.to_path_buf(),
         listen: raw.listen.0,
         workers: raw.workers.map(|w| w.0),
@@ -330,7 +336,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             })
             .collect(),
         routes: raw.routes,
-    })
+    }
 }
 
 #[cfg(test)]

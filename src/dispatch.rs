@@ -34,7 +34,30 @@ pub struct Outgoing<'a> {
     pub added: crate::headers::Added,
 }
 
-impl Outgoing<'_> {
+impl<'a> Outgoing<'a> {
+    /// The request as it leaves: `path` is the normalized form of
+    /// `parts.uri`'s; when normalizing changed nothing, the client's path
+    /// and query go on as they are (no string built).
+    pub fn new(
+        parts: &'a http::request::Parts,
+        path: &'a std::borrow::Cow<'a, str>,
+        headers: HeaderMap,
+        added: crate::headers::Added,
+    ) -> Self {
+        let original = match path {
+            std::borrow::Cow::Borrowed(_) => parts.uri.path_and_query().cloned(),
+            std::borrow::Cow::Owned(_) => None,
+        };
+        Outgoing {
+            original,
+            method: parts.method.clone(),
+            path,
+            query: parts.uri.query(),
+            headers,
+            added,
+        }
+    }
+
     /// `last`: no other try can follow, so the headers move instead of being copied.
     fn build(
         &mut self,

@@ -17,6 +17,7 @@ pub mod error;
 pub mod headers;
 pub mod metrics;
 pub mod normalize;
+pub mod pointer;
 pub mod proxy;
 pub mod reload;
 pub mod request;

@@ -1,74 +1,47 @@
-//! One request through the edge:
+//! One request through the edge, in named stages, each a short function:
 //!
 //! ```text
-//! request::check ─▶ normalize ─▶ RouteTable::find ─▶ pick (split)
-//!   ─▶ headers::prepare_request ─▶ dispatch::Call (breaker, fallback, retries)
-//!   ─▶ response hygiene ─▶ client          (errors: error::ProxyError, one place)
+//! answer      the shell: request id, the snapshot (loaded once), the access
+//!             log and metrics (record), errors to responses (error.rs)
+//! forward     the stages:
+//!   1 admit     admit::check (request line, Host, path normalized)
+//!               ─▶ admit::route (RouteTable, body limit) ─▶ admit::pick (split)
+//!               ─▶ admit::headers (hop-by-hop, X-Forwarded-*, X-Request-Id)
+//!               (an aggregate route composes its parts here: aggregate.rs)
+//!   2 prepare   the body: buffered when it may be sent twice, else streamed
+//!   3 plan      shadowing::plan: the copy, when sampled (shadow::plan)
+//!   4 dispatch  dispatch::Call: breaker, retries, fallback (blame.rs decides
+//!               who failed)
+//!   5 respond   shadowing::respond: the answer, teed for the comparison
 //! ```
-//!
-//! `handle` is the outer shell (request id, snapshot, metrics, access log,
-//! error mapping); `forward` the inner part that returns a typed error.
+
+mod admit;
+mod record;
+mod shadowing;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
+use strangler_wire::Handled;
 
 use crate::body::{empty, BoxError, FromClient, Guarded, ProxyBody};
+use crate::config::Limits;
 use crate::dispatch::{buffer, Call, CallBody, Outgoing, Served, MAX_REPLAY_BODY};
 use crate::error::{ErrorContext, ProxyError};
-use crate::headers::{self, Origin, X_REQUEST_ID};
-use crate::metrics::{Metrics, Name, RequestLabels, RouteUpstream};
-use crate::normalize::normalize;
+use crate::headers::{self, X_REQUEST_ID};
 use crate::retry::idempotent;
-use crate::routing::Target;
-use crate::shadow::log::ShadowLog;
-use crate::shadow::mirror::{self, Captured, Copy, Tee};
-use crate::shadow::pipelined;
-use crate::shadow::plan::{self, ShadowPlan};
-use crate::shadow::record::PrimarySide;
+use crate::routing::{Route, Target};
+use crate::shadow::plan::ShadowPlan;
 use crate::snapshot::Snapshot;
-use strangler_wire::Handled;
-use tokio::sync::Semaphore;
+use record::Record;
+use shadowing::{Named, Original};
 
-/// State shared by every connection.
-pub struct ProxyState {
-    pub snapshot: ArcSwap<Snapshot>,
-    pub metrics: Arc<Metrics>,
-    pub shadow_log: Arc<ShadowLog>,
-    /// `shadow.max_inflight` copies at most (a new semaphore when a reload changes it).
-    pub shadow_slots: ArcSwap<Semaphore>,
-}
-
-impl ProxyState {
-    pub fn new(first: Snapshot, metrics: Arc<Metrics>, shadow_log: Arc<ShadowLog>) -> Self {
-        metrics.config_version.set(first.version as i64);
-        let shadow_slots = ArcSwap::from_pointee(Semaphore::new(first.config.shadow.max_inflight));
-        ProxyState {
-            snapshot: ArcSwap::from_pointee(first),
-            metrics,
-            shadow_log,
-            shadow_slots,
-        }
-    }
-
-    /// Swap in a new snapshot; requests in flight keep the one they loaded.
-    pub fn install(&self, next: Snapshot) {
-        self.metrics.config_version.set(next.version as i64);
-        self.shadow_log.set_path(&next.config.shadow.log);
-        if next.config.shadow.max_inflight != self.snapshot.load().config.shadow.max_inflight {
-            // A new cap: copies in flight finish on the old semaphore.
-            self.shadow_slots
-                .store(Arc::new(Semaphore::new(next.config.shadow.max_inflight)));
-        }
-        self.snapshot.store(Arc::new(next));
-    }
-}
+pub use crate::snapshot::ProxyState;
 
 /// What is known about the client connection.
 #[derive(Debug, Clone, Copy)]
@@ -77,8 +50,6 @@ pub struct Conn {
     pub https: bool,
 }
 
-/// The label for "no route" / "no upstream".
-static NONE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
 /// The upstream label of a composed answer.
 static AGGREGATE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("(aggregate)"));
 
@@ -153,71 +124,7 @@ where
     }
 }
 
-/// What the access log and the metrics say of one request, written once:
-/// when it is answered or, when the client goes away first (its future is
-/// dropped: an HTTP/2 reset, a closed connection), on drop, as 499.
-struct Record<'a> {
-    state: &'a ProxyState,
-    started: Instant,
-    request_id: HeaderValue,
-    method: http::Method,
-    uri: http::Uri,
-    peer: SocketAddr,
-    served: Served,
-    written: bool,
-}
-
-impl Record<'_> {
-    fn write(&mut self, status: u16, bytes: Option<u64>) {
-        if std::mem::replace(&mut self.written, true) {
-            return;
-        }
-        let elapsed = self.started.elapsed();
-        let served = std::mem::take(&mut self.served);
-        let route = Name(served.route.unwrap_or_else(|| Arc::clone(&NONE)));
-        let upstream = Name(served.upstream.unwrap_or_else(|| Arc::clone(&NONE)));
-        tracing::info!(
-            target: "strangler::access",
-            request_id = self.request_id.to_str().unwrap_or(""),
-            method = %self.method,
-            path = self.uri.path(),
-            route = &*route.0,
-            upstream = &*upstream.0,
-            status,
-            bytes,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            peer = %self.peer,
-            "request"
-        );
-        let m = &self.state.metrics;
-        match &served.metrics {
-            Some(rm) => rm.record(m, &route, &upstream, status, elapsed.as_secs_f64()),
-            None => {
-                m.duration
-                    .get_or_create(&RouteUpstream {
-                        route: route.clone(),
-                        upstream: upstream.clone(),
-                    })
-                    .observe(elapsed.as_secs_f64());
-                m.requests
-                    .get_or_create(&RequestLabels {
-                        route,
-                        upstream,
-                        code: status,
-                    })
-                    .inc();
-            }
-        }
-    }
-}
-
-impl Drop for Record<'_> {
-    fn drop(&mut self) {
-        self.write(crate::error::CLIENT_CLOSED, None);
-    }
-}
-
-/// `slot`: as for [`answer`] (taken here, for the same reason).
+/// The stages. `slot`: as for [`answer`] (taken here, for the same reason).
 async fn forward<B>(
     slot: &mut Option<Request<B>>,
     state: &ProxyState,
@@ -230,217 +137,115 @@ where
     B: Body<Data = Bytes> + Send + Sync + 'static,
     B::Error: Into<BoxError>,
 {
-    let (parts, body) = (slot.take())
+    let (mut parts, body) = (slot.take())
         .ok_or(ProxyError::BadRequest("no request to answer"))?
         .into_parts();
     // From here on, the body's failures are typed as the client's.
     let body = FromClient::new(body);
-    let authority = crate::request::check(&parts)?;
-    if parts.uri.path() == "*" {
+
+    // 1. admit
+    let Some(authority) = admit::check(&parts)? else {
         return Ok(options_star());
-    }
-    let path = normalize(parts.uri.path()).map_err(|e| ProxyError::BadRequest(e.message()))?;
-    let (route, captures) = snap
-        .table
-        .find(&parts.method, &path, &parts.headers)
-        .ok_or(ProxyError::NoRoute)?;
-    served.route = Some(Arc::clone(&route.name));
-    served.metrics = Some(Arc::clone(&route.metrics));
-    let limits = &snap.config.limits;
-    let declared = content_length(&parts.headers);
-    if declared.is_some_and(|n| n > limits.max_request_body) {
-        return Err(ProxyError::BodyTooLarge);
-    }
-    let picked = match &route.target {
-        Target::Split(..) => route.target.pick(rand::random()),
-        target => target.pick(0),
     };
-    let trusted = snap
-        .config
-        .trusted_proxies
-        .iter()
-        .any(|n| n.contains(&conn.peer.ip()));
-    let mut out_headers = parts.headers;
-    let mut added = headers::prepare_request(
-        &mut out_headers,
-        &Origin {
-            peer: conn.peer.ip(),
-            trusted,
-            https: conn.https,
-            host: &authority,
-        },
-    );
-    // Forward by the authority the request was routed by (absolute form, or
-    // HTTP/2 `:authority`); an origin-form Host is already that value.
-    if out_headers
-        .get(header::HOST)
-        .is_none_or(|h| h.as_bytes() != authority.as_bytes())
-    {
-        out_headers.insert(header::HOST, authority.clone());
-    }
-    added.set(&X_REQUEST_ID, request_id.clone());
+    let normalized = admit::path(&parts.uri)?;
+    let (route, captures, declared) = admit::route(snap, &parts, &normalized, served)?;
+    let picked = admit::pick(route);
+    let headers = std::mem::take(&mut parts.headers);
+    let (mut headers, added) = admit::headers(headers, snap, conn, &authority, request_id);
     let Some(picked) = picked else {
-        let Target::Aggregate(parts) = &route.target else {
-            return Err(ProxyError::NoRoute);
-        };
-        served.upstream = Some(Arc::clone(&AGGREGATE));
-        added.insert_into(&mut out_headers);
+        added.insert_into(&mut headers);
         // Boxed, like the other rare paths: the common request's future stays small.
-        return Box::pin(crate::aggregate::compose(
-            snap,
-            parts,
-            &captures,
-            &out_headers,
-            route.timeout,
-        ))
-        .await;
+        return Box::pin(compose(snap, route, &captures, &headers, served)).await;
     };
 
-    // A sampled request whose method the route shadows.
-    let shadow = route.shadow.as_ref().filter(|s| {
-        s.config.methods.iter().any(|m| m.0 == parts.method)
-            && (s.config.sample.0 >= 1.0 || rand::random::<f64>() < s.config.sample.0)
-    });
+    // 2. prepare the body
+    let shadow = shadowing::sample(route, &parts.method);
     let max_shadow = snap.config.shadow.max_body;
-    let shadow_fits = body.is_end_stream() || declared.is_some_and(|n| n <= max_shadow);
-    // Buffer only what may be sent twice: small bodies of requests that can
-    // be retried, fall back, or be shadowed. Everything else streams.
-    let may_replay =
-        route.fallback.is_some() || (route.retry.is_some() && idempotent(&parts.method));
-    let body = if body.is_end_stream() {
-        CallBody::Buffered(bytes::Bytes::new())
-    } else if (may_replay && declared.is_some_and(|n| n <= MAX_REPLAY_BODY))
-        || (shadow.is_some() && shadow_fits)
-    {
-        CallBody::Buffered(
-            Box::pin(buffer(
-                body,
-                limits.max_request_body,
-                limits.body_idle_timeout,
-            ))
-            .await?,
-        )
-    } else {
-        CallBody::Stream(Some(
-            Guarded::new(body, limits.max_request_body, limits.body_idle_timeout).boxed(),
-        ))
+    let fits = body.is_end_stream() || declared.is_some_and(|n| n <= max_shadow);
+    let limits = &snap.config.limits;
+    let copied = shadow.is_some() && fits;
+    let body = prepare(body, route, &parts.method, declared, copied, limits).await?;
+
+    // 3. plan the shadow copy
+    let path = &*normalized;
+    let named = Named {
+        request_id,
+        route,
+        method: &parts.method,
+        path,
     };
-    let plan = match shadow {
-        None => ShadowPlan::None,
-        Some(target) => {
-            let body_len = match &body {
-                CallBody::Buffered(b) => b.len(),
-                CallBody::Stream(_) => 0,
-            };
-            let pipelinable = pipelined::fits(&parts.method, body_len);
-            // A pipelined copy's head is written now, from the fields that
-            // go to the primary: no copy of the map.
-            let copy = |pipelined: bool| Copy {
-                head: if pipelined {
-                    pipelined::request_head(
-                        &snap.upstreams[target.upstream],
-                        &parts.method,
-                        &path,
-                        parts.uri.query(),
-                        &out_headers,
-                        &added,
-                    )
-                } else {
-                    Vec::new()
-                },
-                meta: mirror::meta(
-                    request_id.to_str().unwrap_or(""),
-                    &route.name,
-                    &parts.method,
-                    &path,
-                ),
-                upstream: Arc::clone(&snap.upstreams[target.upstream]),
-                target: Arc::clone(target),
-                method: parts.method.clone(),
-                uri_path: if pipelined {
-                    String::new()
-                } else {
-                    path.to_string()
-                },
-                query: parts.uri.query().filter(|_| !pipelined).map(str::to_owned),
-                headers: if pipelined {
-                    HeaderMap::new()
-                } else {
-                    let mut h = out_headers.clone();
-                    added.insert_into(&mut h);
-                    h
-                },
-                body: match &body {
-                    CallBody::Buffered(b) => b.clone(),
-                    CallBody::Stream(_) => bytes::Bytes::new(),
-                },
-                max_body: max_shadow,
-                idle: limits.body_idle_timeout,
-            };
-            plan::start(state, snap, target, shadow_fits, pipelinable, copy)
-        }
-    };
-    let original = match &path {
-        std::borrow::Cow::Borrowed(_) => parts.uri.path_and_query().cloned(),
-        std::borrow::Cow::Owned(_) => None,
-    };
-    let outgoing = Outgoing {
-        original,
-        method: parts.method.clone(),
-        path: &path,
-        query: parts.uri.query(),
-        headers: out_headers,
-        added,
-    };
+    let query = parts.uri.query();
+    let plan = shadow.map_or(ShadowPlan::None, |target| {
+        let (headers, added, body) = (&headers, &added, &body);
+        let original = Original {
+            query,
+            headers,
+            added,
+            body,
+            fits,
+        };
+        shadowing::plan(&state.shadow_log, snap, target, &named, &original)
+    });
+
+    // 4. dispatch
+    let outgoing = Outgoing::new(&parts, &normalized, headers, added);
     // Only a shadow comparison needs the primary's own latency.
     let started = (!matches!(plan, ShadowPlan::None)).then(Instant::now);
-    let result = Call {
+    let call = Call {
         snap,
         route,
         metrics: &state.metrics,
         outgoing,
         body,
-    }
-    .run(picked, served)
-    .await;
-    match (plan, result) {
-        (ShadowPlan::None, result) => result,
-        (ShadowPlan::Skip(shadow_up, why), Ok(resp)) => {
-            let primary = PrimarySide {
-                upstream: served.upstream.clone().unwrap_or_default(),
-                status: resp.status().as_u16(),
-                latency_ms: started.map_or(0.0, |t| mirror::millis(t.elapsed())),
-            };
-            let meta = mirror::meta(
-                request_id.to_str().unwrap_or(""),
-                &route.name,
-                &parts.method,
-                &path,
-            );
-            mirror::record_skip(&state.shadow_log, meta, primary, &shadow_up, why);
-            Ok(resp)
-        }
-        (ShadowPlan::Go(tx, spec), Ok(resp)) => {
-            let (resp_parts, resp_body) = resp.into_parts();
-            let head = Captured {
-                status: resp_parts.status.as_u16(),
-                headers: mirror::header_pairs(&resp_parts.headers, &spec.spec),
-                latency_ms: started.map_or(0.0, |t| mirror::millis(t.elapsed())),
-                upstream: served.upstream.clone().unwrap_or_default(),
-                body: None,
-            };
-            Ok(Response::from_parts(
-                resp_parts,
-                Tee::new(resp_body, max_shadow, head, tx).boxed(),
-            ))
-        }
-        // The primary failed: the client gets the proxy's error; no comparison.
-        (_, Err(e)) => Err(e),
-    }
+    };
+    let result = call.run(picked, served).await;
+
+    // 5. respond (and tee)
+    let log = &state.shadow_log;
+    shadowing::respond(plan, result, started, served, log, &named, max_shadow)
 }
 
-fn content_length(h: &HeaderMap) -> Option<u64> {
-    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+/// An aggregate route's answer, composed from its parts (aggregate.rs).
+async fn compose(
+    snap: &Snapshot,
+    route: &Route,
+    captures: &crate::routing::Captures<'_>,
+    headers: &http::HeaderMap,
+    served: &mut Served,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let Target::Aggregate(parts) = &route.target else {
+        return Err(ProxyError::NoRoute);
+    };
+    served.upstream = Some(Arc::clone(&AGGREGATE));
+    crate::aggregate::compose(snap, parts, captures, headers, route.timeout).await
+}
+
+/// Stage 2: the body as it will be sent. Only what may be sent twice is
+/// buffered — a small body of a request that can be retried or fall back,
+/// or one that is copied to a shadow; everything else streams.
+async fn prepare<B>(
+    body: FromClient<B>,
+    route: &Route,
+    method: &Method,
+    declared: Option<u64>,
+    copied: bool,
+    limits: &Limits,
+) -> Result<CallBody, ProxyError>
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    if body.is_end_stream() {
+        return Ok(CallBody::Buffered(Bytes::new()));
+    }
+    let may_replay = route.fallback.is_some() || (route.retry.is_some() && idempotent(method));
+    let (max, idle) = (limits.max_request_body, limits.body_idle_timeout);
+    if (may_replay && declared.is_some_and(|n| n <= MAX_REPLAY_BODY)) || copied {
+        return Ok(CallBody::Buffered(Box::pin(buffer(body, max, idle)).await?));
+    }
+    Ok(CallBody::Stream(Some(
+        Guarded::new(body, max, idle).boxed(),
+    )))
 }
 
 fn options_star() -> Response<ProxyBody> {

@@ -5,10 +5,15 @@
 //! - [`mirror`]: sending a copy (its own task) and concluding it;
 //! - [`pipelined`]: a bodyless idempotent copy on the shadow upstream's
 //!   pipelined lane instead (no task, copies batched into one send);
-//! - [`diff`]: the comparison (status, headers, JSON structurally, bytes);
+//! - [`diff`]: the comparison (status, headers, JSON structurally, bytes),
+//!   made of [`comparison`]'s types, walking JSON with [`structure`];
 //! - [`record`]: one shadow-log line (written by hand in `line`);
 //! - [`report`]: the per-route aggregate and the `ready` verdict;
 //! - [`html`]: the self-contained HTML report.
+//!
+//! JSON pointer patterns (`compare.ignore`) live in [`crate::pointer`]: the
+//! config validator needs them too, and imports nothing of `shadow`.
+pub mod comparison;
 pub mod diff;
 pub mod html;
 pub mod latency;
@@ -17,7 +22,6 @@ pub mod log;
 pub mod mirror;
 pub mod pipelined;
 pub mod plan;
-pub mod pointer;
 pub mod record;
 pub mod report;
 pub mod structure;

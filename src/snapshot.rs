@@ -1,6 +1,8 @@
 //! The one atomically swapped snapshot: a validated config with everything
-//! built from it (route table, upstream clients, breakers). Built off to the
-//! side, then stored in one step; requests load it once and finish on it.
+//! built from it (route table, upstream clients, breakers, the shadow
+//! copies' in-flight cap). Built off to the side, then stored in one step
+//! ([`ProxyState::install`]); requests load it once and finish on it.
+//! Everything a reload changes hangs off it.
 //!
 //! Carry-over on rebuild, by upstream name: an unchanged upstream is reused
 //! whole (its idle pool too); a changed one gets a new client but keeps its
@@ -11,9 +13,14 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
+use arc_swap::ArcSwap;
+use tokio::sync::Semaphore;
+
 use crate::breaker::{Breaker, OnTransition};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::routing::RouteTable;
+use crate::shadow::log::ShadowLog;
 use crate::tls::Tls;
 use crate::upstream::Upstream;
 
@@ -27,6 +34,39 @@ pub struct Snapshot {
     pub upstreams: Vec<Arc<Upstream>>,
     /// Present when `tls:` is configured.
     pub tls: Option<Arc<Tls>>,
+    /// `shadow.max_inflight` copies at most: the previous snapshot's while
+    /// the cap is unchanged (copies in flight keep counting), else a new one.
+    pub shadow_slots: Arc<Semaphore>,
+}
+
+/// State shared by every connection: the snapshot in use, and what lives
+/// across reloads (the metrics, the shadow log).
+pub struct ProxyState {
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub metrics: Arc<Metrics>,
+    pub shadow_log: Arc<ShadowLog>,
+}
+
+impl ProxyState {
+    pub fn new(
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        metrics: Arc<Metrics>,
+        shadow_log: Arc<ShadowLog>,
+    ) -> Self {
+        metrics.config_version.set(snapshot.load().version as i64);
+        ProxyState {
+            snapshot,
+            metrics,
+            shadow_log,
+        }
+    }
+
+    /// Swap in a new snapshot, in one store; requests in flight keep the
+    /// one they loaded.
+    pub fn install(&self, next: Snapshot) {
+        self.metrics.config_version.set(next.version as i64);
+        self.snapshot.store(Arc::new(next));
+    }
 }
 
 pub fn sha256_hex(text: &str) -> String {
@@ -66,7 +106,13 @@ impl Snapshot {
             Some(files) => Some(Arc::new(crate::tls::load(files)?)),
             None => None,
         };
+        let max_inflight = config.shadow.max_inflight;
+        let shadow_slots = match previous {
+            Some(p) if p.config.shadow.max_inflight == max_inflight => Arc::clone(&p.shadow_slots),
+            _ => Arc::new(Semaphore::new(max_inflight)),
+        };
         Ok(Snapshot {
+            shadow_slots,
             version,
             sha256,
             loaded_at: SystemTime::now(),

@@ -174,7 +174,7 @@ fn default_compare_headers() -> Vec<HeaderMatchName> {
 #[derive(Debug, Clone)]
 pub struct IgnorePointer(pub String);
 fn parse_ignore(s: &str) -> Result<IgnorePointer, String> {
-    crate::shadow::pointer::parse_pointer_pattern(s).map(|_| IgnorePointer(s.to_string()))
+    crate::pointer::parse_pointer_pattern(s).map(|_| IgnorePointer(s.to_string()))
 }
 scalar_deserialize!(
     IgnorePointer,

@@ -45,7 +45,9 @@ pub struct ShadowLog {
     /// Wakes the writer thread: [`FLUSH_AT`] bytes wait, or a flush is asked.
     wake: SyncSender<Wake>,
     metrics: Arc<Metrics>,
-    path: arc_swap::ArcSwap<PathBuf>,
+    /// Where the log goes now: read from the configuration in use at each
+    /// write (a reload may move it; nothing else is stored on reload).
+    path: PathOf,
     /// Lines not logged because [`MAX_PENDING`] bytes were waiting.
     pub dropped: AtomicU64,
 }
@@ -67,6 +69,9 @@ thread_local! {
     static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
 }
 
+/// Where the log goes now.
+type PathOf = Box<dyn Fn() -> PathBuf + Send + Sync>;
+
 /// What wakes the writer thread.
 enum Wake {
     /// Enough bytes wait.
@@ -76,8 +81,12 @@ enum Wake {
 }
 
 impl ShadowLog {
-    /// Start the writer thread, appending to `path` (see [`ShadowLog::set_path`]).
-    pub fn start(metrics: Arc<Metrics>, path: PathBuf) -> Arc<ShadowLog> {
+    /// Start the writer thread, appending to the file `path` names at
+    /// each write.
+    pub fn start(
+        metrics: Arc<Metrics>,
+        path: impl Fn() -> PathBuf + Send + Sync + 'static,
+    ) -> Arc<ShadowLog> {
         let (wake, woken) = sync_channel(4);
         let log = Arc::new(ShadowLog {
             state: Mutex::new(State {
@@ -89,7 +98,7 @@ impl ShadowLog {
             sink: Mutex::new(Sink::default()),
             wake,
             metrics,
-            path: arc_swap::ArcSwap::from_pointee(path),
+            path: Box::new(path),
             dropped: AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&log);
@@ -100,13 +109,6 @@ impl ShadowLog {
             tracing::error!(error = %e, "cannot start the shadow log writer; comparisons still count in GET /-/shadow");
         }
         log
-    }
-
-    /// A reload may move the log.
-    pub fn set_path(&self, path: &Path) {
-        if **self.path.load() != path {
-            self.path.store(Arc::new(path.to_path_buf()));
-        }
     }
 
     /// Count `r` in the report and the metrics, and queue its line.
@@ -189,7 +191,7 @@ impl ShadowLog {
             std::mem::replace(&mut s.pending, spare)
         };
         if !lines.is_empty() {
-            sink.write(&self.path.load(), &lines);
+            sink.write(&(self.path)(), &lines);
             lines.clear();
         }
         // The emptied buffer is the next spare (an idle tick hands back the
@@ -310,7 +312,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shadow.jsonl");
         let metrics = Arc::new(Metrics::new());
-        let log = ShadowLog::start(Arc::clone(&metrics), path.clone());
+        let to = path.clone();
+        let log = ShadowLog::start(Arc::clone(&metrics), move || to.clone());
         // Over FLUSH_AT bytes of lines (~260 bytes each).
         let n = 2 * FLUSH_AT / 200;
         for i in 0..n {

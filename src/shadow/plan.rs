@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use super::log::ShadowLog;
 use super::mirror::{Captured, Copy};
 use super::pipelined::CopyJob;
 use super::record::SkipReason;
-use crate::proxy::ProxyState;
 use crate::routing::ShadowTarget;
 use crate::snapshot::Snapshot;
 
@@ -24,7 +24,7 @@ pub enum ShadowPlan {
 /// Decide whether the copy goes, and if so start it (it waits for the
 /// primary's answer on the lane or in its own task).
 pub fn start(
-    state: &ProxyState,
+    log: &Arc<ShadowLog>,
     snap: &Snapshot,
     target: &Arc<ShadowTarget>,
     fits: bool,
@@ -35,14 +35,14 @@ pub fn start(
     if !fits {
         return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::BodyTooLarge);
     }
-    let Ok(slot) = state.shadow_slots.load_full().try_acquire_owned() else {
+    let Ok(slot) = Arc::clone(&snap.shadow_slots).try_acquire_owned() else {
         return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::InflightLimit);
     };
     let Ok(permit) = up.breaker.acquire() else {
         return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::BreakerOpen);
     };
     let (tx, rx) = oneshot::channel();
-    let log = Arc::clone(&state.shadow_log);
+    let log = Arc::clone(log);
     match &up.lane {
         Some(lane) if pipelinable => {
             lane.submit(Box::new(CopyJob {

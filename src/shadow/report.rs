@@ -25,7 +25,6 @@
 
 pub use super::latency::LatencyHistogram;
 use super::record::{Outcome, ShadowRecord};
-pub use super::table::render_table;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::BufRead;

@@ -7,8 +7,8 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::diff::{CompareSpec, Comparison, Diff, DiffKind, MAX_DEPTH};
-use super::pointer::escape_segment;
+use super::comparison::{CompareSpec, Comparison, Diff, DiffKind, MAX_DEPTH};
+use crate::pointer::escape_segment;
 
 /// Walks two JSON values and appends their differences to `out` (iteratively: no
 /// recursion, whatever the nesting).

@@ -56,6 +56,13 @@ pub fn render_table(report: &Report) -> String {
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
+    details(report, &mut out);
+    out
+}
+
+/// Per route: why it is not ready, what was skipped or failed, and the
+/// most frequent differing pointers.
+fn details(report: &Report, out: &mut String) {
     for (name, r) in &report.routes {
         out.push_str(&format!(
             "\n{}: {}\n",
@@ -90,7 +97,6 @@ pub fn render_table(report: &Report) -> String {
             ));
         }
     }
-    out
 }
 
 fn clean(s: &str) -> String {

@@ -1,0 +1,98 @@
+//! Stage 1, admit: is the request acceptable, which route takes it, which
+//! upstream it goes to, and the headers it leaves with. No I/O.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{header, HeaderMap, HeaderValue, Uri};
+
+use super::Conn;
+use crate::dispatch::Served;
+use crate::error::ProxyError;
+use crate::headers::{self, Added, Origin, X_REQUEST_ID};
+use crate::normalize::normalize;
+use crate::routing::{Captures, Route, Target};
+use crate::snapshot::Snapshot;
+
+/// Request line and Host checks: the authority the request is routed and
+/// forwarded by (absolute form, `:authority` or Host); `None`: `OPTIONS *`,
+/// which the proxy answers itself.
+pub(super) fn check(parts: &Parts) -> Result<Option<HeaderValue>, ProxyError> {
+    let authority = crate::request::check(parts)?;
+    Ok((parts.uri.path() != "*").then_some(authority))
+}
+
+/// The normalized path: what is matched and forwarded.
+pub(super) fn path(uri: &Uri) -> Result<Cow<'_, str>, ProxyError> {
+    normalize(uri.path()).map_err(|e| ProxyError::BadRequest(e.message()))
+}
+
+/// The route that takes the request (noted in `served`), its captures, and
+/// the body length it declared, within `limits.max_request_body`.
+pub(super) fn route<'a>(
+    snap: &'a Snapshot,
+    parts: &Parts,
+    path: &'a str,
+    served: &mut Served,
+) -> Result<(&'a Route, Captures<'a>, Option<u64>), ProxyError> {
+    let (route, captures) = snap
+        .table
+        .find(&parts.method, path, &parts.headers)
+        .ok_or(ProxyError::NoRoute)?;
+    served.route = Some(Arc::clone(&route.name));
+    served.metrics = Some(Arc::clone(&route.metrics));
+    let declared = content_length(&parts.headers);
+    if declared.is_some_and(|n| n > snap.config.limits.max_request_body) {
+        return Err(ProxyError::BodyTooLarge);
+    }
+    Ok((route, captures, declared))
+}
+
+/// The upstream the route sends to: a split draws one by weight; an
+/// aggregate has none (its parts have theirs).
+pub(super) fn pick(route: &Route) -> Option<usize> {
+    match &route.target {
+        Target::Split(..) => route.target.pick(rand::random()),
+        target => target.pick(0),
+    }
+}
+
+/// The headers the request leaves with (hop-by-hop and spoofable ones
+/// gone, Host the authority it was routed by), and the fields the proxy
+/// sets (`X-Forwarded-*`, `X-Request-Id`), kept apart until written.
+pub(super) fn headers(
+    mut h: HeaderMap,
+    snap: &Snapshot,
+    conn: Conn,
+    authority: &HeaderValue,
+    request_id: &HeaderValue,
+) -> (HeaderMap, Added) {
+    let trusted = snap
+        .config
+        .trusted_proxies
+        .iter()
+        .any(|n| n.contains(&conn.peer.ip()));
+    let mut added = headers::prepare_request(
+        &mut h,
+        &Origin {
+            peer: conn.peer.ip(),
+            trusted,
+            https: conn.https,
+            host: authority,
+        },
+    );
+    // Forward by the authority the request was routed by (absolute form, or
+    // HTTP/2 `:authority`); an origin-form Host is already that value.
+    if h.get(header::HOST)
+        .is_none_or(|v| v.as_bytes() != authority.as_bytes())
+    {
+        h.insert(header::HOST, authority.clone());
+    }
+    added.set(&X_REQUEST_ID, request_id.clone());
+    (h, added)
+}
+
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}

@@ -1,0 +1,80 @@
+//! The access log line and the request metrics of one request, written
+//! once: when it is answered, or on drop as 499 when the client went away
+//! first (an HTTP/2 reset, a closed connection).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+use http::HeaderValue;
+
+use crate::dispatch::Served;
+use crate::metrics::{Name, RequestLabels, RouteUpstream};
+use crate::snapshot::ProxyState;
+
+/// The label for "no route" / "no upstream".
+static NONE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
+
+/// What the access log and the metrics say of one request, written once:
+/// when it is answered or, when the client goes away first (its future is
+/// dropped: an HTTP/2 reset, a closed connection), on drop, as 499.
+pub(super) struct Record<'a> {
+    pub(super) state: &'a ProxyState,
+    pub(super) started: Instant,
+    pub(super) request_id: HeaderValue,
+    pub(super) method: http::Method,
+    pub(super) uri: http::Uri,
+    pub(super) peer: SocketAddr,
+    pub(super) served: Served,
+    pub(super) written: bool,
+}
+
+impl Record<'_> {
+    pub(super) fn write(&mut self, status: u16, bytes: Option<u64>) {
+        if std::mem::replace(&mut self.written, true) {
+            return;
+        }
+        let elapsed = self.started.elapsed();
+        let served = std::mem::take(&mut self.served);
+        let route = Name(served.route.unwrap_or_else(|| Arc::clone(&NONE)));
+        let upstream = Name(served.upstream.unwrap_or_else(|| Arc::clone(&NONE)));
+        tracing::info!(
+            target: "strangler::access",
+            request_id = self.request_id.to_str().unwrap_or(""),
+            method = %self.method,
+            path = self.uri.path(),
+            route = &*route.0,
+            upstream = &*upstream.0,
+            status,
+            bytes,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            peer = %self.peer,
+            "request"
+        );
+        let m = &self.state.metrics;
+        match &served.metrics {
+            Some(rm) => rm.record(m, &route, &upstream, status, elapsed.as_secs_f64()),
+            None => {
+                m.duration
+                    .get_or_create(&RouteUpstream {
+                        route: route.clone(),
+                        upstream: upstream.clone(),
+                    })
+                    .observe(elapsed.as_secs_f64());
+                m.requests
+                    .get_or_create(&RequestLabels {
+                        route,
+                        upstream,
+                        code: status,
+                    })
+                    .inc();
+            }
+        }
+    }
+}
+
+impl Drop for Record<'_> {
+    fn drop(&mut self) {
+        self.write(crate::error::CLIENT_CLOSED, None);
+    }
+}
