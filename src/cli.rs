@@ -200,7 +200,7 @@ pub fn unreachable_warnings(config: &Config) -> Vec<String> {
     for (j, later) in config.routes.iter().enumerate() {
         if let Some(earlier) = config.routes[..j]
             .iter()
-            .find(|e| crate::routing::shadows(e, later))
+            .find(|e| crate::routing::eclipses(e, later))
         {
             out.push(format!(
                 "route `{}` is unreachable: route `{}` above it matches every request it would; move it above `{}` or narrow `{}`",

@@ -1,4 +1,4 @@
-//! Header hygiene at the edge (SPEC §4), both directions:
+//! Header hygiene at the edge, both directions:
 //!
 //! - hop-by-hop headers (`Connection` and the names it lists, `Keep-Alive`,
 //!   `Proxy-Connection`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`,

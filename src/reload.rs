@@ -11,7 +11,7 @@
 //! error (message, line, column, time) is kept for `GET /-/config` until a
 //! good reload clears it. The directory is watched, not the file, so an
 //! editor's write-and-rename and a ConfigMap's `..data` symlink swap are seen;
-//! events are never filtered by file name (NOTES.md).
+//! events are never filtered by file name.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -188,7 +188,7 @@ fn tls_changed(current: &Snapshot) -> bool {
 }
 
 /// Keeps the file watcher alive; dropping it stops watching.
-pub struct Watch {
+pub struct ConfigWatch {
     _debouncer: Option<
         notify_debouncer_full::Debouncer<
             notify::RecommendedWatcher,
@@ -198,7 +198,7 @@ pub struct Watch {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl Drop for Watch {
+impl Drop for ConfigWatch {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
@@ -208,7 +208,7 @@ impl Drop for Watch {
 
 /// Start every reload trigger but the admin endpoint: the directory watch,
 /// SIGHUP, and a periodic hash check every `poll`.
-pub fn watch(reloader: Arc<Reloader>, poll: Duration) -> Watch {
+pub fn watch(reloader: Arc<Reloader>, poll: Duration) -> ConfigWatch {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<&'static str>(1);
     let dir = reloader
         .path()
@@ -269,7 +269,7 @@ pub fn watch(reloader: Arc<Reloader>, poll: Duration) -> Watch {
             }
         }));
     }
-    Watch {
+    ConfigWatch {
         _debouncer: debouncer,
         tasks,
     }

@@ -1,4 +1,4 @@
-//! Checks on what the client sent, before routing (SPEC §4): sizes, the
+//! Checks on what the client sent, before routing: sizes, the
 //! request-target form, and the one authority a request is routed and
 //! forwarded by.
 
@@ -17,7 +17,7 @@ pub const MAX_HEADERS: usize = strangler_wire::MAX_HEADERS;
 /// shared, not copied).
 pub fn check(req: &Parts) -> Result<HeaderValue, ProxyError> {
     let uri = &req.uri;
-    // hyper already capped the head at max_buf_size; these are the exact limits.
+    // The wire capped the whole head (strangler_wire::Limits); these are the URI's own limits.
     if uri_len(uri) > MAX_URI {
         return Err(ProxyError::UriTooLong);
     }

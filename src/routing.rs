@@ -242,7 +242,7 @@ pub fn expand(segments: &[Segment], captures: &Captures<'_>) -> String {
 
 /// Whether every request `later` matches is already taken by `earlier`
 /// (conservative: only says yes when sure). Used by `strangler check`.
-pub fn shadows(earlier: &RouteConfig, later: &RouteConfig) -> bool {
+pub fn eclipses(earlier: &RouteConfig, later: &RouteConfig) -> bool {
     let methods_cover = match (&earlier.methods, &later.methods) {
         (None, _) => true,
         (Some(_), None) => false,

@@ -147,12 +147,12 @@ fn split_follows_the_weights() {
 fn unreachable_routes_are_detected() {
     let cfg = config("  - name: a\n    match: { path_prefix: /orders }\n    upstream: order\n  - name: b\n    match: { path_prefix: /orders/v2 }\n    upstream: inv\n  - name: c\n    match: { path: \"/orders/{id}\" }\n    upstream: inv\n  - name: d\n    match: { path_prefix: /ordersx }\n    upstream: inv\n  - name: e\n    match: { path_prefix: /, methods: [GET] }\n    upstream: legacy\n  - name: f\n    match: { path_prefix: /x }\n    upstream: legacy\n");
     let r = &cfg.routes;
-    assert!(shadows(&r[0], &r[1]));
-    assert!(shadows(&r[0], &r[2]));
-    assert!(!shadows(&r[0], &r[3]));
+    assert!(eclipses(&r[0], &r[1]));
+    assert!(eclipses(&r[0], &r[2]));
+    assert!(!eclipses(&r[0], &r[3]));
     assert!(
-        !shadows(&r[4], &r[5]),
+        !eclipses(&r[4], &r[5]),
         "a GET-only catch-all leaves other methods"
     );
-    assert!(!shadows(&r[1], &r[0]));
+    assert!(!eclipses(&r[1], &r[0]));
 }

@@ -15,7 +15,7 @@ use crate::error::ProxyError;
 use crate::headers::Added;
 use crate::routing::{Route, ShadowTarget};
 use crate::shadow::log::ShadowLog;
-use crate::shadow::mirror::{self, Captured, Copy, Tee};
+use crate::shadow::mirror::{self, Captured, ShadowCopy, Tee};
 use crate::shadow::pipelined;
 use crate::shadow::plan::{self, ShadowPlan};
 use crate::shadow::record::{PrimarySide, RequestMeta};
@@ -76,7 +76,7 @@ pub(super) fn plan(
     let (path, query) = (named.path, original.query);
     // A pipelined copy's head is written now, from the fields that go to
     // the primary: no copy of the map.
-    let copy = |pipelined: bool| Copy {
+    let copy = |pipelined: bool| ShadowCopy {
         head: if pipelined {
             let (h, a) = (original.headers, original.added);
             pipelined::request_head(up, named.method, path, query, h, a)

@@ -1,6 +1,6 @@
 use super::*;
-use crate::shadow::comparison::MAX_VALUE_CHARS;
 use crate::pointer::parse_pointer_pattern;
+use crate::shadow::comparison::MAX_VALUE_CHARS;
 use crate::shadow::structure::diff_values;
 use flate2::write::GzEncoder;
 use serde_json::json;

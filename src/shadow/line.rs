@@ -1,7 +1,7 @@
 //! A [`ShadowRecord`] written as its log line by hand: the same JSON that
 //! its `Serialize` derive gives (same field order, numbers formatted by
 //! serde_json), without serde's per-byte escaping of strings that need
-//! none — a record a request at `sample: 1.0`.
+//! none. At `sample: 1.0` every shadowed request writes one.
 
 use super::record::{PrimarySide, ShadowRecord, ShadowSide};
 

@@ -56,7 +56,7 @@ pub fn shadow_key(key: &HeaderValue) -> Option<HeaderValue> {
 }
 
 /// Everything a copy needs, taken before the primary is sent.
-pub struct Copy {
+pub struct ShadowCopy {
     pub meta: RequestMeta,
     pub upstream: Arc<Upstream>,
     pub target: Arc<ShadowTarget>,
@@ -109,7 +109,7 @@ pub fn record_skip(
     log.record(ShadowRecord::skipped(meta, primary, shadow_upstream, why));
 }
 
-impl Copy {
+impl ShadowCopy {
     /// The copy's headers, marked as one (§7); taken, as a copy is sent once.
     pub fn marked_headers(&mut self) -> HeaderMap {
         let mut h = std::mem::take(&mut self.headers);
@@ -192,7 +192,7 @@ impl Copy {
                     ))),
                 }
             }
-            Err(e) => Err(Some(Copy::failure(e))),
+            Err(e) => Err(Some(ShadowCopy::failure(e))),
         };
         let pending = Pending {
             meta: self.meta,

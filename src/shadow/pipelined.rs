@@ -12,7 +12,7 @@ use http::{HeaderMap, Method};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 use super::log::ShadowLog;
-use super::mirror::{millis, shadow_key, Captured, Copy, Pending};
+use super::mirror::{millis, shadow_key, Captured, Pending, ShadowCopy};
 use super::record::ShadowSide;
 use crate::blame::Outcome;
 use crate::breaker::Permit;
@@ -28,7 +28,7 @@ static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 static HOST: HeaderName = header::HOST;
 
 pub struct CopyJob {
-    pub copy: Copy,
+    pub copy: ShadowCopy,
     pub permit: Permit,
     pub slot: OwnedSemaphorePermit,
     pub primary: oneshot::Receiver<Captured>,
@@ -41,7 +41,7 @@ pub fn fits(method: &Method, body_len: usize) -> bool {
     body_len == 0 && crate::retry::idempotent(method)
 }
 
-/// A pipelined copy's request head (as `Copy::marked_headers` marks a
+/// A pipelined copy's request head (as `ShadowCopy::marked_headers` marks a
 /// copy), written from the fields that go to the primary: `headers` and the
 /// proxy's `added` ones.
 pub fn request_head(
@@ -129,7 +129,7 @@ impl Job for CopyJob {
                     None => Err(None),
                 }
             }
-            Err(e) => Err(Some(Copy::failure(e))),
+            Err(e) => Err(Some(ShadowCopy::failure(e))),
         };
         // The slot is held until the copy's own exchange is over.
         drop(slot);

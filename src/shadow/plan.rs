@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::log::ShadowLog;
-use super::mirror::{Captured, Copy};
+use super::mirror::{Captured, ShadowCopy};
 use super::pipelined::CopyJob;
 use super::record::SkipReason;
 use crate::routing::ShadowTarget;
@@ -29,7 +29,7 @@ pub fn start(
     target: &Arc<ShadowTarget>,
     fits: bool,
     pipelinable: bool,
-    copy: impl FnOnce(bool) -> Copy,
+    copy: impl FnOnce(bool) -> ShadowCopy,
 ) -> ShadowPlan {
     let up = &snap.upstreams[target.upstream];
     if !fits {

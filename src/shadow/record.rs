@@ -1,4 +1,4 @@
-//! One line of `shadow.log`: what happened to one shadowed request (SPEC §7).
+//! One line of `shadow.log`: what happened to one shadowed request.
 //!
 //! ```json
 //! {"ts":"2025-01-02T03:04:05.678Z","request_id":"…","route":"payments","method":"GET",

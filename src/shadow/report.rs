@@ -1,4 +1,4 @@
-//! The shadow-diff report: per route, is the new service ready to take over? (SPEC §7)
+//! The shadow-diff report: per route, is the new service ready to take over?
 //!
 //! A [`ReportBuilder`] is fed [`ShadowRecord`]s one by one, in time order, and keeps a
 //! bounded [`RouteStats`] per route: the live proxy holds one in memory for `GET /-/shadow`;
