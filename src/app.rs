@@ -60,6 +60,24 @@ fn on_transition(metrics: &Arc<Metrics>) -> OnTransition {
     })
 }
 
+/// Why the proxy could not start or keep serving.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot listen on {addr} for {what}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    /// The configuration parsed but could not be built (TLS files, an
+    /// upstream's CA, the route table).
+    #[error("{0}")]
+    Build(Box<dyn std::error::Error + Send + Sync>),
+    /// The demo's services could not start.
+    #[error("{0}")]
+    Demo(String),
+}
+
 /// How long the exit waits for the shadow log's last lines to be written.
 const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -70,10 +88,11 @@ pub async fn serve(
     sha256: String,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::new());
     let on_transition = on_transition(&metrics);
-    let snapshot = Snapshot::build(config, sha256, 1, None, &on_transition)?;
+    let snapshot = Snapshot::build(config, sha256, 1, None, &on_transition)
+        .map_err(|e| RunError::Build(Box::new(e)))?;
     let current = Arc::new(ArcSwap::from_pointee(snapshot));
     let in_use = Arc::clone(&current);
     let shadow_log = crate::shadow::log::ShadowLog::start(Arc::clone(&metrics), move || {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::app::{self, Listeners};
+use crate::app::{self, Listeners, RunError};
 use crate::config::{Action, Config, PathMatch};
 
 const EXIT_INVALID: u8 = 1;
@@ -47,15 +47,15 @@ pub fn run(path: PathBuf, demo: bool) -> ExitCode {
     }
 }
 
-async fn bind(addr: SocketAddr, what: &str) -> Result<tokio::net::TcpListener, String> {
+async fn bind(addr: SocketAddr, what: &'static str) -> Result<tokio::net::TcpListener, RunError> {
     tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr} for {what}: {e}"))
+        .map_err(|source| RunError::Bind { addr, what, source })
 }
 
-async fn run_async(path: PathBuf, config: Config, sha: String, demo: bool) -> Result<(), String> {
+async fn run_async(path: PathBuf, config: Config, sha: String, demo: bool) -> Result<(), RunError> {
     if demo {
-        start_demo(&config).await?;
+        start_demo(&config).await.map_err(RunError::Demo)?;
     }
     let proxy = bind(config.listen, "the proxy").await?;
     let admin = bind(config.admin_listen, "the admin API").await?;

@@ -177,6 +177,14 @@ impl ProxyError {
     }
 }
 
+impl std::fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for ProxyError {}
+
 impl From<BodyError> for ProxyError {
     /// A request body's failure: every kind of it is the client's.
     fn from(e: BodyError) -> Self {

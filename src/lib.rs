@@ -1,30 +1,54 @@
 //! strangler: an edge proxy for strangler-fig migrations.
-pub mod admin;
-pub mod aggregate;
+//!
+//! The layers, each importing only those below it (no module cycle):
+//!
+//! ```text
+//! cli, app ─ commands; wiring: listeners, snapshot, reload, admin, drain
+//!   server    accept; TLS (tls); HTTP/2 on hyper; HTTP/1.1 on the wire crate
+//!             (strangler-wire), to which the proxy is a Handler (server::Edge)
+//!   proxy     one request in stages: admit ─▶ prepare ─▶ plan shadow ─▶
+//!             dispatch ─▶ respond/tee; access log and metrics (proxy::record)
+//!     request, normalize, headers, routing   pure checks and the route table
+//!     dispatch  breaker (resilience crate), retries (retry), fallback
+//!     blame     who failed: success, the upstream, or the client
+//!     upstream, deadline, body   clients of an upstream (the wire's pool,
+//!                                hyper for https), timeouts, guarded bodies
+//!     aggregate  API composition
+//!     shadow    the copy, the comparison, the log (its own thread), the report
+//!   snapshot  everything a reload changes, behind one ArcSwap (ProxyState)
+//!   reload, admin, metrics
+//! config, pointer, error ─ routes.yaml → validated types; JSON pointers;
+//!             ProxyError → response, in one place
+//! ```
+//!
+//! Only what the binary and the integration tests use is public (`app`,
+//! `cli`, `config`, `alloc`, `shadow`'s report); the rest is `pub(crate)`.
+pub(crate) mod admin;
+pub(crate) mod aggregate;
 pub mod alloc;
 pub mod app;
-pub mod blame;
-pub mod body;
-pub mod breaker;
+pub(crate) mod blame;
+pub(crate) mod body;
+pub(crate) mod breaker;
 pub mod cli;
 pub mod config;
-pub mod deadline;
+pub(crate) mod deadline;
 #[cfg(feature = "demo")]
-pub mod demo;
-pub mod dispatch;
-pub mod drain;
-pub mod error;
-pub mod headers;
-pub mod metrics;
-pub mod normalize;
-pub mod pointer;
-pub mod proxy;
-pub mod reload;
-pub mod request;
-pub mod retry;
-pub mod routing;
-pub mod server;
+pub(crate) mod demo;
+pub(crate) mod dispatch;
+pub(crate) mod drain;
+pub(crate) mod error;
+pub(crate) mod headers;
+pub(crate) mod metrics;
+pub(crate) mod normalize;
+pub(crate) mod pointer;
+pub(crate) mod proxy;
+pub(crate) mod reload;
+pub(crate) mod request;
+pub(crate) mod retry;
+pub(crate) mod routing;
+pub(crate) mod server;
 pub mod shadow;
-pub mod snapshot;
-pub mod tls;
-pub mod upstream;
+pub(crate) mod snapshot;
+pub(crate) mod tls;
+pub(crate) mod upstream;

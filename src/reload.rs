@@ -166,7 +166,7 @@ impl Reloader {
                 self.state.install(next);
                 Outcome::Applied(version)
             }
-            Err(e) => failed(e, None, None),
+            Err(e) => failed(e.to_string(), None, None),
         }
     }
 }

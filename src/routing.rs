@@ -152,10 +152,6 @@ impl RouteTable {
         Ok(RouteTable { routes: out })
     }
 
-    pub fn routes(&self) -> &[Route] {
-        &self.routes
-    }
-
     /// The first route matching the request, and the path's captures.
     pub fn find<'p>(
         &'p self,

@@ -135,7 +135,7 @@ fn regex_matches_the_normalized_path() {
 #[test]
 fn split_follows_the_weights() {
     let (_, t) = table("  - name: s\n    match: { path_prefix: / }\n    split: { inv: 10, legacy: 90, order: 0 }\n");
-    let target = &t.routes()[0].target;
+    let target = &t.routes[0].target;
     let mut counts = [0u32; 3];
     for roll in 0..1000u32 {
         counts[target.pick(roll).unwrap()] += 1;

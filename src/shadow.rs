@@ -15,14 +15,14 @@
 //! config validator needs them too, and imports nothing of `shadow`.
 pub mod comparison;
 pub mod diff;
-pub mod html;
+pub(crate) mod html;
 pub mod latency;
-pub mod line;
-pub mod log;
-pub mod mirror;
-pub mod pipelined;
-pub mod plan;
+pub(crate) mod line;
+pub(crate) mod log;
+pub(crate) mod mirror;
+pub(crate) mod pipelined;
+pub(crate) mod plan;
 pub mod record;
 pub mod report;
-pub mod structure;
-pub mod table;
+pub(crate) mod structure;
+pub(crate) mod table;

@@ -69,6 +69,19 @@ impl ProxyState {
     }
 }
 
+/// Why a snapshot could not be built from a configuration that parsed
+/// (the old one keeps serving; the message shows in `GET /-/config`).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Upstream(#[from] crate::upstream::SetupError),
+    #[error(transparent)]
+    Tls(#[from] Box<crate::tls::TlsError>),
+    /// The route table (a message written for the user).
+    #[error("{0}")]
+    Routes(String),
+}
+
 pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
@@ -80,7 +93,7 @@ impl Snapshot {
         version: u64,
         previous: Option<&Snapshot>,
         on_transition: &OnTransition,
-    ) -> Result<Snapshot, String> {
+    ) -> Result<Snapshot, BuildError> {
         let mut upstreams = Vec::with_capacity(config.upstreams.len());
         for (name, uc) in &config.upstreams {
             let old = previous.and_then(|p| p.upstreams.iter().find(|u| &*u.name == name.as_str()));
@@ -101,9 +114,10 @@ impl Snapshot {
         }
         let table = RouteTable::build(&config.routes, |n| {
             upstreams.iter().position(|u| &*u.name == n)
-        })?;
+        })
+        .map_err(BuildError::Routes)?;
         let tls = match &config.tls {
-            Some(files) => Some(Arc::new(crate::tls::load(files)?)),
+            Some(files) => Some(Arc::new(crate::tls::load(files).map_err(Box::new)?)),
             None => None,
         };
         let max_inflight = config.shadow.max_inflight;

@@ -23,6 +23,7 @@ use crate::deadline::{Clock, Uploading};
 use crate::error::{root_cause, ProxyError};
 use crate::headers::Added;
 use crate::retry::RetryBudget;
+use crate::tls::TlsError;
 use strangler_wire::client::{Pool, ResponseBody, SendError};
 use strangler_wire::pipeline::Lane;
 
@@ -115,25 +116,31 @@ pub fn ca_changed(up: &Upstream) -> bool {
 }
 
 /// Public roots, or only the CA certificates of `ca` (a private CA).
-fn tls_config(ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig, String> {
+fn tls_config(ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig, TlsError> {
     let roots = match ca {
         None => rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         },
         Some(path) => {
             use rustls::pki_types::{pem::PemObject, CertificateDer};
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("cannot read the upstream CA {}: {e}", path.display()))?;
+            let pem = crate::tls::read(path, "upstream CA")?;
             let mut roots = rustls::RootCertStore::empty();
             for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert =
-                    cert.map_err(|e| format!("{}: not a PEM certificate: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?;
+                let cert = cert.map_err(|source| TlsError::Pem {
+                    what: "certificate",
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                roots.add(cert).map_err(|source| TlsError::Ca {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
             }
             if roots.is_empty() {
-                return Err(format!("{}: holds no CA certificate", path.display()));
+                return Err(TlsError::Empty {
+                    what: "CA certificate",
+                    path: path.to_path_buf(),
+                });
             }
             roots
         }
@@ -141,19 +148,37 @@ fn tls_config(ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig, Stri
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS client setup failed: {e}"))?
+        .map_err(TlsError::Setup)?
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
 
+/// Why an upstream's client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("upstream `{name}`: {source}")]
+    Tls { name: String, source: Box<TlsError> },
+    #[error("upstream `{name}`: the URL's authority is not a valid Host")]
+    Host { name: String },
+}
+
 impl Upstream {
-    pub fn new(name: &str, config: UpstreamConfig, breaker: Arc<Breaker>) -> Result<Self, String> {
+    pub fn new(
+        name: &str,
+        config: UpstreamConfig,
+        breaker: Arc<Breaker>,
+    ) -> Result<Self, SetupError> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.connect_timeout.0));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config(config.ca.as_deref())?)
+            .with_tls_config(tls_config(config.ca.as_deref()).map_err(|source| {
+                SetupError::Tls {
+                    name: name.to_string(),
+                    source: Box::new(source),
+                }
+            })?)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
@@ -179,8 +204,11 @@ impl Upstream {
                 config.max_idle,
             )
         });
-        let host = http::HeaderValue::from_str(config.url.authority.as_str())
-            .map_err(|_| format!("{name}: the URL's authority is not a valid Host"))?;
+        let host = http::HeaderValue::from_str(config.url.authority.as_str()).map_err(|_| {
+            SetupError::Host {
+                name: name.to_string(),
+            }
+        })?;
         Ok(Upstream {
             host,
             pool,

@@ -25,6 +25,19 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Why a shadow-log line is not a record.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    #[error("not a shadow record: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("invalid ts {0:?}")]
+    Ts(String),
+    #[error("empty route")]
+    EmptyRoute,
+    #[error("invalid latency_ms")]
+    Latency,
+}
+
 /// What became of one shadow copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -220,17 +233,17 @@ impl ShadowRecord {
     }
 
     /// Parses and checks one log line (without its newline).
-    pub fn from_json_line(line: &str) -> Result<ShadowRecord, String> {
-        let r: ShadowRecord = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    pub fn from_json_line(line: &str) -> Result<ShadowRecord, LineError> {
+        let r: ShadowRecord = serde_json::from_str(line)?;
         if ts_key(&r.ts).is_none() {
-            return Err(format!("invalid ts {:?}", r.ts));
+            return Err(LineError::Ts(r.ts));
         }
         if r.route.is_empty() {
-            return Err("empty route".to_string());
+            return Err(LineError::EmptyRoute);
         }
         let bad = |l: f64| !l.is_finite() || l < 0.0;
         if bad(r.primary.latency_ms) || r.shadow.latency_ms.is_some_and(bad) {
-            return Err("invalid latency_ms".to_string());
+            return Err(LineError::Latency);
         }
         Ok(r)
     }

@@ -100,6 +100,7 @@ pub fn spawn_proxy_at(dir: tempfile::TempDir, config_path: PathBuf) -> ProxyHand
                 let _ = shutdown_rx.await;
             })
             .await
+            .map_err(|e| e.to_string())
         })
     });
     let (addr, admin) = addr_rx.recv().expect("proxy failed to start");
