@@ -118,7 +118,23 @@ pub struct Call<'a> {
     pub body: CallBody,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
+    pub fn new(
+        snap: &'a Snapshot,
+        route: &'a Route,
+        metrics: &'a Metrics,
+        outgoing: Outgoing<'a>,
+        body: CallBody,
+    ) -> Self {
+        Call {
+            snap,
+            route,
+            metrics,
+            outgoing,
+            body,
+        }
+    }
+
     /// Send to `picked` (with retries), or to the fallback.
     pub async fn run(
         mut self,

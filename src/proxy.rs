@@ -64,7 +64,7 @@ where
     let Handled {
         mut response,
         request_id,
-    } = answer(&mut slot, &state, conn).await;
+    } = answer(&mut slot, &state, &conn).await;
     response.headers_mut().insert(&X_REQUEST_ID, request_id);
     response
 }
@@ -79,7 +79,7 @@ where
 pub async fn answer<B>(
     slot: &mut Option<Request<B>>,
     state: &Arc<ProxyState>,
-    conn: Conn,
+    conn: &Conn,
 ) -> Handled
 where
     B: Body<Data = Bytes> + Send + Sync + 'static,
@@ -108,7 +108,7 @@ where
         written: false,
     };
     let served = &mut record.served;
-    let resp = match forward(slot, state, &snapshot, conn, &record.request_id, served).await {
+    let resp = match forward(slot, state, &snapshot, *conn, &record.request_id, served).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(ErrorContext {
             route: served.route.as_deref(),
@@ -164,26 +164,19 @@ where
     let fits = body.is_end_stream() || declared.is_some_and(|n| n <= max_shadow);
     let limits = &snap.config.limits;
     let copied = shadow.is_some() && fits;
-    let body = prepare(body, route, &parts.method, declared, copied, limits).await?;
+    let body = match prepare(body, route, &parts.method, declared, copied, limits) {
+        Prepared::Ready(body) => body,
+        // Boxed, like the other rare paths: the common request's future stays small.
+        Prepared::Buffer(body) => {
+            let (max, idle) = (limits.max_request_body, limits.body_idle_timeout);
+            CallBody::Buffered(Box::pin(buffer(body, max, idle)).await?)
+        }
+    };
 
     // 3. plan the shadow copy
-    let path = &*normalized;
-    let named = Named {
-        request_id,
-        route,
-        method: &parts.method,
-        path,
-    };
-    let query = parts.uri.query();
+    let named = Named::new(request_id, route, &parts.method, &normalized);
     let plan = shadow.map_or(ShadowPlan::None, |target| {
-        let (headers, added, body) = (&headers, &added, &body);
-        let original = Original {
-            query,
-            headers,
-            added,
-            body,
-            fits,
-        };
+        let original = Original::new(parts.uri.query(), &headers, &added, &body, fits);
         shadowing::plan(&state.shadow_log, snap, target, &named, &original)
     });
 
@@ -191,14 +184,10 @@ where
     let outgoing = Outgoing::new(&parts, &normalized, headers, added);
     // Only a shadow comparison needs the primary's own latency.
     let started = (!matches!(plan, ShadowPlan::None)).then(Instant::now);
-    let call = Call {
-        snap,
-        route,
-        metrics: &state.metrics,
-        outgoing,
-        body,
-    };
-    let result = call.run(picked, served).await;
+    let metrics = &state.metrics;
+    let result = Call::new(snap, route, metrics, outgoing, body)
+        .run(picked, served)
+        .await;
 
     // 5. respond (and tee)
     let log = &state.shadow_log;
@@ -220,32 +209,41 @@ async fn compose(
     crate::aggregate::compose(snap, parts, captures, headers, route.timeout).await
 }
 
-/// Stage 2: the body as it will be sent. Only what may be sent twice is
-/// buffered — a small body of a request that can be retried or fall back,
-/// or one that is copied to a shadow; everything else streams.
-async fn prepare<B>(
+/// Stage 2: the body as it will be sent, or to be buffered first. Only
+/// what may be sent twice is buffered — a small body of a request that can
+/// be retried or fall back, or one that is copied to a shadow; everything
+/// else streams. Not async: the one wait (buffering) is boxed by the
+/// caller, so the common request's future carries no state for it.
+fn prepare<B>(
     body: FromClient<B>,
     route: &Route,
     method: &Method,
     declared: Option<u64>,
     copied: bool,
     limits: &Limits,
-) -> Result<CallBody, ProxyError>
+) -> Prepared<B>
 where
     B: Body<Data = Bytes> + Send + Sync + 'static,
     B::Error: Into<BoxError>,
 {
     if body.is_end_stream() {
-        return Ok(CallBody::Buffered(Bytes::new()));
+        return Prepared::Ready(CallBody::Buffered(Bytes::new()));
     }
     let may_replay = route.fallback.is_some() || (route.retry.is_some() && idempotent(method));
-    let (max, idle) = (limits.max_request_body, limits.body_idle_timeout);
     if (may_replay && declared.is_some_and(|n| n <= MAX_REPLAY_BODY)) || copied {
-        return Ok(CallBody::Buffered(Box::pin(buffer(body, max, idle)).await?));
+        return Prepared::Buffer(body);
     }
-    Ok(CallBody::Stream(Some(
+    let (max, idle) = (limits.max_request_body, limits.body_idle_timeout);
+    Prepared::Ready(CallBody::Stream(Some(
         Guarded::new(body, max, idle).boxed(),
     )))
+}
+
+/// What stage 2 decided.
+enum Prepared<B> {
+    Ready(CallBody),
+    /// Read the whole body first (within the limits).
+    Buffer(FromClient<B>),
 }
 
 fn options_star() -> Response<ProxyBody> {

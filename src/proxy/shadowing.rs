@@ -38,7 +38,21 @@ pub(super) struct Named<'a> {
     pub path: &'a str,
 }
 
-impl Named<'_> {
+impl<'a> Named<'a> {
+    pub fn new(
+        request_id: &'a HeaderValue,
+        route: &'a Route,
+        method: &'a Method,
+        path: &'a str,
+    ) -> Self {
+        Named {
+            request_id,
+            route,
+            method,
+            path,
+        }
+    }
+
     fn meta(&self) -> RequestMeta {
         mirror::meta(
             self.request_id.to_str().unwrap_or(""),
@@ -57,6 +71,24 @@ pub(super) struct Original<'a> {
     pub body: &'a CallBody,
     /// The body fits `shadow.max_body`.
     pub fits: bool,
+}
+
+impl<'a> Original<'a> {
+    pub fn new(
+        query: Option<&'a str>,
+        headers: &'a HeaderMap,
+        added: &'a Added,
+        body: &'a CallBody,
+        fits: bool,
+    ) -> Self {
+        Original {
+            query,
+            headers,
+            added,
+            body,
+            fits,
+        }
+    }
 }
 
 /// Stage 3: decide whether the copy goes, and start it.

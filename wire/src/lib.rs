@@ -43,6 +43,7 @@ pub mod write;
 
 pub use codec::{MAX_HEAD, MAX_HEADERS};
 pub use handler::{Handled, Handler, Refusal};
+pub use server::boxed_with;
 
 /// The status a handler answers when its client went away mid-request
 /// (nginx's 499): the server writes nothing and closes.

@@ -152,7 +152,7 @@ macro_rules! fed {
 /// small values; one moved in by value (a `Request`) makes it build on the
 /// stack again, which is why [`Handler::call`] takes its request out of a
 /// slot.
-fn boxed_with<F>(make: impl FnOnce() -> F) -> Pin<Box<F>> {
+pub fn boxed_with<F>(make: impl FnOnce() -> F) -> Pin<Box<F>> {
     Box::into_pin(Box::write(Box::new_uninit(), make()))
 }
 
@@ -213,7 +213,7 @@ where
     let (req, mut feed) = exchange(head, framing);
     // The handler runs while the body is fed to it on demand.
     let mut slot = Some(req);
-    let mut handling = boxed_with(|| handler.call(&mut slot));
+    let mut handling = handler.call_boxed(&mut slot);
     let Handled {
         response: resp,
         request_id,
