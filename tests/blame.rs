@@ -182,6 +182,12 @@ async fn slow_h1_upload(addr: std::net::SocketAddr) -> String {
         }
         sent += n;
     }
+    read_description(&mut s).await
+}
+
+/// Read an answer until the upstream's description of the request is in
+/// (or 30 s of silence).
+async fn read_description(s: &mut tokio::net::TcpStream) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 8192];
     while !String::from_utf8_lossy(&out).contains("body_len") {
@@ -431,15 +437,7 @@ async fn a_slow_upload_to_an_https_upstream_is_not_its_timeout() {
         tick.tick().await;
         s.write_all(&vec![b'x'; STEP]).await.expect("body");
     }
-    let mut out = Vec::new();
-    let mut buf = [0u8; 8192];
-    while !String::from_utf8_lossy(&out).contains("body_len") {
-        match tokio::time::timeout(Duration::from_secs(30), s.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => out.extend_from_slice(&buf[..n]),
-            _ => break,
-        }
-    }
-    let r = String::from_utf8_lossy(&out);
+    let r = read_description(&mut s).await;
     assert_eq!(status_of(&r), 200, "{r}");
     assert!(r.contains(&format!("\"body_len\":{total}")), "{r}");
     assert_untouched(&p, &up).await;
@@ -481,37 +479,18 @@ async fn client_faults_are_never_retried_nor_sent_to_the_fallback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_access_log_says_499_400_and_408() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     let up = upstream().spawn().await;
-    let dir = tempfile::tempdir().unwrap();
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (port, admin) = (free(), free());
-    let yaml = simple_config(&up.url()).replace(
-        "listen: 127.0.0.1:0\n",
-        &format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\nlimits: {{ body_idle_timeout: 1s }}\n"),
-    );
-    std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strangler"))
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(dir.path().join("routes.yaml"))
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    eventually(PATIENCE, "the proxy to be ready", || async {
-        try_send("GET", &format!("http://127.0.0.1:{admin}/-/ready"), &[], "")
-            .await
-            .is_ok_and(|r| r.status == 200)
-    })
+    let limits = "limits: { body_idle_timeout: 1s }\n";
+    let p = spawn_binary(
+        |port, admin| {
+            let listen =
+                format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\n");
+            simple_config(&up.url()).replace("listen: 127.0.0.1:0\n", &format!("{listen}{limits}"))
+        },
+        true,
+    )
     .await;
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = p.addr();
     let head = |id: &str| format!("POST /up HTTP/1.1\r\nHost: x\r\nX-Request-Id: {id}\r\n");
     let gone = format!("{}Content-Length: 100\r\n\r\n0123456789", head("gone"));
     assert_eq!(send_then_close(addr, gone.as_bytes()).await, "");
@@ -520,28 +499,12 @@ async fn the_access_log_says_499_400_and_408() {
     let stalled = format!("{}Content-Length: 100\r\n\r\n0123456789", head("stalled"));
     let (r, _) = send_and_wait_close(addr, stalled.as_bytes()).await;
     assert_eq!(status_of(&r), 408, "{r}");
-    let m = get(&format!("http://127.0.0.1:{admin}/metrics"))
-        .await
-        .text();
+    let m = get(&p.admin_url("/metrics")).await.text();
     for code in [499, 400, 408] {
         assert!(counted(&m, code), "{code} not counted:\n{m}");
     }
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let stderr = child.stderr.take().unwrap();
-    let lines: Vec<serde_json::Value> = tokio::task::spawn_blocking(move || {
-        BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|l| serde_json::from_str(&l).ok())
-            .collect()
-    })
-    .await
-    .unwrap();
-    let _ = child.wait();
+    p.sigterm();
+    let (_, lines) = p.stop().await;
     for (id, status) in [("gone", 499), ("bad", 400), ("stalled", 408)] {
         let line = lines
             .iter()

@@ -3,8 +3,6 @@
 //! drain on SIGTERM that loses no in-flight request.
 
 mod support;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::tls::*;
 use support::*;
@@ -194,14 +192,6 @@ async fn drain_finishes_in_flight_requests_and_stops_accepting() {
         .unwrap();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_exits_zero_with_json_access_logs() {
     let slow = upstream()
@@ -209,28 +199,17 @@ async fn sigterm_drains_and_exits_zero_with_json_access_logs() {
         .delay(Duration::from_millis(1500))
         .spawn()
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let (port, admin) = (free_port(), free_port());
-    let yaml = simple_config(&slow.url()).replace(
-        "listen: 127.0.0.1:0\n",
-        &format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\n"),
-    );
-    std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strangler"))
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(dir.path().join("routes.yaml"))
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    eventually(PATIENCE, "the proxy to be ready", || async {
-        try_send("GET", &format!("http://127.0.0.1:{admin}/-/ready"), &[], "")
-            .await
-            .is_ok_and(|r| r.status == 200)
-    })
+    let p = spawn_binary(
+        |port, admin| {
+            simple_config(&slow.url()).replace(
+                "listen: 127.0.0.1:0\n",
+                &format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\n"),
+            )
+        },
+        true,
+    )
     .await;
-    let url = format!("{base}/slow");
+    let url = p.url("/slow");
     let in_flight =
         tokio::spawn(async move { send("GET", &url, &[("x-request-id", "drain-me")], "").await });
     eventually(PATIENCE, "the request to reach the upstream", || async {
@@ -238,25 +217,12 @@ async fn sigterm_drains_and_exits_zero_with_json_access_logs() {
     })
     .await;
     let t = Instant::now();
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    p.sigterm();
     let r = in_flight.await.unwrap();
     assert_eq!((r.status, r.text()), (200, "DONE".into()));
-    let status = tokio::task::spawn_blocking(move || child.wait().map(|s| (s, child)))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(status.0.code(), Some(0), "exit code after a drain");
+    let (status, lines) = p.stop().await;
+    assert_eq!(status.code(), Some(0), "exit code after a drain");
     assert!(t.elapsed() < Duration::from_secs(20));
-    let mut child = status.1;
-    let lines: Vec<serde_json::Value> = BufReader::new(child.stderr.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| serde_json::from_str(&l).ok())
-        .collect();
     let access = lines
         .iter()
         .find(|l| l["request_id"] == "drain-me")

@@ -4,15 +4,19 @@
 //! - [`spawn_proxy`]`(yaml)` → [`ProxyHandle`] (`url(path)`, `admin_url(path)`, `write_config`)
 //! - [`Upstream::echo`]`()` and friends → a purpose-built upstream ([`upstream`])
 //! - [`client`]: `get`, `send`, `raw` (bytes on a socket)
+//! - [`spawn_binary`]`(|port, admin| yaml, json_logs)` → the real binary ([`binary`])
 //! - [`eventually`]: poll a condition with a deadline, never a bare sleep
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod client;
 pub mod h2c;
 pub mod proxy;
 pub mod tls;
 pub mod upstream;
 
+#[allow(unused_imports)]
+pub use binary::*;
 #[allow(unused_imports)]
 pub use client::*;
 #[allow(unused_imports)]
