@@ -2,29 +2,18 @@
 //! the connection reused for the next, a chunked answer, a request body,
 //! and a refused connection.
 
+mod common;
 use std::time::Duration;
 
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use strangler_wire::body::{empty, full};
 use strangler_wire::client::{Pool, SendError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-/// One request head (and `Content-Length` body) off `s`, as text.
 async fn read_request(s: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        head.push(s.read_u8().await.unwrap());
-    }
-    let head = String::from_utf8(head).unwrap();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .map_or(0, |n| n.trim().parse().unwrap());
-    let mut body = vec![0; len];
-    s.read_exact(&mut body).await.unwrap();
-    head + &String::from_utf8(body).unwrap()
+    common::read_message(s).await
 }
 
 #[tokio::test]

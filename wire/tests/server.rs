@@ -2,6 +2,7 @@
 //! keep-alive, pipelined requests, a chunked body, `Expect: 100-continue`,
 //! refused heads, a handler's 499, the HTTP/2 preface, drain.
 
+mod common;
 use std::time::Duration;
 
 use http::{HeaderValue, Request, Response, StatusCode};
@@ -91,20 +92,8 @@ async fn exchange(requests: &[u8]) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// One response with a Content-Length body, read off `c`.
 async fn read_response(c: &mut DuplexStream) -> String {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        head.push(c.read_u8().await.unwrap());
-    }
-    let head = String::from_utf8(head).unwrap();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .map_or(0, |n| n.trim().parse().unwrap());
-    let mut body = vec![0; len];
-    c.read_exact(&mut body).await.unwrap();
-    head + &String::from_utf8(body).unwrap()
+    common::read_message(c).await
 }
 
 #[tokio::test]
