@@ -11,8 +11,8 @@ use crate::config::{Action, Config, PathMatch};
 const EXIT_INVALID: u8 = 1;
 const EXIT_RUNTIME: u8 = 3;
 
-/// `strangler run` (and `up` with `demo`).
-pub fn run(path: PathBuf, demo: bool) -> ExitCode {
+/// `strangler run` (and `up` with `demo`; `hints`: print the demo's curl hints).
+pub fn run(path: PathBuf, demo: bool, hints: bool) -> ExitCode {
     let (config, sha) = match app::load(&path) {
         Ok(c) => c,
         Err(e) => {
@@ -38,7 +38,7 @@ pub fn run(path: PathBuf, demo: bool) -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    match rt.block_on(run_async(path, config, sha, demo)) {
+    match rt.block_on(run_async(path, config, sha, demo, hints)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -53,7 +53,13 @@ async fn bind(addr: SocketAddr, what: &'static str) -> Result<tokio::net::TcpLis
         .map_err(|source| RunError::Bind { addr, what, source })
 }
 
-async fn run_async(path: PathBuf, config: Config, sha: String, demo: bool) -> Result<(), RunError> {
+async fn run_async(
+    path: PathBuf,
+    config: Config,
+    sha: String,
+    demo: bool,
+    hints: bool,
+) -> Result<(), RunError> {
     if demo {
         start_demo(&config).await.map_err(RunError::Demo)?;
     }
@@ -61,9 +67,11 @@ async fn run_async(path: PathBuf, config: Config, sha: String, demo: bool) -> Re
     let admin = bind(config.admin_listen, "the admin API").await?;
     tracing::info!(listen = %config.listen, admin = %config.admin_listen, config = %path.display(), "strangler is serving");
     #[cfg(feature = "demo")]
-    if demo {
+    if demo && hints {
         crate::demo::print_hints(&config);
     }
+    #[cfg(not(feature = "demo"))]
+    let _ = hints;
     app::serve(
         path,
         config,

@@ -14,6 +14,7 @@
 pub mod matching;
 pub mod refs;
 pub mod route;
+mod syntax;
 pub mod units;
 pub mod upstream;
 
@@ -259,6 +260,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             column: Some(1),
             message: "the file is empty; it needs at least `listen:`, `upstreams:` and `routes:`"
                 .into(),
+        });
+    }
+    // Syntax first: semantic checks only on a document that parsed.
+    if let Some((message, at)) = syntax::check(text) {
+        return Err(ConfigError {
+            file,
+            line: at.map(|a| a.0),
+            column: at.map(|a| a.1),
+            message,
         });
     }
     let names: Vec<String> = serde_yaml::from_str::<UpstreamNames>(text)

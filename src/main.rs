@@ -65,8 +65,12 @@ enum Command {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal, and never with NO_COLOR.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -78,8 +82,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
-        Command::Run { config } => strangler::cli::run(config, false),
-        Command::Up { config } => strangler::cli::run(config, true),
+        Command::Run { config } => strangler::cli::run(config, false, false),
+        // The demo's hints are for a person: not in a JSON log stream.
+        Command::Up { config } => {
+            let hints = matches!(cli.log_format, LogFormat::Text);
+            strangler::cli::run(config, true, hints)
+        }
         Command::Check { config } => strangler::cli::check(&config),
         Command::Report { logs, html, route } => {
             strangler::cli::report(&logs, html.as_deref(), route.as_deref())

@@ -66,6 +66,36 @@ fn check_reports_errors_with_file_line_and_column_and_exits_1() {
     assert_eq!(missing.status.code(), Some(1));
 }
 
+/// The most common mistake of all: a line indented one space off inside
+/// `routes:` is a YAML syntax error at that line, not an unknown upstream.
+#[test]
+fn check_reports_a_yaml_syntax_error_as_such_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routes.yaml");
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/routes.yaml"))
+        .unwrap();
+    // Indent the first route's `upstream:` by one more space.
+    let (n, line) = shipped
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.trim_start().starts_with("upstream: ") && l.starts_with("    u"))
+        .expect("a route with `upstream:`");
+    let broken: Vec<String> = shipped
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == n { format!(" {line}") } else { l.to_string() })
+        .collect();
+    std::fs::write(&path, broken.join("\n")).unwrap();
+    let o = strangler(&["check", path.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    let at = format!("{}:{}:", path.display(), n + 1);
+    assert!(err.contains(&at), "not at line {}: {err}", n + 1);
+    assert!(err.contains("YAML syntax error"), "{err}");
+    assert!(err.contains("indentation"), "{err}");
+    assert!(!err.contains("unknown upstream"), "{err}");
+}
+
 #[test]
 fn usage_errors_exit_2_and_bad_logs_exit_1() {
     assert_eq!(strangler(&["frobnicate"]).status.code(), Some(2));

@@ -47,7 +47,8 @@ impl Record<'_> {
             upstream = &*upstream.0,
             status,
             bytes,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            // Whole microseconds: no float noise (0.12337200000000001).
+            duration_ms = elapsed.as_micros() as f64 / 1000.0,
             peer = %self.peer,
             "request"
         );
