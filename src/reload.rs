@@ -189,13 +189,38 @@ fn tls_changed(current: &Snapshot) -> bool {
 
 /// Keeps the file watcher alive; dropping it stops watching.
 pub struct ConfigWatch {
-    _debouncer: Option<
-        notify_debouncer_full::Debouncer<
-            notify::RecommendedWatcher,
-            notify_debouncer_full::RecommendedCache,
-        >,
-    >,
+    _watcher: Option<notify::RecommendedWatcher>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// An edit applies once the directory has been quiet this long...
+const QUIET: Duration = Duration::from_millis(200);
+/// ...or this long after the first event, if edits keep coming.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Debounce file events: one reload per burst, after [`QUIET`], but at
+/// least one every [`MAX_WAIT`] while events keep coming (a debounce that
+/// restarts on every event would never fire under a steady stream).
+async fn debounce(
+    mut events: tokio::sync::mpsc::Receiver<()>,
+    reload: tokio::sync::mpsc::Sender<&'static str>,
+) {
+    while events.recv().await.is_some() {
+        let due = tokio::time::Instant::now() + MAX_WAIT;
+        loop {
+            let quiet = (tokio::time::Instant::now() + QUIET).min(due);
+            tokio::select! {
+                more = events.recv() => match more {
+                    Some(()) if tokio::time::Instant::now() < due => continue,
+                    Some(()) => break,
+                    None => return,
+                },
+                () = tokio::time::sleep_until(quiet) => break,
+            }
+        }
+        // A full channel already holds a pending reload: coalesce.
+        let _ = reload.try_send("watch");
+    }
 }
 
 impl Drop for ConfigWatch {
@@ -216,31 +241,25 @@ pub fn watch(reloader: Arc<Reloader>, poll: Duration) -> ConfigWatch {
         .map(Path::to_path_buf)
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
-    let fs_tx = tx.clone();
-    let debouncer = notify_debouncer_full::new_debouncer(
-        Duration::from_millis(200),
-        None,
-        move |res: notify_debouncer_full::DebounceEventResult| {
-            if let Ok(events) = res {
-                if events
-                    .iter()
-                    .any(|e| !matches!(e.event.kind, EventKind::Access(_)))
-                {
-                    // A full channel already holds a pending reload: coalesce.
-                    let _ = fs_tx.try_send("watch");
-                }
-            }
-        },
-    )
-    .and_then(|mut d| d.watch(&dir, RecursiveMode::NonRecursive).map(|()| d));
-    let debouncer = match debouncer {
-        Ok(d) => Some(d),
+    let (ev_tx, ev_rx) = tokio::sync::mpsc::channel::<()>(1);
+    // Reading the file ourselves emits Access events: reacting would loop.
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok_and(|e| !matches!(e.kind, EventKind::Access(_))) {
+            // A full channel already holds an event of this burst.
+            let _ = ev_tx.try_send(());
+        }
+    })
+    .and_then(|mut w| {
+        notify::Watcher::watch(&mut w, &dir, RecursiveMode::NonRecursive).map(|()| w)
+    });
+    let watcher = match watcher {
+        Ok(w) => Some(w),
         Err(e) => {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the config directory; relying on SIGHUP, POST /-/reload and the periodic check");
             None
         }
     };
-    let mut tasks = Vec::new();
+    let mut tasks = vec![tokio::spawn(debounce(ev_rx, tx.clone()))];
     let r = Arc::clone(&reloader);
     tasks.push(tokio::spawn(async move {
         while let Some(trigger) = rx.recv().await {
@@ -270,7 +289,7 @@ pub fn watch(reloader: Arc<Reloader>, poll: Duration) -> ConfigWatch {
         }));
     }
     ConfigWatch {
-        _debouncer: debouncer,
+        _watcher: watcher,
         tasks,
     }
 }

@@ -317,3 +317,32 @@ async fn unchanged_upstreams_keep_their_pooled_connections() {
     assert_eq!(get(&p.url("/")).await.text(), "A");
     assert_eq!(a.connections(), 2);
 }
+
+/// Edits that keep coming (every 100 ms for 4 s, faster than the 200 ms
+/// quiet period) still apply while they come: at least once a second, not
+/// once after the last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_that_keep_coming_apply_at_least_once_a_second() {
+    let (a, b) = pair().await;
+    let p = spawn_proxy(&config(&a.url(), &b.url(), "a"));
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut applied_while_editing = 0;
+    let mut last = 1;
+    for n in 0..40 {
+        tick.tick().await;
+        // Different content each time (the hash decides what is new).
+        p.write_config(&format!("# edit {n}\n{}", config(&a.url(), &b.url(), "a")));
+        let v = admin_json(&p, "/-/config").await["version"]
+            .as_u64()
+            .unwrap_or(0);
+        if v > last {
+            applied_while_editing += 1;
+            last = v;
+        }
+    }
+    // 4 s of edits: a reload a second at the least (3 on a slow machine).
+    assert!(
+        applied_while_editing >= 3,
+        "only {applied_while_editing} reloads applied during 4 s of edits"
+    );
+}
