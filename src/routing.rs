@@ -28,6 +28,17 @@ pub struct Route {
     pub metrics: Arc<crate::metrics::RouteMetrics>,
 }
 
+impl Target {
+    /// The upstreams it may send to (none for an aggregate: its parts have theirs).
+    pub fn upstreams(&self) -> Vec<usize> {
+        match self {
+            Target::Upstream(u) => vec![*u],
+            Target::Split(ws, _) => ws.iter().map(|(u, _)| *u).collect(),
+            Target::Aggregate(_) => Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Target {
     Upstream(usize),
@@ -150,6 +161,10 @@ impl RouteTable {
             });
         }
         Ok(RouteTable { routes: out })
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
     }
 
     /// The first route matching the request, and the path's captures.

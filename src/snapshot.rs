@@ -16,9 +16,13 @@ use sha2::{Digest, Sha256};
 use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 
+use crate::breaker::State;
 use crate::breaker::{Breaker, OnTransition};
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::metrics::{
+    Fallback, Metrics, Name, ResultLabel, RouteLabel, RouteOutcome, UpstreamKind, UpstreamLabel,
+    UpstreamTo,
+};
 use crate::routing::RouteTable;
 use crate::shadow::log::ShadowLog;
 use crate::tls::Tls;
@@ -54,6 +58,12 @@ impl ProxyState {
         shadow_log: Arc<ShadowLog>,
     ) -> Self {
         metrics.config_version.set(snapshot.load().version as i64);
+        snapshot.load().prime(&metrics);
+        for result in ["success", "failure"] {
+            let _ = metrics
+                .config_reloads
+                .get_or_create(&ResultLabel { result });
+        }
         ProxyState {
             snapshot,
             metrics,
@@ -65,6 +75,7 @@ impl ProxyState {
     /// one they loaded.
     pub fn install(&self, next: Snapshot) {
         self.metrics.config_version.set(next.version as i64);
+        next.prime(&self.metrics);
         self.snapshot.store(Arc::new(next));
     }
 }
@@ -80,6 +91,55 @@ pub enum BuildError {
     /// The route table (a message written for the user).
     #[error("{0}")]
     Routes(String),
+}
+
+impl Snapshot {
+    /// Every counter a dashboard or an alert watches exists from the start,
+    /// at 0, for each upstream and route of this configuration (a series
+    /// that appears only with its first event cannot be alerted on).
+    fn prime(&self, m: &Metrics) {
+        for up in &self.upstreams {
+            let name = Name(Arc::clone(&up.name));
+            for kind in ["connect", "timeout", "5xx", "protocol"] {
+                let upstream = name.clone();
+                let _ = m
+                    .upstream_errors
+                    .get_or_create(&UpstreamKind { upstream, kind });
+            }
+            for to in [State::Open, State::HalfOpen, State::Closed] {
+                let (upstream, to) = (name.clone(), to.as_str());
+                let _ = m
+                    .breaker_transitions
+                    .get_or_create(&UpstreamTo { upstream, to });
+            }
+            let state = up.breaker.status().state.gauge();
+            m.breaker_state
+                .get_or_create(&UpstreamLabel { upstream: name })
+                .set(state);
+        }
+        for route in self.table.routes() {
+            let name = Name(Arc::clone(&route.name));
+            let _ = m.retries.get_or_create(&RouteLabel {
+                route: name.clone(),
+            });
+            if let Some(to) = route.fallback {
+                let to = Name(Arc::clone(&self.upstreams[to].name));
+                for from in route.target.upstreams() {
+                    let from = Name(Arc::clone(&self.upstreams[from].name));
+                    let (route, to) = (name.clone(), to.clone());
+                    let _ = m.fallbacks.get_or_create(&Fallback { route, from, to });
+                }
+            }
+            if route.shadow.is_some() {
+                for outcome in ["match", "mismatch", "shadow_error", "skipped"] {
+                    let route = name.clone();
+                    let _ = m
+                        .shadow_comparisons
+                        .get_or_create(&RouteOutcome { route, outcome });
+                }
+            }
+        }
+    }
 }
 
 pub fn sha256_hex(text: &str) -> String {

@@ -72,8 +72,8 @@ fn check_reports_errors_with_file_line_and_column_and_exits_1() {
 fn check_reports_a_yaml_syntax_error_as_such_at_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("routes.yaml");
-    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/routes.yaml"))
-        .unwrap();
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/routes.yaml")).unwrap();
     // Indent the first route's `upstream:` by one more space.
     let (n, line) = shipped
         .lines()
@@ -83,7 +83,13 @@ fn check_reports_a_yaml_syntax_error_as_such_at_its_line() {
     let broken: Vec<String> = shipped
         .lines()
         .enumerate()
-        .map(|(i, l)| if i == n { format!(" {line}") } else { l.to_string() })
+        .map(|(i, l)| {
+            if i == n {
+                format!(" {line}")
+            } else {
+                l.to_string()
+            }
+        })
         .collect();
     std::fs::write(&path, broken.join("\n")).unwrap();
     let o = strangler(&["check", path.to_str().unwrap()]);

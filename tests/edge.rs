@@ -267,3 +267,32 @@ async fn https_upstreams_are_verified_against_the_configured_ca() {
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(r.json()["error"], "upstream_unreachable");
 }
+
+/// Dashboards and alerts need the series before the first event: every
+/// counter exists at 0 from start-up, for each upstream and route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_counter_exists_at_zero_from_start_up() {
+    let up = upstream().spawn().await;
+    let legacy = upstream().spawn().await;
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nupstreams:\n  app: {{ url: {} }}\n  legacy: {{ url: {} }}\nroutes:\n  - name: moved\n    match: {{ path_prefix: /m }}\n    upstream: app\n    fallback: legacy\n    retry: {{ attempts: 2 }}\n  - name: all\n    match: {{ path_prefix: / }}\n    upstream: legacy\n    shadow: {{ upstream: app }}\n",
+        up.url(),
+        legacy.url()
+    );
+    let p = spawn_proxy(&yaml);
+    let m = get(&p.admin_url("/metrics")).await.text();
+    for series in [
+        "strangler_upstream_errors_total{upstream=\"app\",kind=\"connect\"} 0",
+        "strangler_upstream_errors_total{upstream=\"legacy\",kind=\"5xx\"} 0",
+        "strangler_breaker_transitions_total{upstream=\"app\",to=\"open\"} 0",
+        "strangler_breaker_state{upstream=\"app\"} 0",
+        "strangler_retries_total{route=\"all\"} 0",
+        "strangler_fallbacks_total{route=\"moved\",from=\"app\",to=\"legacy\"} 0",
+        "strangler_shadow_comparisons_total{route=\"all\",outcome=\"mismatch\"} 0",
+        "strangler_config_reloads_total{result=\"failure\"} 0",
+        "strangler_config_reloads_total{result=\"success\"} 0",
+        "strangler_shadow_log_dropped_total 0",
+    ] {
+        assert!(m.contains(series), "missing `{series}` in:\n{m}");
+    }
+}
