@@ -72,51 +72,80 @@ macro_rules! scalar_deserialize {
 }
 pub(crate) use scalar_deserialize;
 
-/// A duration written as `250ms`, `5s`, `1m` (humantime syntax).
+/// A duration: a whole number and a unit, `250ms`, `5s`, `1m` or `1h`,
+/// nothing else (no space, no word, no fraction), and never zero: no
+/// timeout, interval or delay of routes.yaml means anything at zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dur(pub Duration);
 
+const DURATION_HINT: &str = "write a whole number and a unit: `250ms`, `5s`, `1m` or `1h`";
+
 pub fn parse_duration(s: &str) -> Result<Dur, String> {
-    let s = s.trim();
-    if s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty() {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    if digits.is_empty() {
+        return Err(format!("`{s}` is not a duration; {DURATION_HINT}"));
+    }
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is too long a duration; {DURATION_HINT}"))?;
+    let per: fn(u64) -> Duration = match unit {
+        "ms" => Duration::from_millis,
+        "s" => Duration::from_secs,
+        "m" => |n| Duration::from_secs(n.saturating_mul(60)),
+        "h" => |n| Duration::from_secs(n.saturating_mul(3600)),
+        "" => {
+            return Err(format!(
+                "`{s}` has no unit; write `{s}s`, `{s}ms` or `{s}m`"
+            ))
+        }
+        other => {
+            return Err(format!(
+                "`{other}` is not a unit of duration in `{s}`; {DURATION_HINT}"
+            ))
+        }
+    };
+    if n == 0 {
         return Err(format!(
-            "`{s}` has no unit; write a duration like `{s}s`, `{s}ms` or `1m`"
+            "`{s}` is zero; a duration here must be more than 0"
         ));
     }
-    humantime::parse_duration(s)
-        .map(Dur)
-        .map_err(|e| format!("`{s}` is not a duration ({e}); write one like `250ms`, `5s` or `1m`"))
+    Ok(Dur(per(n)))
 }
 scalar_deserialize!(Dur, "a duration like `250ms`, `5s` or `1m`", parse_duration);
 
-/// A size in bytes, written as `64KiB`, `1MiB`, `10MB` or a plain number of bytes.
+/// A size in bytes: a number and a unit, `64KiB`, `1MiB`, `1GiB` (or the
+/// decimal `KB`, `MB`, `GB`, or `B`), or a plain number of bytes; no space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size(pub u64);
 
 pub fn parse_size(s: &str) -> Result<Size, String> {
-    let s = s.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let unit = unit.trim();
-    let hint = "write a size like `64KiB`, `1MiB` or `10MiB`";
+    let hint = "write a number and a unit: `64KiB`, `1MiB` or `10MiB`";
     let number: f64 = num
         .parse()
         .map_err(|_| format!("`{s}` is not a size; {hint}"))?;
     let factor: u64 = match unit {
         "" | "B" => 1,
-        "KiB" | "Ki" => 1 << 10,
-        "MiB" | "Mi" => 1 << 20,
-        "GiB" | "Gi" => 1 << 30,
-        "KB" | "kB" | "K" | "k" => 1_000,
-        "MB" | "M" => 1_000_000,
-        "GB" | "G" => 1_000_000_000,
-        other => return Err(format!("`{other}` is not a size unit in `{s}`; {hint}")),
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => return Err(format!("`{other}` is not a unit of size in `{s}`; {hint}")),
     };
     let bytes = number * factor as f64;
-    if !bytes.is_finite() || bytes < 0.0 || bytes > (1u64 << 50) as f64 {
+    if !bytes.is_finite() || bytes > (1u64 << 50) as f64 {
         return Err(format!("`{s}` is out of range; {hint}"));
+    }
+    if bytes < 1.0 {
+        return Err(format!(
+            "`{s}` is zero; a size here must be at least 1 byte"
+        ));
     }
     Ok(Size(bytes as u64))
 }
@@ -134,9 +163,30 @@ mod tests {
         );
         assert_eq!(parse_duration("5s").unwrap().0, Duration::from_secs(5));
         assert_eq!(parse_duration("1m").unwrap().0, Duration::from_secs(60));
+        assert_eq!(parse_duration("1h").unwrap().0, Duration::from_secs(3600));
         let err = parse_duration("5").unwrap_err();
         assert!(err.contains("no unit"), "{err}");
-        assert!(parse_duration("soon").is_err());
+        // One strict grammar, errors in the project's own words.
+        for bad in [
+            "5 s",
+            "5 seconds",
+            "5sec",
+            "five",
+            "1.5s",
+            "-1s",
+            " 5s",
+            "5S",
+            "",
+        ] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(
+                err.contains("`250ms`, `5s`, `1m` or `1h`") || err.contains("no unit"),
+                "{bad}: {err}"
+            );
+            assert!(!err.contains("expected"), "library wording leaked: {err}");
+        }
+        assert!(parse_duration("0s").unwrap_err().contains("zero"));
+        assert!(parse_duration("0ms").unwrap_err().contains("zero"));
     }
 
     #[test]
@@ -147,5 +197,8 @@ mod tests {
         assert_eq!(parse_size("512").unwrap().0, 512);
         assert!(parse_size("1 parsec").unwrap_err().contains("64KiB"));
         assert!(parse_size("MiB").is_err());
+        for bad in ["1 MiB", "1mib", "1Ki", "1k", "0", "0KiB"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
     }
 }
