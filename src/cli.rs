@@ -115,6 +115,15 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// `1 route`, `2 routes`.
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 /// `strangler check`: validate, summarise, warn about unreachable routes.
 pub fn check(path: &Path) -> ExitCode {
     let config = match crate::config::load(path) {
@@ -130,11 +139,11 @@ pub fn check(path: &Path) -> ExitCode {
         eprintln!("warning: {w}");
     }
     println!(
-        "{}: ok ({} routes, {} upstreams, {} warnings)",
+        "{}: ok ({}, {}, {})",
         path.display(),
-        config.routes.len(),
-        config.upstreams.len(),
-        warnings.len()
+        plural(config.routes.len(), "route"),
+        plural(config.upstreams.len(), "upstream"),
+        plural(warnings.len(), "warning")
     );
     ExitCode::SUCCESS
 }
@@ -229,6 +238,7 @@ pub fn report(logs: &[PathBuf], html: Option<&Path>, route: Option<&str>) -> Exi
         logs.to_vec()
     };
     let mut all = Vec::new();
+    let mut routes = std::collections::BTreeSet::new();
     for path in &logs {
         let file = match std::fs::File::open(path) {
             Ok(f) => f,
@@ -248,7 +258,27 @@ pub fn report(logs: &[PathBuf], html: Option<&Path>, route: Option<&str>) -> Exi
         if let Some(e) = read.io_error {
             eprintln!("warning: {}: read error: {e}", path.display());
         }
+        routes.extend(read.routes);
         all.push(read.records);
+    }
+    let files = logs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>();
+    if routes.is_empty() {
+        eprintln!(
+            "error: no shadow-log record in {}; `strangler report` reads the JSON lines a shadowed route writes to `shadow.log`",
+            files.join(", ")
+        );
+        return ExitCode::from(EXIT_INVALID);
+    }
+    if let Some(name) = route.filter(|r| !routes.contains(*r)) {
+        let known = routes.into_iter().collect::<Vec<_>>().join(", ");
+        eprintln!(
+            "error: no record of route `{name}` in {}; the logs hold: {known}",
+            files.join(", ")
+        );
+        return ExitCode::from(EXIT_INVALID);
     }
     let merged = merge_logs(all);
     let report = build_report(&merged);

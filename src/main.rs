@@ -35,22 +35,26 @@ enum LogFormat {
 enum Command {
     /// Serve the proxy and the admin API.
     Run {
+        /// The routes.yaml to serve (watched: edits apply without a restart).
         #[arg(long, default_value = "routes.yaml")]
         config: PathBuf,
     },
     /// The demo: start legacy-stub and the three services in-process, then the proxy.
     Up {
+        /// The routes.yaml to serve; its upstream URLs say where the demo's services listen.
         #[arg(long, default_value = "routes.yaml")]
         config: PathBuf,
     },
     /// Validate a routes.yaml; print a summary and warnings; exit 1 on error.
     Check {
+        /// The routes.yaml to validate.
         #[arg(default_value = "routes.yaml")]
         config: PathBuf,
     },
     /// The shadow-diff report from one or more shadow logs.
     Report {
-        /// A shadow log (JSON lines); repeat for one per replica.
+        /// A shadow log (JSON lines); repeat for one per replica
+        /// [default: shadow-diffs.jsonl].
         #[arg(long = "log")]
         logs: Vec<PathBuf>,
         /// Also write a self-contained HTML report here.

@@ -49,7 +49,7 @@ fn check_warns_about_unreachable_routes() {
         err.contains("route `orders` is unreachable: route `all` above it"),
         "{err}"
     );
-    assert!(out.contains("1 warnings"), "{out}");
+    assert!(out.contains("(2 routes, 1 upstream, 1 warning)"), "{out}");
 }
 
 #[test]
@@ -119,4 +119,38 @@ fn run_refuses_an_invalid_config_with_exit_1() {
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("routes.yaml:"), "{err}");
+}
+
+/// `report` on input that holds no comparison, or for a route the logs do
+/// not know, says so and exits 1; the same log given twice counts once.
+#[test]
+fn report_refuses_empty_input_and_unknown_routes_and_counts_a_comparison_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.jsonl");
+    std::fs::write(&garbage, "this is not a shadow log\n{\"also\": \"not\"}\n").unwrap();
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    for f in [&garbage, &empty] {
+        let o = strangler(&["report", "--log", f.to_str().unwrap()]);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{}: {out}{err}", f.display());
+        assert!(err.contains("no shadow-log record"), "{err}");
+    }
+    let log = dir.path().join("shadow.jsonl");
+    let line = |id: &str| {
+        format!(
+            "{{\"ts\":\"2026-01-02T03:04:05.678Z\",\"request_id\":\"{id}\",\"route\":\"payments\",\"method\":\"GET\",\"path\":\"/p\",\"primary\":{{\"upstream\":\"legacy\",\"status\":200,\"latency_ms\":1.0}},\"shadow\":{{\"upstream\":\"payment\",\"status\":200,\"latency_ms\":1.0,\"error\":null}},\"outcome\":\"match\",\"reason\":null,\"diffs\":[]}}\n"
+        )
+    };
+    std::fs::write(&log, format!("{}{}", line("a"), line("b"))).unwrap();
+    let l = log.to_str().unwrap();
+    let o = strangler(&["report", "--log", l, "--route", "orders"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("no record of route `orders`") && err.contains("payments"), "{err}");
+    let once = text(&strangler(&["report", "--log", l])).0;
+    let twice = strangler(&["report", "--log", l, "--log", l]);
+    assert_eq!(twice.status.code(), Some(0));
+    assert_eq!(text(&twice).0, once, "the same log given twice counts twice");
+    assert!(once.contains("payments"), "{once}");
 }

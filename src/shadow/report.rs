@@ -271,6 +271,8 @@ pub struct LogRead {
     pub corrupt_lines: u64,
     /// A read error that ended the log early (the records before it are kept).
     pub io_error: Option<String>,
+    /// Every route a valid record names (kept or not): to say which exist.
+    pub routes: std::collections::BTreeSet<String>,
 }
 
 /// Reads a `shadow.log`, keeping the records of `route` (all when `None`). Never fails:
@@ -315,17 +317,35 @@ fn finish_line(line: &[u8], overlong: bool, route: Option<&str>, out: &mut LogRe
     }
     let record = std::str::from_utf8(line).ok().filter(|_| !overlong);
     match record.and_then(|l| ShadowRecord::from_json_line(l.trim()).ok()) {
-        Some(r) if route.is_none_or(|name| &*r.route == name) => out.records.push(r),
-        Some(_) => {}
+        Some(r) => {
+            if !out.routes.contains(&*r.route) {
+                out.routes.insert(r.route.to_string());
+            }
+            if route.is_none_or(|name| &*r.route == name) {
+                out.records.push(r);
+            }
+        }
         None => out.corrupt_lines += 1,
     }
 }
 
 /// Merges several logs (one per replica) into one, ordered by `ts` (stable for equal
 /// timestamps), ready to feed a [`ReportBuilder`].
+///
+/// A comparison seen twice (the same log given twice, or lines a shipper
+/// delivered again: same request id, time and route) is counted once.
 pub fn merge_logs(logs: Vec<Vec<ShadowRecord>>) -> Vec<ShadowRecord> {
     let mut all: Vec<ShadowRecord> = logs.into_iter().flatten().collect();
     all.sort_by_cached_key(ShadowRecord::ts_key);
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|r| {
+        r.request_id.is_empty()
+            || seen.insert((
+                r.request_id.clone(),
+                r.ts.clone(),
+                std::sync::Arc::clone(&r.route),
+            ))
+    });
     all
 }
 
