@@ -64,6 +64,7 @@ where
     let Handled {
         mut response,
         request_id,
+        ..
     } = answer(&mut slot, &state, &conn).await;
     response.headers_mut().insert(&X_REQUEST_ID, request_id);
     response
@@ -94,6 +95,7 @@ where
                 request_id: "",
             }),
             request_id: HeaderValue::from_static(""),
+            header_read_timeout: None,
         };
     };
     let snapshot = state.snapshot.load_full();
@@ -121,6 +123,8 @@ where
     Handled {
         response: resp,
         request_id,
+        // The one snapshot of this request says it: no second load.
+        header_read_timeout: Some(snapshot.config.limits.header_read_timeout),
     }
 }
 

@@ -68,6 +68,9 @@ impl Handler for Edge {
     }
 
     #[inline]
+    /// Asked once per connection, for its first request; each answer then
+    /// carries the timeout of the snapshot its request loaded (one load a
+    /// request).
     fn header_read_timeout(&self) -> Duration {
         self.state.snapshot.load().config.limits.header_read_timeout
     }

@@ -147,10 +147,17 @@ fn report_refuses_empty_input_and_unknown_routes_and_counts_a_comparison_once() 
     let o = strangler(&["report", "--log", l, "--route", "orders"]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
-    assert!(err.contains("no record of route `orders`") && err.contains("payments"), "{err}");
+    assert!(
+        err.contains("no record of route `orders`") && err.contains("payments"),
+        "{err}"
+    );
     let once = text(&strangler(&["report", "--log", l])).0;
     let twice = strangler(&["report", "--log", l, "--log", l]);
     assert_eq!(twice.status.code(), Some(0));
-    assert_eq!(text(&twice).0, once, "the same log given twice counts twice");
+    assert_eq!(
+        text(&twice).0,
+        once,
+        "the same log given twice counts twice"
+    );
     assert!(once.contains("payments"), "{once}");
 }

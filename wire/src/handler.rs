@@ -28,6 +28,10 @@ pub struct Handled {
     pub response: Response<BoxedBody>,
     /// Written as the response's `X-Request-Id` field, as the head goes out.
     pub request_id: HeaderValue,
+    /// The header read timeout of the configuration this answer was made
+    /// under: the connection's next request gets it (`None`: keep the one
+    /// in use). The handler loads its configuration once per request.
+    pub header_read_timeout: Option<Duration>,
 }
 
 /// Why a request could not be read; the handler turns it into the answer

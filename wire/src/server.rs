@@ -71,8 +71,10 @@ where
     let mut idle_timer = pin!(tokio::time::sleep(Duration::ZERO));
     let mut buf = BytesMut::new();
     let mut first = true;
+    // Asked once per connection; then each answer says the timeout of the
+    // configuration it was made under (the handler loads that once per request).
+    let mut header_timeout = handler.header_read_timeout();
     loop {
-        let header_timeout = handler.header_read_timeout();
         if buf.is_empty() || (first && sniff_h2 && H2_PREFACE.starts_with(&buf)) {
             if drain.draining() {
                 return Ended::Done;
@@ -109,8 +111,16 @@ where
         first = false;
         // Boxed: a request's state exists only while it is in flight, so an
         // idle connection's task stays small.
-        let next =
-            boxed_with(|| request(&mut rd, &mut wr, &mut buf, header_timeout, handler, drain));
+        let next = boxed_with(|| {
+            request(
+                &mut rd,
+                &mut wr,
+                &mut buf,
+                &mut header_timeout,
+                handler,
+                drain,
+            )
+        });
         if !next.await || drain.draining() {
             let _ = wr.shutdown().await;
             if !drain.draining() {
@@ -183,7 +193,7 @@ async fn request<R, W, H>(
     rd: &mut R,
     wr: &mut W,
     buf: &mut BytesMut,
-    header_timeout: Duration,
+    header_timeout: &mut Duration,
     handler: &H,
     drain: &Watch,
 ) -> bool
@@ -192,7 +202,7 @@ where
     W: AsyncWrite + Unpin + Send,
     H: Handler,
 {
-    let head = match read_head(rd, buf, header_timeout, handler.limits()).await {
+    let head = match read_head(rd, buf, *header_timeout, handler.limits()).await {
         Ok(Some(h)) => h,
         Ok(None) => return false,
         Err(e) => return refused(wr, handler, refusal(e, true)).await,
@@ -217,7 +227,11 @@ where
     let Handled {
         response: resp,
         request_id,
+        header_read_timeout,
     } = fed!(handling, feed, rd, buf, Some(&mut *wr));
+    if let Some(t) = header_read_timeout {
+        *header_timeout = t;
+    }
     drop(handling);
     if resp.status().as_u16() == CLIENT_CLOSED {
         // The client went away mid-request: nobody to answer.

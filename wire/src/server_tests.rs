@@ -21,6 +21,7 @@ impl Handler for Nothing {
         Handled {
             response,
             request_id: HeaderValue::from_static("t"),
+            header_read_timeout: None,
         }
     }
 

@@ -15,7 +15,8 @@ use strangler_wire::{Handled, Handler, Refusal};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::task::JoinHandle;
 
-/// Answers `METHOD path body` (the body read whole); `/gone`: 499.
+/// Answers `METHOD path body` (the body read whole); `/gone`: 499;
+/// `/short`: the next request's head must come within 50 ms.
 struct Echo;
 
 impl Handler for Echo {
@@ -25,6 +26,7 @@ impl Handler for Echo {
             return Handled {
                 response: Response::new(full("no request")),
                 request_id: id,
+                header_read_timeout: None,
             };
         };
         let (parts, body) = req.into_parts();
@@ -47,9 +49,13 @@ impl Handler for Echo {
         if parts.uri.path() == "/gone" {
             *response.status_mut() = StatusCode::from_u16(strangler_wire::CLIENT_CLOSED).unwrap();
         }
+        // `/short`: the configuration it was answered under has a short
+        // header timeout, for the connection's next request.
+        let short = (parts.uri.path() == "/short").then_some(Duration::from_millis(50));
         Handled {
             response,
             request_id: id,
+            header_read_timeout: short,
         }
     }
 
@@ -259,4 +265,23 @@ async fn a_head_request_gets_no_body() {
     // A HEAD answer keeps the Content-Length its handler gave (none here).
     assert!(!out.contains("content-length"), "{out}");
     assert!(out.ends_with("x-request-id: req-1\r\n\r\n"), "{out}");
+}
+
+/// The handler loads its configuration once per request and says its
+/// header timeout with the answer: the next request on the connection gets
+/// it (here 50 ms instead of the handler's 5 s default).
+#[tokio::test(start_paused = true)]
+async fn an_answer_sets_the_next_request_s_header_timeout() {
+    let drain = Drain::new();
+    let (mut c, _task) = connect(&drain, false);
+    c.write_all(b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let resp = read_response(&mut c).await;
+    assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
+    c.write_all(b"GET /next HT").await.unwrap();
+    let t = tokio::time::Instant::now();
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).await.unwrap();
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
 }
