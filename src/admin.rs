@@ -6,6 +6,7 @@
 //! | `GET /-/ready` | 200 once listeners are bound and a config is loaded, else 503 |
 //! | `GET /-/config` | version, sha256, loaded_at, path, routes, upstreams, last_error |
 //! | `POST /-/reload` | 200 `{"version"}`, or 422 with the error (old config kept) |
+//! | `POST /-/reload?dry_run=1` | 200 `{"summary", "plan"}`: what a reload would change (`plan`), applied not |
 //! | `GET /-/breakers` | state, consecutive failures and opened_at per upstream |
 //! | `GET /-/shadow` | the live shadow-diff report, per route |
 //! | `GET /metrics` | Prometheus text format |
@@ -61,6 +62,7 @@ impl Admin {
                 }
             }
             (&Method::GET, "/-/config") => json_response(StatusCode::OK, &self.config()),
+            (&Method::POST, "/-/reload") if dry_run(req.uri()) => self.dry_run().await,
             (&Method::POST, "/-/reload") => self.reload().await,
             (&Method::GET, "/-/breakers") => json_response(StatusCode::OK, &self.breakers()),
             (&Method::GET, "/-/shadow") => {
@@ -104,6 +106,20 @@ impl Admin {
             "upstreams": snap.config.upstreams.keys().collect::<Vec<_>>(),
             "last_error": self.reloader.last_error(),
         })
+    }
+
+    /// `POST /-/reload?dry_run=1`: what a reload would change, applied not.
+    async fn dry_run(&self) -> Response<ProxyBody> {
+        match self.reloader.dry_run().await {
+            Ok(plan) => json_response(
+                StatusCode::OK,
+                &json!({"dry_run": true, "summary": plan.summary(), "plan": plan}),
+            ),
+            Err(e) => json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({"error": "invalid_config", "message": e.message, "line": e.line, "column": e.column, "at": e.at}),
+            ),
+        }
     }
 
     async fn reload(&self) -> Response<ProxyBody> {
@@ -168,4 +184,12 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>) {
                 .await;
         });
     }
+}
+
+/// `?dry_run=1` (or `true`) on the query.
+fn dry_run(uri: &http::Uri) -> bool {
+    uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|kv| matches!(kv, "dry_run" | "dry_run=1" | "dry_run=true"))
+    })
 }

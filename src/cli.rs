@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::app::{self, Listeners, RunError};
-use crate::config::{Action, Config, PathMatch};
+use crate::config::Config;
 
 const EXIT_INVALID: u8 = 1;
 const EXIT_RUNTIME: u8 = 3;
@@ -115,6 +115,53 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// `strangler plan OLD NEW`: what the edit changes (exit 1 when either
+/// file is invalid; the new one's error is what `check` would say).
+pub fn plan(old: &Path, new: &Path, paths: &[String], log: Option<&Path>) -> ExitCode {
+    let load = |p: &Path| {
+        crate::config::load(p).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_INVALID)
+        })
+    };
+    let (old, new) = match (load(old), load(new)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    let mut requests = Vec::new();
+    for p in paths {
+        let parsed = p.split_once(' ').and_then(|(m, path)| {
+            let m = http::Method::from_bytes(m.as_bytes()).ok()?;
+            path.starts_with('/').then(|| (m, path.to_string()))
+        });
+        match parsed {
+            Some(r) => requests.push(r),
+            None => {
+                eprintln!("error: `--path {p}` is not a request; write it like `--path \"GET /orders/7\"`");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        }
+    }
+    if let Some(log) = log {
+        let Ok(file) = std::fs::File::open(log) else {
+            eprintln!("error: cannot open {}", log.display());
+            return ExitCode::from(EXIT_INVALID);
+        };
+        let read = crate::shadow::report::read_log(std::io::BufReader::new(file), None);
+        for r in read.records {
+            let Ok(m) = http::Method::from_bytes(r.method.as_bytes()) else {
+                continue;
+            };
+            let request = (m, r.path.to_string());
+            if !requests.contains(&request) && requests.len() < paths.len() + 20 {
+                requests.push(request);
+            }
+        }
+    }
+    print!("{}", crate::plan::plan(&old, &new, &requests).render());
+    ExitCode::SUCCESS
+}
+
 /// `1 route`, `2 routes`.
 fn plural(n: usize, what: &str) -> String {
     if n == 1 {
@@ -159,54 +206,11 @@ pub fn summary(config: &Config) -> String {
     }
     out.push_str("routes (first match wins):\n");
     for (i, r) in config.routes.iter().enumerate() {
-        let m = match &r.path {
-            PathMatch::Exact(t) => format!("path {}", t.raw),
-            PathMatch::Prefix(p) => format!("path_prefix {p}"),
-            PathMatch::Regex(re) => format!("path_regex {}", re.as_str()),
-        };
-        let methods = r.methods.as_ref().map_or(String::new(), |ms| {
-            format!(
-                " [{}]",
-                ms.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",")
-            )
-        });
-        let headers: String = r.headers.iter().map(|(k, v)| format!(" {k}={v}")).collect();
-        let dest = match &r.action {
-            Action::Upstream(u) => u.clone(),
-            Action::Split(s) => format!(
-                "split {}",
-                s.iter()
-                    .map(|(u, w)| format!("{u}:{w}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-            Action::Aggregate(p) => format!(
-                "aggregate {}",
-                p.iter()
-                    .map(|(n, p)| format!("{n}<-{}", p.upstream.0))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-        };
-        let mut extras = Vec::new();
-        if let Some(f) = &r.fallback {
-            extras.push(format!("fallback {f}"));
-        }
-        if let Some(rt) = &r.retry {
-            extras.push(format!("retry {}", rt.attempts.0));
-        }
-        if let Some(s) = &r.shadow {
-            extras.push(format!("shadow {} @{}", s.upstream.0, s.sample.0));
-        }
-        let extras = if extras.is_empty() {
-            String::new()
-        } else {
-            format!("  ({})", extras.join(", "))
-        };
         out.push_str(&format!(
-            "  {:>2}. {:<18} {m}{methods}{headers} -> {dest}{extras}\n",
+            "  {:>2}. {:<18} {}\n",
             i + 1,
-            r.name
+            r.name,
+            crate::plan::describe(r)
         ));
     }
     out

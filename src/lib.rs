@@ -41,6 +41,7 @@ pub(crate) mod error;
 pub(crate) mod headers;
 pub(crate) mod metrics;
 pub(crate) mod normalize;
+pub mod plan;
 pub(crate) mod pointer;
 pub(crate) mod proxy;
 pub(crate) mod reload;

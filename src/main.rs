@@ -51,6 +51,22 @@ enum Command {
         #[arg(default_value = "routes.yaml")]
         config: PathBuf,
     },
+    /// What an edit of routes.yaml changes, before it applies: routes added,
+    /// removed, changed or moved, breakers that reset, and where requests go
+    /// before and after.
+    Plan {
+        /// The configuration in use.
+        old: PathBuf,
+        /// The edited configuration.
+        new: PathBuf,
+        /// A request to follow, as `"METHOD /path"` (repeatable); one per
+        /// route's match is always followed.
+        #[arg(long = "path")]
+        paths: Vec<String>,
+        /// Also follow the requests of this shadow log (up to 20 distinct).
+        #[arg(long)]
+        log: Option<PathBuf>,
+    },
     /// The shadow-diff report from one or more shadow logs.
     Report {
         /// A shadow log (JSON lines); repeat for one per replica
@@ -93,6 +109,12 @@ fn main() -> ExitCode {
             strangler::cli::run(config, true, hints)
         }
         Command::Check { config } => strangler::cli::check(&config),
+        Command::Plan {
+            old,
+            new,
+            paths,
+            log,
+        } => strangler::cli::plan(&old, &new, &paths, log.as_deref()),
         Command::Report { logs, html, route } => {
             strangler::cli::report(&logs, html.as_deref(), route.as_deref())
         }

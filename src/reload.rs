@@ -78,6 +78,31 @@ impl Reloader {
         }
     }
 
+    /// What reloading the file now would change, without applying it
+    /// (`POST /-/reload?dry_run=1`); the error a reload would report.
+    pub async fn dry_run(&self) -> Result<crate::plan::Plan, LastError> {
+        let at = || format_ts(SystemTime::now());
+        let text = tokio::fs::read_to_string(&self.path)
+            .await
+            .map_err(|e| LastError {
+                message: format!(
+                    "{}: cannot read the configuration: {e}",
+                    self.path.display()
+                ),
+                line: None,
+                column: None,
+                at: at(),
+            })?;
+        let next = crate::config::parse(&text, &self.path).map_err(|e| LastError {
+            message: e.to_string(),
+            line: e.line,
+            column: e.column,
+            at: at(),
+        })?;
+        let current = self.state.snapshot.load_full();
+        Ok(crate::plan::plan(&current.config, &next, &[]))
+    }
+
     pub async fn reload(&self, trigger: &'static str) -> Outcome {
         let _one_at_a_time = self.gate.lock().await;
         let current = self.state.snapshot.load_full();
@@ -161,9 +186,11 @@ impl Reloader {
             config.admin_listen = current.config.admin_listen;
         }
         let version = current.version + 1;
+        let changes = crate::plan::plan(&current.config, &config, &[]).summary();
         match Snapshot::build(config, sha, version, Some(current), &self.on_transition) {
             Ok(next) => {
                 self.state.install(next);
+                tracing::info!(trigger, version, %changes, "what the reload changed");
                 Outcome::Applied(version)
             }
             Err(e) => failed(e.to_string(), None, None),

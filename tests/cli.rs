@@ -161,3 +161,42 @@ fn report_refuses_empty_input_and_unknown_routes_and_counts_a_comparison_once() 
     );
     assert!(once.contains("payments"), "{once}");
 }
+
+/// `strangler plan OLD NEW` says what an edit moves before it is made.
+#[test]
+fn plan_says_where_requests_go_before_and_after_an_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/routes.yaml")).unwrap();
+    let old = dir.path().join("old.yaml");
+    std::fs::write(&old, &shipped).unwrap();
+    // The edit: `orders` back to the monolith.
+    let edited = shipped.replacen(
+        "    upstream: order\n    fallback: legacy\n",
+        "    upstream: legacy\n",
+        1,
+    );
+    assert_ne!(edited, shipped, "the shipped routes.yaml changed shape");
+    let new = dir.path().join("new.yaml");
+    std::fs::write(&new, edited).unwrap();
+    let o = strangler(&[
+        "plan",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        "--path",
+        "GET /orders/7",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("changed         orders:"), "{out}");
+    assert!(
+        out.contains("GET /orders/7: orders → order  ⇒  orders → legacy"),
+        "{out}"
+    );
+    assert!(
+        out.contains("GET /customers/1") || out.contains("GET /: monolith → legacy (unchanged)"),
+        "{out}"
+    );
+    let bad = strangler(&["plan", old.to_str().unwrap(), "/nonexistent.yaml"]);
+    assert_eq!(bad.status.code(), Some(1));
+}

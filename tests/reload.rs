@@ -346,3 +346,27 @@ async fn edits_that_keep_coming_apply_at_least_once_a_second() {
         "only {applied_while_editing} reloads applied during 4 s of edits"
     );
 }
+
+/// `POST /-/reload?dry_run=1` says what the file on disk would change, and
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_reload_plans_and_applies_nothing() {
+    let (a, b) = pair().await;
+    let p = spawn_proxy(&config(&a.url(), &b.url(), "a"));
+    p.write_config(&format!(
+        "# moving to b\n{}",
+        config(&a.url(), &b.url(), "b")
+    ));
+    let r = send("POST", &p.admin_url("/-/reload?dry_run=1"), &[], "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["plan"]["routes"][0]["kind"], "changed", "{j}");
+    let moved =
+        j["plan"]["samples"].as_array().unwrap().iter().any(|s| {
+            s["request"] == "GET /" && s["before"] == "all → a" && s["after"] == "all → b"
+        });
+    assert!(moved, "{j}");
+    // Nothing applied: still version 1, still upstream a.
+    assert_eq!(admin_json(&p, "/-/config").await["version"], 1);
+    assert_eq!(get(&p.url("/")).await.text(), "A");
+}
