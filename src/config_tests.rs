@@ -118,12 +118,22 @@ fn invalid_regex() {
 }
 
 #[test]
+fn a_zero_split_in_a_later_route_is_reported_at_that_split() {
+    let e = err_of(&with_routes(
+        "  - name: a\n    match: { path_prefix: /a }\n    upstream: legacy\n  - name: r\n    match: { path_prefix: / }\n    split:\n      legacy: 0\n      order: 0\n",
+    ));
+    assert!(e.message.contains("sum to 0"), "{e}");
+    assert!(matches!(e.line, Some(11..=13)), "{e}");
+}
+
+#[test]
 fn split_summing_to_zero() {
     let e = err_of(&with_routes(
         "  - name: r\n    match: { path_prefix: / }\n    split: { legacy: 0, order: 0 }\n",
     ));
     assert!(e.message.contains("sum to 0"), "{e}");
-    assert_eq!(e.line, Some(6), "{e}");
+    // At the split's own line, not the route's first.
+    assert_eq!(e.line, Some(8), "{e}");
     assert!(!e.message.contains(" at line "), "{e}");
 }
 

@@ -21,7 +21,7 @@ pub struct RawRoute {
     #[serde(rename = "match")]
     matcher: RawMatch,
     upstream: Option<UpstreamRef>,
-    split: Option<IndexMap<UpstreamRef, u32>>,
+    split: Option<SplitWeights>,
     aggregate: Option<IndexMap<String, AggregatePart>>,
     fallback: Option<UpstreamRef>,
     timeout: Option<Dur>,
@@ -170,6 +170,41 @@ fn default_compare_headers() -> Vec<HeaderMatchName> {
     vec![HeaderMatchName(http::header::CONTENT_TYPE)]
 }
 
+/// `split:` weights by upstream, summing to more than 0: checked as the
+/// mapping is read, so that the error points at the `split` itself.
+#[derive(Debug)]
+pub struct SplitWeights(IndexMap<UpstreamRef, u32>);
+
+impl<'de> Deserialize<'de> for SplitWeights {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Weights;
+        impl<'de> serde::de::Visitor<'de> for Weights {
+            type Value = SplitWeights;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("upstream names and weights, like `{ order: 10, legacy: 90 }`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = IndexMap::new();
+                let mut sum = 0u64;
+                while let Some((u, w)) = m.next_entry::<UpstreamRef, u32>()? {
+                    sum += u64::from(w);
+                    out.insert(u, w);
+                }
+                if sum == 0 {
+                    return Err(serde::de::Error::custom(
+                        "the `split` weights sum to 0; give at least one upstream a weight above 0",
+                    ));
+                }
+                Ok(SplitWeights(out))
+            }
+        }
+        d.deserialize_map(Weights)
+    }
+}
+
 /// A JSON Pointer to skip in comparisons; `*` matches any one segment.
 #[derive(Debug, Clone)]
 pub struct IgnorePointer(pub String);
@@ -222,10 +257,7 @@ impl TryFrom<RawRoute> for RouteConfig {
         let action = match (raw.upstream, raw.split, raw.aggregate) {
             (Some(u), None, None) => Action::Upstream(u.0),
             (None, Some(split), None) => {
-                if split.values().map(|w| u64::from(*w)).sum::<u64>() == 0 {
-                    return Err(format!("route `{name}`: the `split` weights sum to 0; give at least one upstream a weight above 0"));
-                }
-                Action::Split(split.into_iter().map(|(u, w)| (u.0, w)).collect())
+                Action::Split(split.0.into_iter().map(|(u, w)| (u.0, w)).collect())
             }
             (None, None, Some(parts)) => aggregate_action(&name, &path, parts)?,
             _ => {
