@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::app::{self, Listeners, RunError};
 use crate::config::Config;
@@ -147,7 +149,7 @@ pub fn plan(old: &Path, new: &Path, paths: &[String], log: Option<&Path>) -> Exi
             eprintln!("error: cannot open {}", log.display());
             return ExitCode::from(EXIT_INVALID);
         };
-        let read = crate::shadow::report::read_log(std::io::BufReader::new(file), None);
+        let read = crate::shadow::stream::read_log(std::io::BufReader::new(file), None);
         for r in read.records {
             let Ok(m) = http::Method::from_bytes(r.method.as_bytes()) else {
                 continue;
@@ -160,6 +162,17 @@ pub fn plan(old: &Path, new: &Path, paths: &[String], log: Option<&Path>) -> Exi
     }
     print!("{}", crate::plan::plan(&old, &new, &requests).render());
     ExitCode::SUCCESS
+}
+
+/// A reader that counts the bytes read (the report's progress).
+struct Counting(std::fs::File, Arc<AtomicU64>);
+
+impl std::io::Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// `1 route`, `2 routes`.
@@ -234,58 +247,74 @@ pub fn unreachable_warnings(config: &Config) -> Vec<String> {
 
 /// `strangler report`: merge shadow logs, print the table, optionally write HTML.
 pub fn report(logs: &[PathBuf], html: Option<&Path>, route: Option<&str>) -> ExitCode {
-    use crate::shadow::report::{build_report, merge_logs, read_log};
     use crate::shadow::table::render_table;
     let logs: Vec<PathBuf> = if logs.is_empty() {
         vec![PathBuf::from("shadow-diffs.jsonl")]
     } else {
         logs.to_vec()
     };
-    let mut all = Vec::new();
-    let mut routes = std::collections::BTreeSet::new();
+    let read = Arc::new(AtomicU64::new(0));
+    let mut readers = Vec::new();
+    let mut total = 0;
     for path in &logs {
-        let file = match std::fs::File::open(path) {
-            Ok(f) => f,
+        match std::fs::File::open(path) {
+            Ok(f) => {
+                total += f.metadata().map_or(0, |m| m.len());
+                let counted = Counting(f, Arc::clone(&read));
+                readers.push(std::io::BufReader::with_capacity(256 * 1024, counted));
+            }
             Err(e) => {
                 eprintln!("error: cannot open {}: {e}", path.display());
                 return ExitCode::from(EXIT_INVALID);
             }
-        };
-        let read = read_log(std::io::BufReader::new(file), route);
-        if read.corrupt_lines > 0 {
+        }
+    }
+    // Drawn only on a terminal (indicatif hides it otherwise).
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let streamed = crate::shadow::stream::report(readers, route, || {
+        bar.set_position(read.load(Ordering::Relaxed));
+    });
+    bar.finish_and_clear();
+    for (i, path) in logs.iter().enumerate() {
+        let corrupt = streamed.corrupt_lines.get(i).copied().unwrap_or(0);
+        if corrupt > 0 {
             eprintln!(
-                "warning: {}: skipped {} corrupt or truncated lines",
-                path.display(),
-                read.corrupt_lines
+                "warning: {}: skipped {corrupt} corrupt or truncated lines",
+                path.display()
             );
         }
-        if let Some(e) = read.io_error {
+        if let Some(Some(e)) = streamed.io_errors.get(i) {
             eprintln!("warning: {}: read error: {e}", path.display());
         }
-        routes.extend(read.routes);
-        all.push(read.records);
     }
     let files = logs
         .iter()
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>();
-    if routes.is_empty() {
+    if streamed.routes.is_empty() {
         eprintln!(
             "error: no shadow-log record in {}; `strangler report` reads the JSON lines a shadowed route writes to `shadow.log`",
             files.join(", ")
         );
         return ExitCode::from(EXIT_INVALID);
     }
-    if let Some(name) = route.filter(|r| !routes.contains(*r)) {
-        let known = routes.into_iter().collect::<Vec<_>>().join(", ");
+    if let Some(name) = route.filter(|r| !streamed.routes.contains(*r)) {
+        let known = streamed
+            .routes
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
         eprintln!(
             "error: no record of route `{name}` in {}; the logs hold: {known}",
             files.join(", ")
         );
         return ExitCode::from(EXIT_INVALID);
     }
-    let merged = merge_logs(all);
-    let report = build_report(&merged);
+    let report = streamed.report;
     print!("{}", render_table(&report));
     if let Some(out) = html {
         let now = crate::shadow::record::format_ts(std::time::SystemTime::now());

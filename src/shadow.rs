@@ -24,5 +24,6 @@ pub(crate) mod pipelined;
 pub(crate) mod plan;
 pub mod record;
 pub mod report;
+pub mod stream;
 pub(crate) mod structure;
 pub(crate) mod table;

@@ -406,7 +406,7 @@ async fn identical_answers_make_the_route_ready_and_reports_agree() {
             && !page.contains("https://")
     );
     // Live and offline agree.
-    let read = strangler::shadow::report::read_log(
+    let read = strangler::shadow::stream::read_log(
         std::io::BufReader::new(std::fs::File::open(&log).unwrap()),
         None,
     );

@@ -27,7 +27,6 @@ pub use super::latency::LatencyHistogram;
 use super::record::{Outcome, ShadowRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::BufRead;
 
 /// Comparisons needed before a route can be ready.
 pub const MIN_COMPARED: u64 = 100;
@@ -39,8 +38,6 @@ pub const MAX_POINTERS: usize = 2000;
 pub const TOP_POINTERS: usize = 10;
 /// Routes tracked by one builder; records of further routes are only counted.
 pub const MAX_ROUTES: usize = 1000;
-/// Log lines longer than this are counted as corrupt.
-pub const MAX_LINE_BYTES: usize = 4 << 20;
 const MAX_TEXT: usize = 256;
 /// Everything kept about one route, in bounded memory.
 #[derive(Debug, Clone, Default)]
@@ -261,72 +258,6 @@ pub struct LatencySummary {
     pub count: u64,
     pub p50: Option<f64>,
     pub p99: Option<f64>,
-}
-
-/// The result of reading one log.
-#[derive(Debug, Default)]
-pub struct LogRead {
-    pub records: Vec<ShadowRecord>,
-    /// Lines that were not a valid record (garbage, truncated, too long, not UTF-8).
-    pub corrupt_lines: u64,
-    /// A read error that ended the log early (the records before it are kept).
-    pub io_error: Option<String>,
-    /// Every route a valid record names (kept or not): to say which exist.
-    pub routes: std::collections::BTreeSet<String>,
-}
-
-/// Reads a `shadow.log`, keeping the records of `route` (all when `None`). Never fails:
-/// bad lines are counted, blank lines ignored, a read error ends the log.
-pub fn read_log(mut reader: impl BufRead, route: Option<&str>) -> LogRead {
-    let mut out = LogRead::default();
-    let (mut line, mut overlong) = (Vec::new(), false);
-    loop {
-        let buf = match reader.fill_buf() {
-            Ok(buf) => buf,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                out.io_error = Some(e.to_string());
-                break;
-            }
-        };
-        if buf.is_empty() {
-            finish_line(&line, overlong, route, &mut out);
-            break;
-        }
-        let (chunk, used, ends) = match buf.iter().position(|&b| b == b'\n') {
-            Some(i) => (&buf[..i], i + 1, true),
-            None => (buf, buf.len(), false),
-        };
-        if line.len() + chunk.len() > MAX_LINE_BYTES {
-            overlong = true;
-        } else {
-            line.extend_from_slice(chunk);
-        }
-        reader.consume(used);
-        if ends {
-            finish_line(&line, overlong, route, &mut out);
-            (overlong, line) = (false, Vec::new());
-        }
-    }
-    out
-}
-
-fn finish_line(line: &[u8], overlong: bool, route: Option<&str>, out: &mut LogRead) {
-    if !overlong && line.iter().all(u8::is_ascii_whitespace) {
-        return;
-    }
-    let record = std::str::from_utf8(line).ok().filter(|_| !overlong);
-    match record.and_then(|l| ShadowRecord::from_json_line(l.trim()).ok()) {
-        Some(r) => {
-            if !out.routes.contains(&*r.route) {
-                out.routes.insert(r.route.to_string());
-            }
-            if route.is_none_or(|name| &*r.route == name) {
-                out.records.push(r);
-            }
-        }
-        None => out.corrupt_lines += 1,
-    }
 }
 
 /// Merges several logs (one per replica) into one, ordered by `ts` (stable for equal

@@ -1,6 +1,7 @@
 use super::super::diff::{Diff, DiffKind};
 use super::super::record::{PrimarySide, ShadowSide};
 use super::*;
+use crate::shadow::stream::{read_log, MAX_LINE_BYTES};
 use crate::shadow::table::render_table;
 use std::io::{BufReader, Read};
 
