@@ -26,7 +26,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 pub use route::{Action, PathMatch, RouteConfig, Segment};
-use units::{scalar_deserialize, Dur, Size};
+use units::{scalar_deserialize, scalar_schema, Dur, Size};
 pub use upstream::{BreakerConfig, UpstreamConfig, UpstreamUrl};
 
 /// The validated configuration.
@@ -96,8 +96,10 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-#[derive(Deserialize)]
+/// routes.yaml as written (its JSON Schema is `strangler schema`).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "strangler routes.yaml")]
 struct RawConfig {
     listen: Addr,
     workers: Option<Workers>,
@@ -119,14 +121,14 @@ struct RawConfig {
     routes: Vec<RouteConfig>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawTls {
     cert: String,
     key: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
     listen: Addr,
@@ -139,7 +141,7 @@ impl Default for RawAdmin {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawShadow {
     log: Option<String>,
@@ -147,7 +149,7 @@ struct RawShadow {
     max_inflight: Option<usize>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     header_read_timeout: Option<Dur>,
@@ -163,6 +165,7 @@ fn parse_addr(s: &str) -> Result<Addr, String> {
     })
 }
 scalar_deserialize!(Addr, "an address like `127.0.0.1:8080`", parse_addr);
+scalar_schema!(Addr, "Address", {"type": "string", "description": "an address like 127.0.0.1:8080"});
 
 struct Workers(usize);
 fn parse_workers(s: &str) -> Result<Workers, String> {
@@ -174,6 +177,7 @@ fn parse_workers(s: &str) -> Result<Workers, String> {
     }
 }
 scalar_deserialize!(Workers, "a number of worker threads", parse_workers);
+scalar_schema!(Workers, "Workers", {"type": "integer", "minimum": 1, "description": "runtime worker threads"});
 
 struct Cidr(ipnet::IpNet);
 fn parse_cidr(s: &str) -> Result<Cidr, String> {
@@ -183,6 +187,7 @@ fn parse_cidr(s: &str) -> Result<Cidr, String> {
         .map_err(|_| format!("`{s}` is not a CIDR; write one like `10.0.0.0/8` or `127.0.0.1/32`"))
 }
 scalar_deserialize!(Cidr, "a CIDR like `10.0.0.0/8`", parse_cidr);
+scalar_schema!(Cidr, "Cidr", {"type": "string", "description": "a CIDR like 10.0.0.0/8, or an address"});
 
 struct EventBus(String);
 fn parse_bus(s: &str) -> Result<EventBus, String> {
@@ -195,8 +200,9 @@ fn parse_bus(s: &str) -> Result<EventBus, String> {
     }
 }
 scalar_deserialize!(EventBus, "`memory` or `nats://HOST:PORT`", parse_bus);
+scalar_schema!(EventBus, "EventBus", {"type": "string", "pattern": "^(memory|nats://.+)$", "description": "memory, or nats://HOST:PORT"});
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawDemo {
     event_bus: Option<EventBus>,
@@ -210,6 +216,7 @@ fn moved(s: &str) -> Result<Moved, String> {
     ))
 }
 scalar_deserialize!(Moved, "`demo: { event_bus: ... }`", moved);
+scalar_schema!(Moved, "Moved", {"not": {}, "description": "moved: write demo: { event_bus: ... }"});
 
 /// Only the upstream names, read leniently (pass 1).
 #[derive(Deserialize)]
@@ -224,6 +231,14 @@ fn strip_location(message: &str) -> String {
         Some(i) if message[i..].contains(" column ") => message[..i].to_string(),
         _ => message.to_string(),
     }
+}
+
+/// The JSON Schema of routes.yaml, generated from the types it is read
+/// into (`strangler schema`; editors complete and check with it). The
+/// schema says the shape; `check` says everything else (unknown upstream
+/// names, duplicate routes, a regex that does not compile...).
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RawConfig)).unwrap_or_default()
 }
 
 /// Read and validate the file at `path`.

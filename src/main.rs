@@ -67,6 +67,8 @@ enum Command {
         #[arg(long)]
         log: Option<PathBuf>,
     },
+    /// Print the JSON Schema of routes.yaml (for editors: completion and checks).
+    Schema,
     /// The shadow-diff report from one or more shadow logs.
     Report {
         /// A shadow log (JSON lines); repeat for one per replica
@@ -115,6 +117,14 @@ fn main() -> ExitCode {
             paths,
             log,
         } => strangler::cli::plan(&old, &new, &paths, log.as_deref()),
+        Command::Schema => {
+            let schema = strangler::config::schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
         Command::Report { logs, html, route } => {
             strangler::cli::report(&logs, html.as_deref(), route.as_deref())
         }

@@ -2,7 +2,7 @@
 //! path prefixes, regexes, methods and header names — each validated where it
 //! is written, so an error carries its own line and column.
 
-use super::units::scalar_deserialize;
+use super::units::{scalar_deserialize, scalar_schema};
 
 /// An HTTP method, upper-cased.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,7 @@ fn parse_method(s: &str) -> Result<MethodName, String> {
     }
 }
 scalar_deserialize!(MethodName, "an HTTP method like GET", parse_method);
+scalar_schema!(MethodName, "Method", {"type": "string", "description": "an HTTP method like GET"});
 
 /// A header name (matched case-insensitively).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -37,6 +38,7 @@ scalar_deserialize!(
     "a header name like `x-beta`",
     parse_header_name
 );
+scalar_schema!(HeaderMatchName, "HeaderName", {"type": "string", "description": "a header name like x-beta"});
 
 /// A `path` pattern: literal segments and `{name}` captures of one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +97,7 @@ fn parse_template(s: &str) -> Result<PathTemplate, String> {
     })
 }
 scalar_deserialize!(PathTemplate, "a path like `/orders/{id}`", parse_template);
+scalar_schema!(PathTemplate, "PathTemplate", {"type": "string", "pattern": "^/", "description": "an exact path; {name} captures one segment: /orders/{id}"});
 
 #[derive(Debug, Clone)]
 pub struct PathPrefix(pub String);
@@ -117,6 +120,7 @@ fn parse_prefix(s: &str) -> Result<PathPrefix, String> {
     }))
 }
 scalar_deserialize!(PathPrefix, "a path prefix like `/orders`", parse_prefix);
+scalar_schema!(PathPrefix, "PathPrefix", {"type": "string", "pattern": "^/", "description": "a segment-aware prefix: /orders matches /orders and /orders/7, never /ordersx"});
 
 #[derive(Debug, Clone)]
 pub struct PathRegex(pub regex::Regex);
@@ -126,3 +130,4 @@ fn parse_regex(s: &str) -> Result<PathRegex, String> {
     })
 }
 scalar_deserialize!(PathRegex, "a regular expression", parse_regex);
+scalar_schema!(PathRegex, "PathRegex", {"type": "string", "description": "a regular expression matched against the normalized path"});

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 
-use super::units::scalar_deserialize;
+use super::units::{scalar_deserialize, scalar_schema};
 
 #[derive(Default)]
 struct Context {
@@ -59,6 +59,7 @@ fn parse_upstream_ref(s: &str) -> Result<UpstreamRef, String> {
     })
 }
 scalar_deserialize!(UpstreamRef, "the name of an upstream", parse_upstream_ref);
+scalar_schema!(UpstreamRef, "UpstreamName", {"type": "string", "description": "the name of an upstream under upstreams:"});
 
 /// A route's `name`: unique within the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,3 +88,4 @@ fn parse_route_name(s: &str) -> Result<RouteName, String> {
     }
 }
 scalar_deserialize!(RouteName, "a unique route name", parse_route_name);
+scalar_schema!(RouteName, "RouteName", {"type": "string", "minLength": 1, "description": "a unique route name, used in logs, metrics and reports"});

@@ -12,10 +12,11 @@ use serde::Deserialize;
 pub use super::matching::{HeaderMatchName, MethodName, PathTemplate, Segment};
 use super::matching::{PathPrefix, PathRegex};
 use super::refs::{RouteName, UpstreamRef};
-use super::units::{scalar_deserialize, Dur};
+use super::units::{scalar_deserialize, scalar_schema, Dur};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Route")]
 pub struct RawRoute {
     name: RouteName,
     #[serde(rename = "match")]
@@ -29,7 +30,7 @@ pub struct RawRoute {
     shadow: Option<ShadowRoute>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawMatch {
     path: Option<PathTemplate>,
@@ -41,8 +42,9 @@ struct RawMatch {
 }
 
 /// A validated route.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "RawRoute")]
+#[schemars(with = "RawRoute")]
 pub struct RouteConfig {
     pub name: String,
     pub path: PathMatch,
@@ -75,7 +77,7 @@ pub enum Action {
     Aggregate(Vec<(String, AggregatePart)>),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AggregatePart {
     pub upstream: UpstreamRef,
@@ -84,7 +86,7 @@ pub struct AggregatePart {
     pub required: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     #[serde(default = "default_attempts")]
@@ -106,11 +108,12 @@ fn parse_attempts(s: &str) -> Result<Attempts, String> {
     }
 }
 scalar_deserialize!(Attempts, "a number of tries from 1 to 10", parse_attempts);
+scalar_schema!(Attempts, "Attempts", {"type": "integer", "minimum": 1, "maximum": 10, "description": "total tries, the first included"});
 fn default_attempts() -> Attempts {
     Attempts(3)
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Backoff {
     pub base: Dur,
@@ -125,7 +128,7 @@ impl Default for Backoff {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum RetryOn {
     #[serde(rename = "connect")]
     Connect,
@@ -138,7 +141,7 @@ fn default_retry_on() -> Vec<RetryOn> {
     vec![RetryOn::Connect, RetryOn::Timeout, RetryOn::ServerError]
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShadowRoute {
     pub upstream: UpstreamRef,
@@ -150,7 +153,7 @@ pub struct ShadowRoute {
     pub compare: Compare,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Compare {
     #[serde(default)]
@@ -174,6 +177,12 @@ fn default_compare_headers() -> Vec<HeaderMatchName> {
 /// mapping is read, so that the error points at the `split` itself.
 #[derive(Debug)]
 pub struct SplitWeights(IndexMap<UpstreamRef, u32>);
+scalar_schema!(SplitWeights, "SplitWeights", {
+    "type": "object",
+    "additionalProperties": {"type": "integer", "minimum": 0},
+    "minProperties": 1,
+    "description": "upstream names and weights, summing to more than 0: { inventory: 10, legacy: 90 }"
+});
 
 impl<'de> Deserialize<'de> for SplitWeights {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -216,6 +225,7 @@ scalar_deserialize!(
     "a JSON Pointer like `/created_at`",
     parse_ignore
 );
+scalar_schema!(IgnorePointer, "JsonPointer", {"type": "string", "description": "a JSON Pointer like /created_at; * matches any one segment"});
 
 #[derive(Debug, Clone, Copy)]
 pub struct Sample(pub f64);
@@ -228,6 +238,7 @@ fn parse_sample(s: &str) -> Result<Sample, String> {
     }
 }
 scalar_deserialize!(Sample, "a fraction from 0.0 to 1.0", parse_sample);
+scalar_schema!(Sample, "Sample", {"type": "number", "minimum": 0, "maximum": 1, "description": "the fraction of matching requests copied"});
 fn default_sample() -> Sample {
     Sample(1.0)
 }

@@ -72,6 +72,22 @@ macro_rules! scalar_deserialize {
 }
 pub(crate) use scalar_deserialize;
 
+/// The JSON Schema of a scalar of routes.yaml: a string (or number) with a
+/// description of what to write, as `check` would say it.
+macro_rules! scalar_schema {
+    ($ty:ty, $name:expr, $schema:tt) => {
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!($schema)
+            }
+        }
+    };
+}
+pub(crate) use scalar_schema;
+
 /// A duration: a whole number and a unit, `250ms`, `5s`, `1m` or `1h`,
 /// nothing else (no space, no word, no fraction), and never zero: no
 /// timeout, interval or delay of routes.yaml means anything at zero.
@@ -113,6 +129,11 @@ pub fn parse_duration(s: &str) -> Result<Dur, String> {
     Ok(Dur(per(n)))
 }
 scalar_deserialize!(Dur, "a duration like `250ms`, `5s` or `1m`", parse_duration);
+scalar_schema!(Dur, "Duration", {
+    "type": "string",
+    "pattern": "^[0-9]*[1-9][0-9]*(ms|s|m|h)$",
+    "description": "a whole number and a unit: 250ms, 5s, 1m or 1h (never zero)"
+});
 
 /// A size in bytes: a number and a unit, `64KiB`, `1MiB`, `1GiB` (or the
 /// decimal `KB`, `MB`, `GB`, or `B`), or a plain number of bytes; no space.
@@ -150,6 +171,12 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
     Ok(Size(bytes as u64))
 }
 scalar_deserialize!(Size, "a size like `64KiB` or `1MiB`", parse_size);
+scalar_schema!(Size, "Size", {
+    "type": ["string", "integer"],
+    "pattern": "^[0-9]+(\\.[0-9]+)?(B|KiB|MiB|GiB|KB|MB|GB)?$",
+    "minimum": 1,
+    "description": "a number and a unit: 64KiB, 1MiB, 1GiB (or KB, MB, GB, or bytes)"
+});
 
 #[cfg(test)]
 mod tests {

@@ -3,10 +3,10 @@
 
 use serde::Deserialize;
 
-use super::units::{scalar_deserialize, Dur};
+use super::units::{scalar_deserialize, scalar_schema, Dur};
 use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     pub url: UpstreamUrl,
@@ -35,7 +35,7 @@ fn default_max_idle() -> usize {
     20
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerConfig {
     #[serde(default = "default_failure_threshold")]
@@ -81,6 +81,7 @@ fn parse_count(s: &str) -> Result<Count, String> {
     }
 }
 scalar_deserialize!(Count, "a whole number of at least 1", parse_count);
+scalar_schema!(Count, "Count", {"type": "integer", "minimum": 1});
 
 /// `http://host:port[/base]` or `https://…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +143,7 @@ scalar_deserialize!(
     "an upstream URL like `http://127.0.0.1:9101`",
     parse_url
 );
+scalar_schema!(UpstreamUrl, "UpstreamUrl", {"type": "string", "pattern": "^https?://", "description": "http or https; an optional base path is prepended: http://127.0.0.1:9101"});
 
 #[cfg(test)]
 mod tests {
