@@ -289,4 +289,4 @@ pub fn build_report<'a>(records: impl IntoIterator<Item = &'a ShadowRecord>) -> 
 
 #[cfg(test)]
 #[path = "report_tests.rs"]
-mod tests;
+pub(crate) mod tests;

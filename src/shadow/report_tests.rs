@@ -5,7 +5,7 @@ use crate::shadow::stream::{read_log, MAX_LINE_BYTES};
 use crate::shadow::table::render_table;
 use std::io::{BufReader, Read};
 
-fn rec(route: &str, n: u32, outcome: Outcome) -> ShadowRecord {
+pub(crate) fn rec(route: &str, n: u32, outcome: Outcome) -> ShadowRecord {
     let ts = format!(
         "2025-01-02T03:{:02}:{:02}.{:03}Z",
         n / 60_000 % 60,

@@ -2,32 +2,11 @@
 //! order, a log given twice, a route, corrupt lines.
 
 use super::*;
-use crate::shadow::record::{Outcome, PrimarySide, ShadowSide};
+use crate::shadow::record::Outcome;
 
 fn line(route: &str, n: u32, outcome: Outcome) -> String {
     let mut out = Vec::new();
-    ShadowRecord {
-        ts: format!("2025-01-02T03:04:{:02}.{:03}Z", n / 1000 % 60, n % 1000),
-        request_id: format!("req-{n}"),
-        route: route.into(),
-        method: "GET".into(),
-        path: "/x".into(),
-        primary: PrimarySide {
-            upstream: "legacy".into(),
-            status: 200,
-            latency_ms: 10.0,
-        },
-        shadow: ShadowSide {
-            upstream: "new".into(),
-            status: Some(200),
-            latency_ms: Some(20.0),
-            error: None,
-        },
-        outcome,
-        reason: None,
-        diffs: Vec::new(),
-    }
-    .write_json_line(&mut out);
+    crate::shadow::report::tests::rec(route, n, outcome).write_json_line(&mut out);
     String::from_utf8(out).unwrap_or_default()
 }
 
