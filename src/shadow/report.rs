@@ -2,8 +2,8 @@
 //!
 //! A [`ReportBuilder`] is fed [`ShadowRecord`]s one by one, in time order, and keeps a
 //! bounded [`RouteStats`] per route: the live proxy holds one in memory for `GET /-/shadow`;
-//! `strangler report` fills one from log files ([`read_log`] each, [`merge_logs`] to order
-//! several replicas' records by `ts`). [`ReportBuilder::report`] snapshots it as a [`Report`].
+//! `strangler report` fills one from log files, streamed and merged by `ts`
+//! (`shadow::stream`). [`ReportBuilder::report`] snapshots it as a [`Report`].
 //!
 //! Counts, per route:
 //! - `compared` = `matched` + `mismatched`: both sides answered and were compared;
@@ -180,7 +180,7 @@ impl ReportBuilder {
         Self::default()
     }
 
-    /// Adds one record; feed records in `ts` order (see [`merge_logs`]).
+    /// Adds one record; feed records in `ts` order (see `shadow::stream`).
     pub fn add(&mut self, record: &ShadowRecord) {
         if let Some(stats) = self.routes.get_mut(&*record.route) {
             stats.add(record);
@@ -258,26 +258,6 @@ pub struct LatencySummary {
     pub count: u64,
     pub p50: Option<f64>,
     pub p99: Option<f64>,
-}
-
-/// Merges several logs (one per replica) into one, ordered by `ts` (stable for equal
-/// timestamps), ready to feed a [`ReportBuilder`].
-///
-/// A comparison seen twice (the same log given twice, or lines a shipper
-/// delivered again: same request id, time and route) is counted once.
-pub fn merge_logs(logs: Vec<Vec<ShadowRecord>>) -> Vec<ShadowRecord> {
-    let mut all: Vec<ShadowRecord> = logs.into_iter().flatten().collect();
-    all.sort_by_cached_key(ShadowRecord::ts_key);
-    let mut seen = std::collections::HashSet::new();
-    all.retain(|r| {
-        r.request_id.is_empty()
-            || seen.insert((
-                r.request_id.clone(),
-                r.ts.clone(),
-                std::sync::Arc::clone(&r.route),
-            ))
-    });
-    all
 }
 
 /// Feeds `records` (already in order) to a fresh builder.
