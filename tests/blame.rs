@@ -487,7 +487,7 @@ async fn the_access_log_says_499_400_and_408() {
                 format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\n");
             simple_config(&up.url()).replace("listen: 127.0.0.1:0\n", &format!("{listen}{limits}"))
         },
-        true,
+        Logs::Json,
     )
     .await;
     let addr = p.addr();
@@ -505,6 +505,7 @@ async fn the_access_log_says_499_400_and_408() {
     }
     p.sigterm();
     let (_, lines) = p.stop().await;
+    let lines = json_lines(&lines);
     for (id, status) in [("gone", 499), ("bad", 400), ("stalled", 408)] {
         let line = lines
             .iter()

@@ -206,7 +206,7 @@ async fn sigterm_drains_and_exits_zero_with_json_access_logs() {
                 &format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\n"),
             )
         },
-        true,
+        Logs::Json,
     )
     .await;
     let url = p.url("/slow");
@@ -221,6 +221,7 @@ async fn sigterm_drains_and_exits_zero_with_json_access_logs() {
     let r = in_flight.await.unwrap();
     assert_eq!((r.status, r.text()), (200, "DONE".into()));
     let (status, lines) = p.stop().await;
+    let lines = json_lines(&lines);
     assert_eq!(status.code(), Some(0), "exit code after a drain");
     assert!(t.elapsed() < Duration::from_secs(20));
     let access = lines
@@ -295,4 +296,41 @@ async fn every_counter_exists_at_zero_from_start_up() {
     ] {
         assert!(m.contains(series), "missing `{series}` in:\n{m}");
     }
+}
+
+/// A log sent to a file or a pipe carries no colour codes; the access
+/// line's duration is in whole microseconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_to_a_pipe_carry_no_colour_codes() {
+    let up = upstream().spawn().await;
+    let listen = |port: u16, admin: u16| {
+        simple_config(&up.url()).replace(
+            "listen: 127.0.0.1:0\n",
+            &format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\n"),
+        )
+    };
+    let p = spawn_binary(listen, Logs::Text).await;
+    assert_eq!(get(&p.url("/x")).await.status, 200);
+    p.sigterm();
+    let (_, lines) = p.stop().await;
+    let text = lines.join("\n");
+    assert!(text.contains("request"), "{text}");
+    assert!(
+        !text.contains('\x1b'),
+        "colour codes in a piped log:\n{text}"
+    );
+    let p = spawn_binary(listen, Logs::Json).await;
+    assert_eq!(get(&p.url("/x")).await.status, 200);
+    p.sigterm();
+    let (_, lines) = p.stop().await;
+    let access = json_lines(&lines)
+        .into_iter()
+        .find(|l| l["status"] == 200)
+        .expect("an access line");
+    let ms = access["duration_ms"].as_f64().expect("duration_ms");
+    let us = ms * 1000.0;
+    assert!(
+        (us - us.round()).abs() < 1e-6,
+        "not whole microseconds: {ms}"
+    );
 }

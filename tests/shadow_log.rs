@@ -27,7 +27,7 @@ async fn a_stalled_shadow_log_never_stalls_requests() {
                 shadow.url()
             )
         },
-        false,
+        Logs::Quiet,
     )
     .await;
     let started = Instant::now();

@@ -22,29 +22,36 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// `config(port, admin)` is the routes.yaml; `json_logs`: JSON lines on a
-/// piped stderr (read them with [`Binary::stop`]), else stderr is dropped.
-pub async fn spawn_binary(config: impl FnOnce(u16, u16) -> String, json_logs: bool) -> Binary {
+/// Its log on stderr: dropped, or piped (read with [`Binary::stop`]) as
+/// JSON lines or as text, as on a pipe.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Logs {
+    Quiet,
+    Json,
+    Text,
+}
+
+/// `config(port, admin)` is the routes.yaml.
+pub async fn spawn_binary(config: impl FnOnce(u16, u16) -> String, logs: Logs) -> Binary {
     let dir = tempfile::tempdir().expect("tempdir");
-    spawn_binary_in(dir, config, json_logs).await
+    spawn_binary_in(dir, config, logs).await
 }
 
 /// As [`spawn_binary`], in a dir the test prepared (a FIFO, certificates).
 pub async fn spawn_binary_in(
     dir: tempfile::TempDir,
     config: impl FnOnce(u16, u16) -> String,
-    json_logs: bool,
+    logs: Logs,
 ) -> Binary {
     let (port, admin) = (free_port(), free_port());
     std::fs::write(dir.path().join("routes.yaml"), config(port, admin)).expect("config");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_strangler"));
-    if json_logs {
-        cmd.args(["--log-format", "json"])
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped());
-    } else {
-        cmd.stderr(Stdio::null());
-    }
+    match logs {
+        Logs::Quiet => cmd.stderr(Stdio::null()),
+        Logs::Json => cmd.args(["--log-format", "json"]).stderr(Stdio::piped()),
+        Logs::Text => cmd.stderr(Stdio::piped()),
+    };
+    cmd.env("RUST_LOG", "info").env_remove("NO_COLOR");
     let child = cmd
         .args(["run", "--config"])
         .arg(dir.path().join("routes.yaml"))
@@ -86,23 +93,28 @@ impl Binary {
         assert!(sent.success(), "kill -TERM {pid}");
     }
 
-    /// Wait for it to exit (after [`Binary::sigterm`]): its status and, with
-    /// JSON logs, the JSON lines it wrote.
-    pub async fn stop(mut self) -> (ExitStatus, Vec<serde_json::Value>) {
+    /// Wait for it to exit (after [`Binary::sigterm`]): its status and the
+    /// lines of its log (none when quiet).
+    pub async fn stop(mut self) -> (ExitStatus, Vec<String>) {
         let mut child = self.child.take().expect("running");
         tokio::task::spawn_blocking(move || {
             let lines = child.stderr.take().map_or_else(Vec::new, |e| {
-                BufReader::new(e)
-                    .lines()
-                    .map_while(Result::ok)
-                    .filter_map(|l| serde_json::from_str(&l).ok())
-                    .collect()
+                BufReader::new(e).lines().map_while(Result::ok).collect()
             });
             (child.wait().expect("wait"), lines)
         })
         .await
         .expect("join")
     }
+}
+
+/// A JSON log as values: every line must be one (JSON mode writes JSON
+/// lines only: no banner, no text).
+pub fn json_lines(lines: &[String]) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}")))
+        .collect()
 }
 
 impl Drop for Binary {

@@ -4,7 +4,7 @@
 //! - [`spawn_proxy`]`(yaml)` → [`ProxyHandle`] (`url(path)`, `admin_url(path)`, `write_config`)
 //! - [`Upstream::echo`]`()` and friends → a purpose-built upstream ([`upstream`])
 //! - [`client`]: `get`, `send`, `raw` (bytes on a socket)
-//! - [`spawn_binary`]`(|port, admin| yaml, json_logs)` → the real binary ([`binary`])
+//! - [`spawn_binary`]`(|port, admin| yaml, Logs::Json)` → the real binary ([`binary`])
 //! - [`eventually`]: poll a condition with a deadline, never a bare sleep
 #![allow(dead_code)]
 
