@@ -74,6 +74,9 @@ pub struct Limits {
     pub drain_timeout: Duration,
     /// A request or response body that sends nothing for this long is cut off.
     pub body_idle_timeout: Duration,
+    /// An upgraded connection (WebSocket) over which nothing crosses for
+    /// this long is closed.
+    pub tunnel_idle_timeout: Duration,
 }
 
 /// A configuration error: where, and what to write instead.
@@ -156,6 +159,8 @@ struct RawLimits {
     max_request_body: Option<Size>,
     drain_timeout: Option<Dur>,
     body_idle_timeout: Option<Dur>,
+    /// An upgraded connection (WebSocket) silent for this long is closed (10m).
+    tunnel_idle_timeout: Option<Dur>,
 }
 
 struct Addr(SocketAddr);
@@ -351,6 +356,9 @@ fn validated(raw: RawConfig, path: &Path) -> Config {
             body_idle_timeout: limits
                 .body_idle_timeout
                 .map_or(Duration::from_secs(30), |d| d.0),
+            tunnel_idle_timeout: limits
+                .tunnel_idle_timeout
+                .map_or(Duration::from_secs(600), |d| d.0),
         },
         upstreams: raw
             .upstreams

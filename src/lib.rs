@@ -14,6 +14,7 @@
 //!     upstream, deadline, body   clients of an upstream (the wire's pool,
 //!                                hyper for https), timeouts, guarded bodies
 //!     aggregate  API composition
+//!     tunnel    upgrades (WebSocket, RFC 8441): handshake, then bytes both ways
 //!     shadow    the copy, the comparison, the log (its own thread), the report
 //!   snapshot  everything a reload changes, behind one ArcSwap (ProxyState)
 //!   reload, admin, metrics
@@ -52,4 +53,5 @@ pub(crate) mod server;
 pub mod shadow;
 pub(crate) mod snapshot;
 pub(crate) mod tls;
+pub(crate) mod tunnel;
 pub(crate) mod upstream;

@@ -76,6 +76,11 @@ pub struct RouteOutcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Direction {
+    pub direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     pub result: &'static str,
 }
@@ -100,6 +105,10 @@ pub struct Metrics {
     pub shadow_log_dropped: Counter,
     pub config_reloads: Family<ResultLabel, Counter>,
     pub config_version: Gauge,
+    /// Upgraded connections (WebSocket) open now.
+    pub tunnels_open: Gauge,
+    pub tunnels: Family<RouteLabel, Counter>,
+    pub tunnel_bytes: Family<Direction, Counter>,
 }
 
 impl Default for Metrics {
@@ -123,6 +132,9 @@ impl Metrics {
             shadow_log_dropped: Counter::default(),
             config_reloads: Family::default(),
             config_version: Gauge::default(),
+            tunnels_open: Gauge::default(),
+            tunnels: Family::default(),
+            tunnel_bytes: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -151,6 +163,21 @@ impl Metrics {
             m.breaker_transitions.clone(),
         );
         registry.register("retries", "Retried tries, by route", m.retries.clone());
+        registry.register(
+            "tunnels_open",
+            "Upgraded connections (WebSocket) open now",
+            m.tunnels_open.clone(),
+        );
+        registry.register(
+            "tunnels",
+            "Upgraded connections opened, by route",
+            m.tunnels.clone(),
+        );
+        registry.register(
+            "tunnel_bytes",
+            "Bytes carried by upgraded connections, by direction",
+            m.tunnel_bytes.clone(),
+        );
         registry.register(
             "fallbacks",
             "Requests served by a fallback upstream",

@@ -7,6 +7,7 @@
 //!   1 admit     admit::check (request line, Host, path normalized)
 //!               ─▶ admit::route (RouteTable, body limit) ─▶ admit::pick (split)
 //!               ─▶ admit::headers (hop-by-hop, X-Forwarded-*, X-Request-Id)
+//!               (an upgrade — WebSocket — leaves here for tunnel.rs)
 //!               (an aggregate route composes its parts here: aggregate.rs)
 //!   2 prepare   the body: buffered when it may be sent twice, else streamed
 //!   3 plan      shadowing::plan: the copy, when sampled (shadow::plan)
@@ -154,8 +155,26 @@ where
     let normalized = admit::path(&parts.uri)?;
     let (route, captures, declared) = admit::route(snap, &parts, &normalized, served)?;
     let picked = admit::pick(route);
+    let upgrade = crate::tunnel::asked(&parts.method, &parts.headers, &mut parts.extensions);
     let headers = std::mem::take(&mut parts.headers);
     let (mut headers, added) = admit::headers(headers, snap, conn, &authority, request_id);
+    if let (Some(asked), Some(picked)) = (upgrade, picked) {
+        // An HTTP/1.1 upgrade carrying a body is answered as a plain request.
+        if matches!(asked, crate::tunnel::Asked::Http2(..)) || body.is_end_stream() {
+            let open = crate::tunnel::Open {
+                snap,
+                metrics: &state.metrics,
+                route,
+                method: &parts.method,
+                path: &normalized,
+                query: parts.uri.query(),
+                headers,
+                added,
+            };
+            // Boxed, like the other rare paths.
+            return Box::pin(crate::tunnel::open(open, picked, asked, served)).await;
+        }
+    }
     let Some(picked) = picked else {
         added.insert_into(&mut headers);
         // Boxed, like the other rare paths: the common request's future stays small.

@@ -30,7 +30,9 @@ pub fn check(req: &Parts) -> Result<HeaderValue, ProxyError> {
     {
         return Err(ProxyError::HeadersTooLarge);
     }
-    if req.method == Method::CONNECT {
+    // A CONNECT is refused, unless extended (RFC 8441, over HTTP/2): a
+    // WebSocket to carry (`crate::tunnel`).
+    if req.method == Method::CONNECT && req.extensions.get::<hyper::ext::Protocol>().is_none() {
         return Err(ProxyError::MethodNotAllowed);
     }
     if uri.path() == "*" && uri.authority().is_none() {

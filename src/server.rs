@@ -84,6 +84,8 @@ fn http2() -> hyper::server::conn::http2::Builder<TokioExecutor> {
     let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     b.timer(TokioTimer::new())
         .max_concurrent_streams(100)
+        // RFC 8441: WebSocket over HTTP/2 (extended CONNECT, `crate::tunnel`).
+        .enable_connect_protocol()
         .max_header_list_size(64 * 1024)
         .max_pending_accept_reset_streams(20)
         .max_local_error_reset_streams(100)
@@ -96,8 +98,13 @@ async fn serve_h2<I>(io: I, state: Arc<ProxyState>, conn: Conn, drain: Watch)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| {
+    let tunnels = drain.clone();
+    let service = service_fn(move |mut req: Request<hyper::body::Incoming>| {
         let state = Arc::clone(&state);
+        if req.method() == http::Method::CONNECT {
+            // A tunnel's task watches the drain too.
+            req.extensions_mut().insert(tunnels.clone());
+        }
         async move { Ok::<_, std::convert::Infallible>(proxy::handle(req, state, conn).await) }
     });
     let c = http2().serve_connection(TokioIo::new(io), service);

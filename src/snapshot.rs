@@ -59,6 +59,11 @@ impl ProxyState {
     ) -> Self {
         metrics.config_version.set(snapshot.load().version as i64);
         snapshot.load().prime(&metrics);
+        for direction in ["to_upstream", "to_client"] {
+            let _ = metrics
+                .tunnel_bytes
+                .get_or_create(&crate::metrics::Direction { direction });
+        }
         for result in ["success", "failure"] {
             let _ = metrics
                 .config_reloads

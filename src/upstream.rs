@@ -44,6 +44,9 @@ pub struct Upstream {
     pool: Option<Arc<Pool>>,
     /// Plain-`http` upstreams: pipelined exchanges for shadow copies.
     pub lane: Option<Arc<Lane>>,
+    /// `https` upstreams: TLS for fresh, unpooled connections (tunnels),
+    /// offering only HTTP/1.1.
+    tunnel_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// A response body from either client.
@@ -172,13 +175,17 @@ impl Upstream {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.connect_timeout.0));
+        let tls = tls_config(config.ca.as_deref()).map_err(|source| SetupError::Tls {
+            name: name.to_string(),
+            source: Box::new(source),
+        })?;
+        let tunnel_tls = config.url.https.then(|| {
+            let mut t = tls.clone();
+            t.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Arc::new(t)
+        });
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config(config.ca.as_deref()).map_err(|source| {
-                SetupError::Tls {
-                    name: name.to_string(),
-                    source: Box::new(source),
-                }
-            })?)
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
@@ -213,6 +220,7 @@ impl Upstream {
             host,
             pool,
             lane,
+            tunnel_tls,
             name: Arc::from(name),
             ca_fingerprint: config.ca.as_deref().and_then(ca_fingerprint),
             config,
@@ -262,6 +270,37 @@ impl Upstream {
         parts.authority = Some(self.config.url.authority.clone());
         parts.path_and_query = Some(pq.clone());
         Uri::from_parts(parts).ok()
+    }
+
+    /// A fresh connection (TLS for `https`), never pooled: an upgrade's,
+    /// which may become a tunnel.
+    pub async fn dial(&self) -> Result<Box<dyn strangler_wire::tunnel::Io>, ProxyError> {
+        let addr = connect_address(&self.config.url.authority);
+        let limit = self.config.connect_timeout.0;
+        let unreachable = |why: String| ProxyError::UpstreamUnreachable(format!("{addr}: {why}"));
+        let tcp = match tokio::time::timeout(limit, tokio::net::TcpStream::connect(&addr)).await {
+            Err(_) => return Err(unreachable("connect timed out".into())),
+            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Ok(Ok(s)) => s,
+        };
+        let _ = tcp.set_nodelay(true);
+        let Some(tls) = &self.tunnel_tls else {
+            return Ok(Box::new(tcp));
+        };
+        let host = self
+            .config
+            .url
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| unreachable(e.to_string()))?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::clone(tls));
+        match tokio::time::timeout(limit, connector.connect(name, tcp)).await {
+            Err(_) => Err(unreachable("TLS handshake timed out".into())),
+            Ok(Err(e)) => Err(unreachable(format!("TLS: {e}"))),
+            Ok(Ok(s)) => Ok(Box::new(s)),
+        }
     }
 
     /// Send one request; the response headers must arrive within `timeout`.

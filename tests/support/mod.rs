@@ -14,6 +14,7 @@ pub mod h2c;
 pub mod proxy;
 pub mod tls;
 pub mod upstream;
+pub mod ws;
 
 #[allow(unused_imports)]
 pub use binary::*;
@@ -25,6 +26,8 @@ pub use h2c::*;
 pub use proxy::*;
 #[allow(unused_imports)]
 pub use upstream::*;
+#[allow(unused_imports)]
+pub use ws::*;
 
 use std::time::{Duration, Instant};
 

@@ -25,7 +25,9 @@ pub struct Drain {
     tokens: watch::Sender<()>,
 }
 
-/// A connection's side.
+/// A connection's side (a clone keeps the drain waiting as long as it lives:
+/// an HTTP/2 tunnel's task holds one).
+#[derive(Clone)]
 pub struct Watch {
     signal: Arc<Signal>,
     _token: watch::Receiver<()>,

@@ -98,6 +98,9 @@ pub enum Persist {
     KeepAlive,
     /// The connection closes after this response.
     Close,
+    /// A 101: the connection becomes the tunnel the response's `Upgrade`
+    /// field names.
+    Upgrade,
 }
 
 /// Status line, fields (`headers` and `added`, see `write_fields`), framing and connection
@@ -124,6 +127,8 @@ pub fn write_response_head(
         out.extend_from_slice(b"connection: close\r\n");
     } else if persist == Persist::KeepAlive {
         out.extend_from_slice(b"connection: keep-alive\r\n");
+    } else if persist == Persist::Upgrade {
+        out.extend_from_slice(b"connection: upgrade\r\n");
     }
     out.extend_from_slice(b"\r\n");
     close

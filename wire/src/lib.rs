@@ -14,6 +14,7 @@
 //! - [`handler`]: what a server connection asks of its caller
 //!   ([`Handler`], [`Handled`], [`Refusal`]);
 //! - [`server`]: one client connection, request after request;
+//!   [`tunnel`]: an upgraded one (101), joined byte for byte to its upstream;
 //! - [`client`]: one upstream's pool and exchanges; [`conn`]: dialing,
 //!   liveness and response heads, for it and the lane;
 //! - [`pipeline`]: pipelined exchanges no client waits on (shadow copies),
@@ -39,6 +40,7 @@ pub mod kept;
 pub mod pipeline;
 pub mod present;
 pub mod server;
+pub mod tunnel;
 pub mod write;
 
 pub use codec::{MAX_HEAD, MAX_HEADERS};

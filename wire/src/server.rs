@@ -5,6 +5,7 @@
 //!   ─▶ framing checks ─▶ Handler::call ─┬─ feed the request body on demand
 //!   ─▶ write the response head + body ──┘  (both ways at once: full duplex)
 //!   ─▶ keep-alive? next request : close
+//!   (a 101 instead: the connection becomes a tunnel, `crate::tunnel`)
 //! ```
 //!
 //! Everything between the head and the response is the [`Handler`]'s
@@ -20,7 +21,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::{header, HeaderName, Method, Request, Version};
+use http::{header, HeaderName, Method, Request, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{sleep_until, Instant};
 
@@ -29,11 +30,12 @@ use crate::codec::{self, HeadError, RequestHead};
 use crate::drain::Watch;
 use crate::framing::{self, Decoder, Framing};
 use crate::handler::{Handled, Handler, Refusal};
+use crate::tunnel;
 use crate::write::{refuse, write_response};
 use crate::{Limits, CLIENT_CLOSED};
 
 /// The field a handler's request id is written as.
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The idle deadline is moved only when it is this much too early: most
 /// waits then cost a clock read, not a timer update.
@@ -233,6 +235,10 @@ where
         *header_timeout = t;
     }
     drop(handling);
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // Boxed: the common request's future carries no tunnel state.
+        return Box::pin(tunnel::switch(rd, wr, buf, resp, request_id, drain)).await;
+    }
     if resp.status().as_u16() == CLIENT_CLOSED {
         // The client went away mid-request: nobody to answer.
         return false;

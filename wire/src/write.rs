@@ -112,6 +112,28 @@ pub async fn refuse<W: AsyncWrite + Unpin>(
     wr.shutdown().await
 }
 
+/// Write a `101 Switching Protocols` head (its `Upgrade` field from the
+/// response's map, `Connection: upgrade` added); the connection then
+/// carries the tunnel.
+pub async fn switching<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    resp: &Response<BoxedBody>,
+    added: AddedFields<'_>,
+) -> io::Result<()> {
+    let mut out = Vec::with_capacity(512);
+    encode::write_response_head(
+        &mut out,
+        StatusCode::SWITCHING_PROTOCOLS,
+        resp.headers(),
+        added,
+        Framing::None,
+        false,
+        Persist::Upgrade,
+    );
+    wr.write_all(&out).await?;
+    wr.flush().await
+}
+
 /// Write a response, with the `added` fields in its head; `Ok(true)`: the
 /// connection can carry another request.
 pub async fn write_response<W: AsyncWrite + Unpin>(
