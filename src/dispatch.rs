@@ -245,7 +245,8 @@ impl<'a> Call<'a> {
     }
 
     fn respond(&self, resp: Response<UpstreamBody>) -> Response<ProxyBody> {
-        let idle = self.snap.config.limits.body_idle_timeout;
+        let idle =
+            (self.route.body_idle_timeout).unwrap_or(self.snap.config.limits.body_idle_timeout);
         let (mut parts, body) = resp.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
         Response::from_parts(parts, Guarded::new(body, u64::MAX, idle).boxed())

@@ -22,6 +22,8 @@ pub struct Route {
     pub target: Target,
     pub fallback: Option<usize>,
     pub timeout: Option<Duration>,
+    /// Overrides `limits.body_idle_timeout` for response bodies.
+    pub body_idle_timeout: Option<Duration>,
     pub retry: Option<RetryConfig>,
     pub shadow: Option<Arc<ShadowTarget>>,
     /// Request metrics of this route, by upstream and status code.
@@ -152,6 +154,7 @@ impl RouteTable {
                 target,
                 fallback: r.fallback.as_deref().map(idx).transpose()?,
                 timeout: r.timeout,
+                body_idle_timeout: r.body_idle_timeout,
                 retry: r.retry.clone(),
                 shadow: match &r.shadow {
                     Some(s) => Some(Arc::new(shadow_target(s, idx(&s.upstream.0)?)?)),

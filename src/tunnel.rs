@@ -120,7 +120,7 @@ pub async fn open(
     }
     let mut resp = result?;
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        let idle = o.snap.config.limits.body_idle_timeout;
+        let idle = (o.route.body_idle_timeout).unwrap_or(o.snap.config.limits.body_idle_timeout);
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         return Ok(Response::from_parts(

@@ -26,6 +26,10 @@ pub struct RawRoute {
     aggregate: Option<IndexMap<String, AggregatePart>>,
     fallback: Option<UpstreamRef>,
     timeout: Option<Dur>,
+    /// How long this route's response bodies may be silent before they are
+    /// cut (default: `limits.body_idle_timeout`): raise it for server-sent
+    /// events and long polls that are quiet by design.
+    body_idle_timeout: Option<Dur>,
     retry: Option<RetryConfig>,
     shadow: Option<ShadowRoute>,
 }
@@ -55,6 +59,8 @@ pub struct RouteConfig {
     pub action: Action,
     pub fallback: Option<String>,
     pub timeout: Option<std::time::Duration>,
+    /// Overrides `limits.body_idle_timeout` for this route's response bodies.
+    pub body_idle_timeout: Option<std::time::Duration>,
     pub retry: Option<RetryConfig>,
     pub shadow: Option<ShadowRoute>,
 }
@@ -304,6 +310,7 @@ impl TryFrom<RawRoute> for RouteConfig {
             action,
             fallback,
             timeout: raw.timeout.map(|d| d.0),
+            body_idle_timeout: raw.body_idle_timeout.map(|d| d.0),
             retry: raw.retry,
             shadow: raw.shadow,
         })
