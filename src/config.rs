@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 pub use route::{Action, PathMatch, RouteConfig, Segment};
 use units::{scalar_deserialize, scalar_schema, Dur, Size};
-pub use upstream::{BreakerConfig, UpstreamConfig, UpstreamUrl};
+pub use upstream::{BreakerConfig, Protocol, UpstreamConfig, UpstreamUrl};
 
 /// The validated configuration.
 #[derive(Debug, Clone)]

@@ -249,3 +249,32 @@ fn the_event_bus_is_a_demo_setting() {
         e.message
     );
 }
+
+#[test]
+fn an_upstream_protocol_must_fit_its_scheme() {
+    let routes = "routes:\n  - name: r\n    match: { path_prefix: / }\n    upstream: grpc\n";
+    let yaml = |up: &str| format!("listen: 127.0.0.1:8080\nupstreams:\n  grpc: {up}\n{routes}");
+    let ok = parse_str(&yaml("{ url: http://127.0.0.1:50051, protocol: h2c }")).unwrap();
+    assert_eq!(ok.upstreams["grpc"].protocol, Protocol::H2c);
+    let ok = parse_str(&yaml("{ url: https://orders.internal, protocol: h2 }")).unwrap();
+    assert_eq!(ok.upstreams["grpc"].protocol, Protocol::H2);
+    assert_eq!(
+        parse_str(&yaml("{ url: http://127.0.0.1:1 }"))
+            .unwrap()
+            .upstreams["grpc"]
+            .protocol,
+        Protocol::Auto
+    );
+    let e = err_of(&yaml("{ url: https://orders.internal, protocol: h2c }"));
+    assert!(e.message.contains("write `protocol: h2`"), "{e}");
+    assert_eq!(e.line, Some(3), "{e}");
+    let e = err_of(&yaml("{ url: http://127.0.0.1:1, protocol: h2 }"));
+    assert!(e.message.contains("write `protocol: h2c`"), "{e}");
+    let e = err_of(&yaml("{ url: http://127.0.0.1:1, protocol: http3 }"));
+    assert!(
+        e.message.contains("http1") && e.message.contains("h2c"),
+        "{e}"
+    );
+    let e = err_of(&yaml("{ url: http://127.0.0.1:1, ca: ca.pem }"));
+    assert!(e.message.contains("`ca` is for https upstreams"), "{e}");
+}

@@ -108,6 +108,9 @@ pub struct Served {
     pub upstream: Option<Arc<str>>,
     /// The route's metrics, once a route matched.
     pub metrics: Option<Arc<crate::metrics::RouteMetrics>>,
+    /// A gRPC call (`crate::grpc`): its deadline is honoured, errors are
+    /// answered with a `grpc-status`.
+    pub grpc: bool,
 }
 
 pub struct Call<'a> {
@@ -116,6 +119,8 @@ pub struct Call<'a> {
     pub metrics: &'a Metrics,
     pub outgoing: Outgoing<'a>,
     pub body: CallBody,
+    /// The call's own deadline (`grpc-timeout`), over the route's timeout.
+    deadline: Option<Duration>,
 }
 
 impl<'a> Call<'a> {
@@ -132,6 +137,7 @@ impl<'a> Call<'a> {
             metrics,
             outgoing,
             body,
+            deadline: None,
         }
     }
 
@@ -149,6 +155,9 @@ impl<'a> Call<'a> {
             .as_ref()
             .filter(|_| idempotent(&self.outgoing.method) && self.body.replayable());
         let attempts = retry.map_or(1, |r| r.attempts.0);
+        if served.grpc {
+            self.deadline = crate::grpc::timeout(&self.outgoing.headers);
+        }
         up.budget.record_request(Instant::now());
         let mut attempt = 1;
         loop {
@@ -212,7 +221,9 @@ impl<'a> Call<'a> {
         last: bool,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
         let req = self.outgoing.build(up, body, last)?;
-        let timeout = self.route.timeout.unwrap_or(up.config.timeout.0);
+        let timeout = (self.deadline)
+            .or(self.route.timeout)
+            .unwrap_or(up.config.timeout.0);
         up.send(req, &self.outgoing.added, timeout).await
     }
 

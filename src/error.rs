@@ -1,5 +1,6 @@
 //! Every response the proxy makes itself comes from here: one error type,
-//! mapped to status, kind and JSON body in one exhaustive `match`.
+//! mapped to status, kind and JSON body in one exhaustive `match` (on a
+//! gRPC call: `grpc-status` and `grpc-message`, by `crate::grpc`).
 //!
 //! `{"error": KIND, "message": TEXT, "route": NAME|null, "upstream": NAME|null, "request_id": ID}`
 
@@ -62,6 +63,8 @@ pub struct ErrorContext<'a> {
     pub route: Option<&'a str>,
     pub upstream: Option<&'a str>,
     pub request_id: &'a str,
+    /// A gRPC call: answered the gRPC way (`crate::grpc`).
+    pub grpc: bool,
 }
 
 impl ProxyError {
@@ -130,6 +133,9 @@ impl ProxyError {
                 resp.headers_mut().insert(header::CONTENT_TYPE, ct);
             }
             return resp;
+        }
+        if ctx.grpc {
+            return crate::grpc::error_response(&self, &ctx);
         }
         let (status, kind) = self.status_kind();
         let body = serde_json::json!({

@@ -39,6 +39,7 @@ pub(crate) mod demo;
 pub(crate) mod dispatch;
 pub(crate) mod drain;
 pub(crate) mod error;
+pub(crate) mod grpc;
 pub(crate) mod headers;
 pub(crate) mod metrics;
 pub(crate) mod normalize;

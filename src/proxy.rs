@@ -94,6 +94,7 @@ where
                 route: None,
                 upstream: None,
                 request_id: "",
+                grpc: false,
             }),
             request_id: HeaderValue::from_static(""),
             header_read_timeout: None,
@@ -111,15 +112,26 @@ where
         written: false,
     };
     let served = &mut record.served;
-    let resp = match forward(slot, state, &snapshot, *conn, &record.request_id, served).await {
-        Ok(resp) => resp,
-        Err(e) => e.into_response(ErrorContext {
-            route: served.route.as_deref(),
-            upstream: served.upstream.as_deref(),
-            request_id: record.request_id.to_str().unwrap_or(""),
-        }),
-    };
-    record.write(resp.status().as_u16(), resp.body().size_hint().exact());
+    let (resp, status) =
+        match forward(slot, state, &snapshot, *conn, &record.request_id, served).await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                (resp, status)
+            }
+            Err(e) => {
+                // Logged and counted by the status the error stands for,
+                // even when a gRPC call is answered 200 with a grpc-status.
+                let status = e.status_kind().0.as_u16();
+                let resp = e.into_response(ErrorContext {
+                    route: served.route.as_deref(),
+                    upstream: served.upstream.as_deref(),
+                    request_id: record.request_id.to_str().unwrap_or(""),
+                    grpc: served.grpc,
+                });
+                (resp, status)
+            }
+        };
+    record.write(status, resp.body().size_hint().exact());
     let request_id = std::mem::replace(&mut record.request_id, HeaderValue::from_static(""));
     Handled {
         response: resp,
@@ -154,6 +166,8 @@ where
     };
     let normalized = admit::path(&parts.uri)?;
     let (route, captures, declared) = admit::route(snap, &parts, &normalized, served)?;
+    // Only a POST can be a gRPC call: other requests pay no header lookup.
+    served.grpc = parts.method == Method::POST && crate::grpc::is_grpc(&parts.headers);
     let picked = admit::pick(route);
     let upgrade = crate::tunnel::asked(&parts.method, &parts.headers, &mut parts.extensions);
     let headers = std::mem::take(&mut parts.headers);

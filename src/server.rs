@@ -64,6 +64,7 @@ impl Handler for Edge {
             route: None,
             upstream: None,
             request_id: id.to_str().unwrap_or(""),
+            grpc: false,
         })
     }
 

@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::body::{find_body_error, BodyError, BoxError, ProxyBody};
 use crate::breaker::Breaker;
-use crate::config::UpstreamConfig;
+use crate::config::{Protocol, UpstreamConfig};
 use crate::deadline::{Clock, Uploading};
 use crate::error::{root_cause, ProxyError};
 use crate::headers::Added;
@@ -184,27 +184,36 @@ impl Upstream {
             t.alpn_protocols = vec![b"http/1.1".to_vec()];
             Arc::new(t)
         });
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
+        let versions = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+            .https_or_http();
+        // ALPN offers what `protocol` allows (`auto`: both).
+        let https = match config.protocol {
+            Protocol::Http1 => versions.enable_http1().wrap_connector(http),
+            Protocol::H2 | Protocol::H2c => versions.enable_http2().wrap_connector(http),
+            Protocol::Auto => versions.enable_all_versions().wrap_connector(http),
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(config.max_idle)
             // As on the server side: one flattened write per request.
             .http1_writev(false)
+            // h2 and h2c: prior knowledge, one multiplexed connection.
+            .http2_only(config.protocol.http2_only())
+            .http2_keep_alive_interval(Some(Duration::from_secs(30)))
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(https);
-        let pool = (!config.url.https).then(|| {
+        // Plain HTTP/1.1: the edge's own pool and lane.
+        let own = !config.url.https && !config.protocol.http2_only();
+        let pool = own.then(|| {
             Pool::new(
                 &connect_address(&config.url.authority),
                 config.connect_timeout.0,
                 config.max_idle,
             )
         });
-        let lane = (!config.url.https).then(|| {
+        let lane = own.then(|| {
             Lane::new(
                 &connect_address(&config.url.authority),
                 config.connect_timeout.0,
@@ -318,6 +327,11 @@ impl Upstream {
             };
         }
         added.insert_into(req.headers_mut());
+        if crate::grpc::is_grpc(req.headers()) {
+            // gRPC servers want it (hop-by-hop, stripped from the client's).
+            req.headers_mut()
+                .insert(http::header::TE, http::HeaderValue::from_static("trailers"));
+        }
         if req.body().is_end_stream() {
             return match tokio::time::timeout(timeout, self.client.request(req)).await {
                 Err(_) => Err(ProxyError::UpstreamTimeout),

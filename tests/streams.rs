@@ -162,3 +162,59 @@ async fn a_route_quiet_by_design_sets_its_own_body_idle_timeout() {
         assert_eq!(r.text(), "data: 0\n\n", "the stream was not cut");
     }
 }
+
+/// An upstream answering with chunked trailers (and a barred one).
+async fn trailer_upstream() -> Upstream {
+    upstream()
+        .raw_response(b"HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ntransfer-encoding: chunked\r\ntrailer: grpc-status, grpc-message\r\n\r\n5\r\nhello\r\n0\r\ngrpc-status: 0\r\ngrpc-message: all good\r\ncontent-length: 99\r\n\r\n")
+        .spawn()
+        .await
+}
+
+#[tokio::test]
+async fn chunked_trailers_reach_an_http1_client() {
+    let up = trailer_upstream().await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    let raw = raw(
+        p.addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&raw), 200, "{raw}");
+    assert!(
+        raw.ends_with("5\r\nhello\r\n0\r\ngrpc-status: 0\r\ngrpc-message: all good\r\n\r\n"),
+        "{raw:?}"
+    );
+    assert!(
+        !raw.to_ascii_lowercase().contains("content-length: 99"),
+        "a Content-Length trailer is not passed on: {raw}"
+    );
+}
+
+#[tokio::test]
+async fn chunked_trailers_reach_an_http2_client() {
+    let up = trailer_upstream().await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    let tcp = TcpStream::connect(p.addr).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("http://{}/", p.addr))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let resp = tokio::time::timeout(PATIENCE, send.send_request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    let collected = tokio::time::timeout(PATIENCE, resp.into_body().collect())
+        .await
+        .unwrap()
+        .unwrap();
+    let trailers = collected.trailers().cloned().expect("trailers over h2");
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(trailers["grpc-message"], "all good");
+    assert!(trailers.get("content-length").is_none());
+    assert_eq!(&collected.to_bytes()[..], b"hello");
+}

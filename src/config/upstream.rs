@@ -8,21 +8,99 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpstreamConfig {
-    pub url: UpstreamUrl,
+#[schemars(rename = "Upstream")]
+pub struct RawUpstream {
+    url: UpstreamUrl,
     #[serde(default = "default_connect_timeout")]
-    pub connect_timeout: Dur,
+    connect_timeout: Dur,
     /// Until the response headers arrive.
     #[serde(default = "default_timeout")]
-    pub timeout: Dur,
+    timeout: Dur,
     #[serde(default = "default_max_idle")]
-    pub max_idle: usize,
+    max_idle: usize,
     #[serde(default)]
-    pub breaker: BreakerConfig,
+    breaker: BreakerConfig,
     /// For `https` upstreams: a PEM file of the CA certificates to trust
     /// instead of the public roots (a private CA); relative to routes.yaml.
     #[serde(default)]
+    ca: Option<std::path::PathBuf>,
+    /// How the proxy speaks to it: `http1`; `h2c` (HTTP/2 without TLS,
+    /// prior knowledge: gRPC services); `h2` (HTTP/2 over TLS); `auto`, the
+    /// default (ALPN on https, HTTP/1.1 on http).
+    #[serde(default)]
+    protocol: Protocol,
+}
+
+/// A validated `upstreams:` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(try_from = "RawUpstream")]
+#[schemars(with = "RawUpstream")]
+pub struct UpstreamConfig {
+    pub url: UpstreamUrl,
+    pub connect_timeout: Dur,
+    /// Until the response headers arrive.
+    pub timeout: Dur,
+    pub max_idle: usize,
+    pub breaker: BreakerConfig,
+    /// For `https` upstreams: a PEM file of the CA certificates to trust
+    /// instead of the public roots (a private CA); relative to routes.yaml.
     pub ca: Option<std::path::PathBuf>,
+    pub protocol: Protocol,
+}
+
+/// The HTTP version spoken to an upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Http1,
+    H2c,
+    H2,
+    #[default]
+    Auto,
+}
+
+impl Protocol {
+    /// Whether requests go out as HTTP/2 only.
+    pub fn http2_only(self) -> bool {
+        matches!(self, Protocol::H2c | Protocol::H2)
+    }
+}
+
+impl TryFrom<RawUpstream> for UpstreamConfig {
+    type Error = String;
+
+    fn try_from(r: RawUpstream) -> Result<Self, String> {
+        match (r.protocol, r.url.https) {
+            (Protocol::H2c, true) => {
+                return Err(format!(
+                "`protocol: h2c` is HTTP/2 without TLS, but `{}` is https; write `protocol: h2`",
+                r.url.raw
+            ))
+            }
+            (Protocol::H2, false) => {
+                return Err(format!(
+                "`protocol: h2` is HTTP/2 over TLS, but `{}` is plain http; write `protocol: h2c`",
+                r.url.raw
+            ))
+            }
+            _ => {}
+        }
+        if r.ca.is_some() && !r.url.https {
+            return Err(format!(
+                "`ca` is for https upstreams, but `{}` is plain http; remove `ca` or use https",
+                r.url.raw
+            ));
+        }
+        Ok(UpstreamConfig {
+            url: r.url,
+            connect_timeout: r.connect_timeout,
+            timeout: r.timeout,
+            max_idle: r.max_idle,
+            breaker: r.breaker,
+            ca: r.ca,
+            protocol: r.protocol,
+        })
+    }
 }
 
 fn default_connect_timeout() -> Dur {

@@ -239,6 +239,8 @@ impl Feed {
                         feeder.put(Ok(b));
                         break;
                     }
+                    // A client's request trailers are not passed on.
+                    Ok(Decoded::Trailer(..)) => {}
                     Ok(Decoded::Done) => {
                         feeder.end();
                         self.feeder = None;

@@ -108,10 +108,42 @@ pub fn response_framing_of(
     })
 }
 
+/// A trailer line as a field, unless malformed or a name that must not be
+/// a trailer (RFC 9110 §6.5.1: framing, routing, authentication and
+/// connection fields).
+fn trailer_field(line: &[u8]) -> Option<(http::HeaderName, http::HeaderValue)> {
+    let colon = line.iter().position(|b| *b == b':')?;
+    let name = http::HeaderName::from_bytes(&line[..colon]).ok()?;
+    let value = http::HeaderValue::from_bytes(line[colon + 1..].trim_ascii()).ok()?;
+    const BARRED: &[&str] = &[
+        "content-length",
+        "transfer-encoding",
+        "content-encoding",
+        "content-type",
+        "content-range",
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+        "authorization",
+        "set-cookie",
+        "cache-control",
+        "expect",
+    ];
+    (!BARRED.contains(&name.as_str())).then_some((name, value))
+}
+
 /// What a [`Decoder`] found in the buffer.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decoded {
     Data(Bytes),
+    /// A field of a chunked body's trailer section (fields that must not
+    /// be trailers — framing, routing, hop-by-hop — and malformed lines are
+    /// left out).
+    Trailer(http::HeaderName, http::HeaderValue),
     /// More bytes are needed.
     Pending,
     Done,
@@ -240,14 +272,14 @@ impl Decoder {
                     self.chunk = Chunk::Size;
                 }
                 Chunk::Trailers(seen) => {
-                    // Trailer fields are read and dropped, up to an empty line.
+                    // Trailer fields, one a call, up to an empty line.
                     let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else {
                         if seen + buf.len() > MAX_TRAILERS {
                             return Err("trailers too large");
                         }
                         return Ok(Decoded::Pending);
                     };
-                    buf.advance(eol + 2);
+                    let line = buf.split_to(eol + 2);
                     if eol == 0 {
                         self.done = true;
                         return Ok(Decoded::Done);
@@ -256,6 +288,9 @@ impl Decoder {
                         return Err("trailers too large");
                     }
                     self.chunk = Chunk::Trailers(seen + eol + 2);
+                    if let Some((name, value)) = trailer_field(&line[..eol]) {
+                        return Ok(Decoded::Trailer(name, value));
+                    }
                 }
             }
         }

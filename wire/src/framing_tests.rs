@@ -170,6 +170,7 @@ fn decode_all(
     loop {
         match d.decode(&mut buf)? {
             Decoded::Data(b) => out.extend_from_slice(&b),
+            Decoded::Trailer(..) => {}
             Decoded::Done => return Ok((out, buf)),
             Decoded::Pending if fed < input.len() => {
                 let end = (fed + step).min(input.len());

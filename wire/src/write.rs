@@ -49,6 +49,7 @@ where
 {
     let mut body = pin!(body);
     let mut sent = 0u64;
+    let mut trailers = None;
     loop {
         // Take what is ready; flush before waiting for more.
         let frame = match poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await {
@@ -66,7 +67,12 @@ where
             Some(Err(e)) => return Err(WriteError::Body(e)),
             Some(Ok(f)) => match f.into_data() {
                 Ok(d) if !d.is_empty() => d,
-                _ => continue,
+                Ok(_) => continue,
+                // Only a chunked message can carry them.
+                Err(f) => {
+                    trailers = f.into_trailers().ok();
+                    continue;
+                }
             },
         };
         sent += data.len() as u64;
@@ -93,7 +99,11 @@ where
         return Err(WriteError::Body(Box::new(BodyError::Cut)));
     }
     if framing == Framing::Chunked {
-        out.extend_from_slice(b"0\r\n\r\n");
+        out.extend_from_slice(b"0\r\n");
+        for (k, v) in trailers.iter().flatten() {
+            encode::field(out, k, v);
+        }
+        out.extend_from_slice(b"\r\n");
     }
     if !out.is_empty() {
         wr.write_all(out).await?;

@@ -202,6 +202,49 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Trailer fields come out as sent, in order, whatever the cuts;
+    /// those that must not be trailers (framing, Host, …) never do.
+    #[test]
+    fn trailers_come_out_as_sent_except_barred_names(
+        fields in prop::collection::vec(
+            (prop::sample::select(vec!["grpc-status", "grpc-message", "x-checksum", "content-length", "host", "transfer-encoding"]), "[a-zA-Z0-9 ]{0,12}"),
+            0..5,
+        ),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut wire = b"3\r\nabc\r\n0\r\n".to_vec();
+        for (k, v) in &fields {
+            wire.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+        }
+        wire.extend_from_slice(b"\r\n");
+        let at = cut.index(wire.len() + 1);
+        let mut decoder = Decoder::new(Framing::Chunked);
+        let mut buf = BytesMut::from(&wire[..at]);
+        let mut got = Vec::new();
+        let mut fed = false;
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Decoded::Trailer(k, v)) => got.push((k.to_string(), v.to_str().unwrap().to_string())),
+                Ok(Decoded::Data(_)) => {}
+                Ok(Decoded::Pending) if !fed => {
+                    buf.extend_from_slice(&wire[at..]);
+                    fed = true;
+                }
+                Ok(Decoded::Done) => break,
+                other => prop_assert!(false, "{other:?}"),
+            }
+        }
+        let barred = ["content-length", "host", "transfer-encoding"];
+        let want: Vec<(String, String)> = fields
+            .iter()
+            .filter(|(k, _)| !barred.contains(k))
+            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+            .collect();
+        prop_assert_eq!(got, want);
+    }
+}
+
 /// Decode a chunked body arriving in pieces cut at `at` (sorted offsets);
 /// `None`: the decoder refused it or it never ended.
 fn decode_in_pieces(wire: &[u8], at: &[usize]) -> Option<Vec<u8>> {
@@ -215,6 +258,7 @@ fn decode_in_pieces(wire: &[u8], at: &[usize]) -> Option<Vec<u8>> {
         loop {
             match decoder.decode(&mut buf) {
                 Ok(Decoded::Data(d)) => got.extend_from_slice(&d),
+                Ok(Decoded::Trailer(..)) => {}
                 Ok(Decoded::Pending) => break,
                 Ok(Decoded::Done) => return Some(got),
                 Err(_) => return None,

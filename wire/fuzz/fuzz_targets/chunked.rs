@@ -18,6 +18,7 @@ fn decode(wire: &[u8], cut: usize) -> Option<(Vec<u8>, bool)> {
         loop {
             match decoder.decode(&mut buf) {
                 Ok(Decoded::Data(d)) => got.extend_from_slice(&d),
+                Ok(Decoded::Trailer(..)) => {}
                 Ok(Decoded::Pending) => break,
                 Ok(Decoded::Done) => return Some((got, true)),
                 Err(_) => return None,

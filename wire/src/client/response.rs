@@ -30,6 +30,8 @@ pub struct ResponseBody {
     reuse: bool,
     /// When the request started: the connection's idle time counts from it.
     since: Instant,
+    /// A chunked body's trailer fields, given as the last frame.
+    trailers: Option<Box<http::HeaderMap>>,
 }
 
 impl ResponseBody {
@@ -57,6 +59,7 @@ impl ResponseBody {
             decoder: Decoder::new(framing),
             reuse,
             since,
+            trailers: None,
         };
         if body.decoder.is_done() {
             body.finish();
@@ -101,7 +104,7 @@ impl Body for ResponseBody {
         }
         loop {
             let Some((rd, buf, _)) = this.conn.as_mut() else {
-                return Poll::Ready(None);
+                return Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(*t))));
             };
             match this.decoder.decode(buf) {
                 Ok(Decoded::Data(b)) => {
@@ -110,9 +113,12 @@ impl Body for ResponseBody {
                     }
                     return Poll::Ready(Some(Ok(Frame::data(b))));
                 }
+                Ok(Decoded::Trailer(name, value)) => {
+                    this.trailers.get_or_insert_default().append(name, value);
+                }
                 Ok(Decoded::Done) => {
                     this.finish();
-                    return Poll::Ready(None);
+                    return Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(*t))));
                 }
                 Ok(Decoded::Pending) => {
                     buf.reserve(16 * 1024);
@@ -147,7 +153,7 @@ impl Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.decoder.is_done()
+        self.decoder.is_done() && self.trailers.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {

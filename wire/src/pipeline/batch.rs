@@ -200,6 +200,8 @@ async fn read_answer(
                 body.push(d);
             }
             Ok(Decoded::Done) => break,
+            // Not compared.
+            Ok(Decoded::Trailer(..)) => {}
             Ok(Decoded::Pending) => {
                 buf.reserve(16 * 1024);
                 match rd.read_buf(buf).await {
