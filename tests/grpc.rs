@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use support::grpc::*;
+use support::tls::self_signed;
 use support::*;
 use tonic::{Code, Request};
 
@@ -85,6 +86,46 @@ async fn client_streaming_reaches_the_upstream_whole() {
 }
 
 #[tokio::test]
+async fn bidirectional_streaming_answers_each_message_as_it_comes() {
+    let up = grpc_server().await;
+    let p = spawn_proxy(&grpc_config(up, "", ""));
+    let mut c = grpc_client(p.addr).await;
+    c.ready().await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let outbound = tokio_stream_of(rx);
+    tx.send("one".into()).unwrap();
+    let mut answers = c
+        .streaming(Request::new(outbound), method("/test.Echo/Chat"), Text)
+        .await
+        .expect("stream opened")
+        .into_inner();
+    // Each answer comes before the next message is sent: nothing buffered.
+    for (i, next) in ["two", "three"].into_iter().enumerate() {
+        let got = tokio::time::timeout(PATIENCE, answers.next())
+            .await
+            .expect("an answer");
+        assert_eq!(got.unwrap().unwrap(), ["re: one", "re: two"][i]);
+        tx.send(next.into()).unwrap();
+    }
+    let got = tokio::time::timeout(PATIENCE, answers.next())
+        .await
+        .expect("an answer");
+    assert_eq!(got.unwrap().unwrap(), "re: three");
+    drop(tx);
+    let end = tokio::time::timeout(PATIENCE, answers.next())
+        .await
+        .expect("the end");
+    assert!(end.is_none(), "{end:?}");
+}
+
+/// An unbounded receiver as a stream.
+fn tokio_stream_of(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<String>,
+) -> impl futures_util::Stream<Item = String> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test]
 async fn a_grpc_timeout_longer_than_the_route_timeout_is_honoured() {
     let up = grpc_server().await;
     let p = spawn_proxy(&grpc_config(up, "", "    timeout: 200ms\n"));
@@ -147,5 +188,70 @@ async fn the_proxy_answers_unavailable_for_an_unreachable_upstream_and_an_open_b
         m.lines()
             .any(|l| l.starts_with("strangler_requests_total") && l.contains("code=\"503\"")),
         "{m}"
+    );
+}
+
+#[tokio::test]
+async fn grpc_to_an_https_upstream_with_protocol_h2() {
+    let (cert, key) = self_signed("orders.internal");
+    let up = grpc_server_tls(&cert, &key).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &cert).unwrap();
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nupstreams:\n  orders: {{ url: https://localhost:{}, protocol: h2, ca: {} }}\nroutes:\n  - name: rpc\n    match: {{ path_prefix: / }}\n    upstream: orders\n",
+        up.port(),
+        ca.display()
+    );
+    let p = spawn_proxy(&yaml);
+    let mut c = grpc_client(p.addr).await;
+    c.ready().await.unwrap();
+    let r = c
+        .unary(
+            Request::new("over tls".to_string()),
+            method("/test.Echo/Unary"),
+            Text,
+        )
+        .await
+        .expect("the call succeeds over h2 and TLS");
+    assert_eq!(r.into_inner(), "echo: over tls");
+    c.ready().await.unwrap();
+    let mut s = c
+        .server_streaming(
+            Request::new("3".to_string()),
+            method("/test.Echo/Count"),
+            Text,
+        )
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut got = Vec::new();
+    while let Some(m) = s.next().await {
+        got.push(m.expect("a message"));
+    }
+    assert_eq!(got, ["0", "1", "2"]);
+}
+
+#[tokio::test]
+async fn auto_speaks_http2_to_an_https_upstream_that_offers_it() {
+    let (cert, key) = self_signed("app.internal");
+    let up = upstream().tls(&cert, &key).alpn_h2().spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &cert).unwrap();
+    let port = up.url().rsplit(':').next().unwrap().to_string();
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nupstreams:\n  app: {{ url: https://localhost:{port}, ca: {} }}\n  old: {{ url: https://localhost:{port}, ca: {}, protocol: http1 }}\nroutes:\n  - name: old\n    match: {{ path_prefix: /old }}\n    upstream: old\n  - name: all\n    match: {{ path_prefix: / }}\n    upstream: app\n",
+        ca.display(),
+        ca.display()
+    );
+    let p = spawn_proxy(&yaml);
+    assert_eq!(get(&p.url("/x")).await.status, 200);
+    assert_eq!(up.last().version, http::Version::HTTP_2, "ALPN chose h2");
+    assert_eq!(get(&p.url("/old/x")).await.status, 200);
+    assert_eq!(
+        up.last().version,
+        http::Version::HTTP_11,
+        "protocol: http1 holds"
     );
 }

@@ -320,3 +320,26 @@ async fn websocket_over_http2_extended_connect() {
         "{head}"
     );
 }
+
+#[tokio::test]
+async fn websocket_to_an_https_upstream() {
+    let (cert, key) = support::tls::self_signed("live.internal");
+    let echo = ws_echo_tls(&cert, &key).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &cert).unwrap();
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nupstreams:\n  app: {{ url: https://localhost:{}, ca: {} }}\nroutes:\n  - name: live\n    match: {{ path_prefix: / }}\n    upstream: app\n",
+        echo.addr.port(),
+        ca.display()
+    );
+    let p = spawn_proxy(&yaml);
+    let mut ws = ws_connect(&ws_url(&p, "/"))
+        .await
+        .expect("handshake over TLS");
+    let m = ws_round_trip(&mut ws, Message::text("secure"))
+        .await
+        .unwrap();
+    assert_eq!(m, Message::text("secure"));
+    assert_eq!(echo.handshakes(), 1);
+}

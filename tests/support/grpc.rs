@@ -3,7 +3,8 @@
 //!
 //! `/test.Echo/Unary` echoes; `Count` streams "0".."n-1" (50 ms apart);
 //! `Join` joins a client stream with ","; `Fail` answers NOT_FOUND;
-//! `Slow` answers after the milliseconds it is sent.
+//! `Slow` answers after the milliseconds it is sent; `Chat` answers each
+//! message of a client stream as it comes (bidirectional).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -108,6 +109,14 @@ async fn route(
             });
             grpc.client_streaming(svc, req).await
         }
+        "/test.Echo/Chat" => {
+            let svc = tower::service_fn(|r: Request<Streaming<String>>| async move {
+                let s = r.into_inner();
+                let out = futures_util::StreamExt::map(s, |m| m.map(|m| format!("re: {m}")));
+                Ok::<_, Status>(Response::new(Box::pin(out)))
+            });
+            grpc.streaming(svc, req).await
+        }
         _ => Status::unimplemented("no such method").into_http(),
     })
 }
@@ -123,6 +132,43 @@ pub async fn grpc_server() -> SocketAddr {
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tcp), service_fn(route))
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// The same server over TLS (ALPN `h2`), with `cert_pem`/`key_pem`.
+pub async fn grpc_server_tls(cert_pem: &str, key_pem: &str) -> SocketAddr {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("cert");
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
+    let mut cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("pair");
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service_fn(route))
                     .await;
             });
         }

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 /// What an upstream received.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    pub version: http::Version,
     pub method: String,
     pub target: String,
     pub headers: HeaderMap,
@@ -116,6 +117,13 @@ impl UpstreamBuilder {
         .with_single_cert(certs, key)
         .expect("pair");
         self.tls = Some(Arc::new(cfg));
+        self
+    }
+    /// With [`Self::tls`]: offer HTTP/2 by ALPN (and HTTP/1.1).
+    pub fn alpn_h2(mut self) -> Self {
+        if let Some(cfg) = self.tls.as_mut() {
+            Arc::make_mut(cfg).alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        }
         self
     }
     pub fn echo_body(mut self) -> Self {
@@ -299,6 +307,7 @@ async fn answer(req: Request<Incoming>, st: Arc<State>) -> Response<Body> {
     }
     let (parts, body) = req.into_parts();
     let mut seen = Seen {
+        version: parts.version,
         method: parts.method.to_string(),
         target: parts.uri.to_string(),
         headers: parts.headers.clone(),

@@ -41,6 +41,28 @@ impl WsEcho {
 /// An echo server: every text or binary message comes back; a close frame
 /// is answered with the same code and reason (tungstenite's default).
 pub async fn ws_echo() -> WsEcho {
+    ws_echo_with(None).await
+}
+
+/// [`ws_echo`] over TLS (`wss`), with `cert_pem`/`key_pem`.
+pub async fn ws_echo_tls(cert_pem: &str, key_pem: &str) -> WsEcho {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("cert");
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("pair");
+    ws_echo_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))).await
+}
+
+async fn ws_echo_with(tls: Option<tokio_rustls::TlsAcceptor>) -> WsEcho {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let handshakes = Arc::new(AtomicUsize::new(0));
@@ -50,6 +72,7 @@ pub async fn ws_echo() -> WsEcho {
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let (h, o, hd) = (h.clone(), o.clone(), hd.clone());
+            let tls = tls.clone();
             tokio::spawn(async move {
                 // tungstenite's callback type fixes its error type.
                 #[allow(clippy::result_large_err)]
@@ -72,8 +95,15 @@ pub async fn ws_echo() -> WsEcho {
                 let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
                     .max_message_size(Some(64 << 20))
                     .max_frame_size(Some(64 << 20));
+                let io: Box<dyn Io> = match tls {
+                    None => Box::new(tcp),
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(s) => Box::new(s),
+                        Err(_) => return,
+                    },
+                };
                 let Ok(mut ws) =
-                    tokio_tungstenite::accept_hdr_async_with_config(tcp, seen, Some(config)).await
+                    tokio_tungstenite::accept_hdr_async_with_config(io, seen, Some(config)).await
                 else {
                     return;
                 };
@@ -100,6 +130,9 @@ pub async fn ws_echo() -> WsEcho {
         heads,
     }
 }
+
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
