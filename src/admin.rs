@@ -72,6 +72,8 @@ impl Admin {
                     &serde_json::to_value(&report).unwrap_or_default(),
                 )
             }
+            (&Method::GET, "/-/ramps") => json_response(StatusCode::OK, &self.ramps()),
+            (&Method::POST, path) if path.starts_with("/-/ramps/") => self.ramp_action(path).await,
             (&Method::GET, "/metrics") => {
                 self.refresh_breaker_gauges();
                 respond(
@@ -83,7 +85,7 @@ impl Admin {
             (
                 _,
                 "/-/health" | "/-/ready" | "/-/config" | "/-/reload" | "/-/breakers" | "/-/shadow"
-                | "/metrics",
+                | "/-/ramps" | "/metrics",
             ) => json_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &json!({"error": "method_not_allowed", "message": format!("{} is not allowed here", req.method())}),
@@ -91,6 +93,44 @@ impl Admin {
             (_, path) => json_response(
                 StatusCode::NOT_FOUND,
                 &json!({"error": "not_found", "message": format!("no admin endpoint {path}")}),
+            ),
+        }
+    }
+
+    /// `GET /-/ramps`: every ramp, by route.
+    fn ramps(&self) -> serde_json::Value {
+        let snap = self.state.snapshot.load();
+        let all: serde_json::Map<String, serde_json::Value> = crate::ramp::control::ramps(&snap)
+            .map(|r| (r.route.to_string(), r.view()))
+            .collect();
+        serde_json::Value::Object(all)
+    }
+
+    /// `POST /-/ramps/NAME/pause|resume|promote|rollback`.
+    async fn ramp_action(&self, path: &str) -> Response<ProxyBody> {
+        use crate::ramp::control::{act, Action};
+        let rest = &path["/-/ramps/".len()..];
+        let Some((name, action)) = rest.rsplit_once('/') else {
+            return json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"error": "not_found", "message": "use /-/ramps/NAME/pause|resume|promote|rollback"}),
+            );
+        };
+        let Some(action) = Action::parse(action) else {
+            return json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"error": "not_found", "message": format!("no ramp action `{action}`; use pause, resume, promote or rollback")}),
+            );
+        };
+        match act(&self.state, name, action).await {
+            Ok(t) => json_response(StatusCode::OK, &json!({"route": name, "transition": t})),
+            Err(e) if e.starts_with("no ramp") => json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"error": "not_found", "message": e}),
+            ),
+            Err(e) => json_response(
+                StatusCode::CONFLICT,
+                &json!({"error": "conflict", "message": e}),
             ),
         }
     }
@@ -103,6 +143,11 @@ impl Admin {
             "loaded_at": format_ts(snap.loaded_at),
             "path": self.reloader.path().display().to_string(),
             "routes": snap.config.routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            "route_table": snap.config.routes.iter().map(|r| json!({
+                "name": r.name,
+                "match": crate::plan::describe_match(r),
+                "to": crate::plan::describe_destination(r),
+            })).collect::<Vec<_>>(),
             "upstreams": snap.config.upstreams.keys().collect::<Vec<_>>(),
             "last_error": self.reloader.last_error(),
         })

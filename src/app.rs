@@ -101,6 +101,7 @@ pub async fn serve(
     let state = Arc::new(ProxyState::new(current, metrics, shadow_log));
     let reloader = Reloader::new(config_path, Arc::clone(&state), on_transition);
     let _watch = crate::reload::watch(Arc::clone(&reloader), POLL_INTERVAL);
+    let ramps = tokio::spawn(crate::ramp::control::run(Arc::clone(&state)));
     let admin = Arc::new(Admin {
         state: Arc::clone(&state),
         reloader,
@@ -120,6 +121,7 @@ pub async fn serve(
     if let Some(t) = admin_task {
         t.abort();
     }
+    ramps.abort();
     // What the last comparisons wrote reaches the file before the process
     // ends, unless the disk has stalled (then the lines are lost, not the exit).
     let log = Arc::clone(&state.shadow_log);

@@ -12,6 +12,7 @@
 //! `&str`; [`load`] is the thin file wrapper.
 
 pub mod matching;
+pub mod ramp;
 pub mod refs;
 pub mod route;
 mod syntax;
@@ -41,6 +42,12 @@ pub struct Config {
     pub demo: DemoSettings,
     pub tls: Option<TlsFiles>,
     pub admin_listen: SocketAddr,
+    /// `admin.debug_headers`: responses say which route and upstream
+    /// answered (`x-strangler-route`, `x-strangler-upstream`).
+    pub debug_headers: bool,
+    /// Where the ramps' state is kept (`ramp_state`; default
+    /// `ramps-state.json` beside the config).
+    pub ramp_state: PathBuf,
     pub shadow: ShadowSettings,
     pub limits: Limits,
     pub upstreams: IndexMap<String, UpstreamConfig>,
@@ -120,6 +127,9 @@ struct RawConfig {
     shadow: RawShadow,
     #[serde(default)]
     limits: RawLimits,
+    /// Where ramps keep their state: a file (relative to this one; default
+    /// `ramps-state.json`), replaced atomically at every move.
+    ramp_state: Option<String>,
     upstreams: IndexMap<String, UpstreamConfig>,
     routes: Vec<RouteConfig>,
 }
@@ -135,11 +145,16 @@ struct RawTls {
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
     listen: Addr,
+    /// Responses carry `x-strangler-route` and `x-strangler-upstream` (off:
+    /// they name internals).
+    #[serde(default)]
+    debug_headers: bool,
 }
 impl Default for RawAdmin {
     fn default() -> Self {
         RawAdmin {
             listen: Addr(SocketAddr::from(([127, 0, 0, 1], 9901))),
+            debug_headers: false,
         }
     }
 }
@@ -340,6 +355,8 @@ fn validated(raw: RawConfig, path: &Path) -> Config {
             key: relative(&t.key),
         }),
         admin_listen: raw.admin.listen.0,
+        debug_headers: raw.admin.debug_headers,
+        ramp_state: relative(raw.ramp_state.as_deref().unwrap_or("ramps-state.json")),
         shadow: ShadowSettings {
             log: relative(raw.shadow.log.as_deref().unwrap_or("shadow-diffs.jsonl")),
             max_body: raw.shadow.max_body.map_or(1 << 20, |s| s.0),

@@ -111,6 +111,10 @@ pub struct Served {
     /// A gRPC call (`crate::grpc`): its deadline is honoured, errors are
     /// answered with a `grpc-status`.
     pub grpc: bool,
+    /// The route's ramp, when it has one: the answer is counted on its side.
+    pub ramp: Option<Arc<crate::ramp::Ramp>>,
+    /// A ramp's sticky cookie, new for this client: set on the answer.
+    pub set_cookie: Option<http::HeaderValue>,
 }
 
 pub struct Call<'a> {
@@ -148,7 +152,11 @@ impl<'a> Call<'a> {
         served: &mut Served,
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let up = &self.snap.upstreams[picked];
-        let fallback = self.route.fallback.map(|f| &self.snap.upstreams[f]);
+        // A split's or ramp's other side stands in for a sick target, as a
+        // fallback would.
+        let fallback = (self.route.fallback)
+            .or_else(|| self.route.target.other_side(picked))
+            .map(|f| &self.snap.upstreams[f]);
         let retry = self
             .route
             .retry

@@ -13,6 +13,7 @@
 //!     blame     who failed: success, the upstream, or the client
 //!     upstream, deadline, body   clients of an upstream (the wire's pool,
 //!                                hyper for https), timeouts, guarded bodies
+//!     ramp      gated, sticky moves from one upstream to another (a controller task)
 //!     aggregate  API composition
 //!     tunnel    upgrades (WebSocket, RFC 8441): handshake, then bytes both ways
 //!     shadow    the copy, the comparison, the log (its own thread), the report
@@ -46,6 +47,7 @@ pub(crate) mod normalize;
 pub mod plan;
 pub(crate) mod pointer;
 pub(crate) mod proxy;
+pub mod ramp;
 pub(crate) mod reload;
 pub(crate) mod request;
 pub(crate) mod retry;

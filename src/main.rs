@@ -1,4 +1,4 @@
-//! The `strangler` command line: run | up | check | report. Thin: parse the
+//! The `strangler` command line: run | up | check | plan | schema | ramp | report. Thin: parse the
 //! arguments, set up logging and the runtime, call the library.
 
 use std::path::PathBuf;
@@ -69,6 +69,17 @@ enum Command {
     },
     /// Print the JSON Schema of routes.yaml (for editors: completion and checks).
     Schema,
+    /// A ramp's state, or an operator's action on it, through the admin API.
+    Ramp {
+        /// status, pause, resume, promote or rollback.
+        #[arg(value_parser = ["status", "pause", "resume", "promote", "rollback"])]
+        action: String,
+        /// The route whose ramp (all ramps for `status` without it).
+        name: Option<String>,
+        /// The admin API's address.
+        #[arg(long, default_value = "127.0.0.1:9901")]
+        admin: std::net::SocketAddr,
+    },
     /// The shadow-diff report from one or more shadow logs.
     Report {
         /// A shadow log (JSON lines); repeat for one per replica
@@ -125,6 +136,11 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::Ramp {
+            action,
+            name,
+            admin,
+        } => strangler::ramp::command::run(&action, name.as_deref(), admin),
         Command::Report { logs, html, route } => {
             strangler::cli::report(&logs, html.as_deref(), route.as_deref())
         }

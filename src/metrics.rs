@@ -76,6 +76,18 @@ pub struct RouteOutcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteGate {
+    pub route: Name,
+    pub gate: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoutePhase {
+    pub route: Name,
+    pub to: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Direction {
     pub direction: &'static str,
 }
@@ -109,6 +121,11 @@ pub struct Metrics {
     pub tunnels_open: Gauge,
     pub tunnels: Family<RouteLabel, Counter>,
     pub tunnel_bytes: Family<Direction, Counter>,
+    /// Percent of clients a ramp sends to its `to` side.
+    pub ramp_weight: Family<RouteLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub ramp_transitions: Family<RoutePhase, Counter>,
+    /// 1 while a ramp's gate holds (or cannot be judged yet), 0 once failed.
+    pub ramp_gate_ok: Family<RouteGate, Gauge>,
 }
 
 impl Default for Metrics {
@@ -135,6 +152,9 @@ impl Metrics {
             tunnels_open: Gauge::default(),
             tunnels: Family::default(),
             tunnel_bytes: Family::default(),
+            ramp_weight: Family::default(),
+            ramp_transitions: Family::default(),
+            ramp_gate_ok: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -163,6 +183,21 @@ impl Metrics {
             m.breaker_transitions.clone(),
         );
         registry.register("retries", "Retried tries, by route", m.retries.clone());
+        registry.register(
+            "ramp_weight",
+            "Percent of clients a ramp sends to its new side, by route",
+            m.ramp_weight.clone(),
+        );
+        registry.register(
+            "ramp_transitions",
+            "Ramp moves, by route and the state moved to",
+            m.ramp_transitions.clone(),
+        );
+        registry.register(
+            "ramp_gate_ok",
+            "1 while a ramp's gate holds, 0 once it failed, by route and gate",
+            m.ramp_gate_ok.clone(),
+        );
         registry.register(
             "tunnels_open",
             "Upgraded connections (WebSocket) open now",

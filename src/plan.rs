@@ -44,8 +44,8 @@ pub struct Plan {
     pub samples: Vec<Sample>,
 }
 
-/// A route in one line: its match, methods, headers, destination and extras.
-pub fn describe(r: &RouteConfig) -> String {
+/// A route's match in one line: path, methods, headers.
+pub fn describe_match(r: &RouteConfig) -> String {
     let m = match &r.path {
         PathMatch::Exact(t) => format!("path {}", t.raw),
         PathMatch::Prefix(p) => format!("path_prefix {p}"),
@@ -56,7 +56,12 @@ pub fn describe(r: &RouteConfig) -> String {
         format!(" [{}]", ms.join(","))
     });
     let headers: String = r.headers.iter().map(|(k, v)| format!(" {k}={v}")).collect();
-    let dest = match &r.action {
+    format!("{m}{methods}{headers}")
+}
+
+/// Where a route sends requests, in one line.
+pub fn describe_destination(r: &RouteConfig) -> String {
+    match &r.action {
         Action::Upstream(u) => u.clone(),
         Action::Split(s) => {
             let s: Vec<String> = s.iter().map(|(u, w)| format!("{u}:{w}")).collect();
@@ -69,7 +74,17 @@ pub fn describe(r: &RouteConfig) -> String {
                 .collect();
             format!("aggregate {}", p.join(" "))
         }
-    };
+        Action::Ramp(r) => format!(
+            "ramp {}->{} steps {:?} every {:?}",
+            r.from, r.to, r.steps, r.interval
+        ),
+    }
+}
+
+/// A route in one line: its match, methods, headers, destination and extras.
+pub fn describe(r: &RouteConfig) -> String {
+    let matched = describe_match(r);
+    let dest = describe_destination(r);
     let mut extras = Vec::new();
     if let Some(f) = &r.fallback {
         extras.push(format!("fallback {f}"));
@@ -85,7 +100,7 @@ pub fn describe(r: &RouteConfig) -> String {
     } else {
         format!("  ({})", extras.join(", "))
     };
-    format!("{m}{methods}{headers} -> {dest}{extras}")
+    format!("{matched} -> {dest}{extras}")
 }
 
 /// The plan from `old` to `new`, with `extra` sample requests (method, path).
@@ -264,6 +279,10 @@ impl<'c> Router<'c> {
                 ws.join(" / ")
             }
             Target::Aggregate(_) => "(aggregate)".into(),
+            Target::Ramp { from, to, ramp } => {
+                let w = ramp.weight();
+                format!("{} {w}% / {} {}% (ramp)", name(*to), name(*from), 100.0 - w)
+            }
         };
         format!("{} → {to}", route.name)
     }

@@ -112,7 +112,7 @@ where
         written: false,
     };
     let served = &mut record.served;
-    let (resp, status) =
+    let (mut resp, status) =
         match forward(slot, state, &snapshot, *conn, &record.request_id, served).await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
@@ -131,6 +131,10 @@ where
                 (resp, status)
             }
         };
+    if served.set_cookie.is_some() || snapshot.config.debug_headers {
+        // Rare: a ramp's new sticky cookie, or which side answered.
+        say_who(&mut resp, served, snapshot.config.debug_headers);
+    }
     record.write(status, resp.body().size_hint().exact());
     let request_id = std::mem::replace(&mut record.request_id, HeaderValue::from_static(""));
     Handled {
@@ -138,6 +142,25 @@ where
         request_id,
         // The one snapshot of this request says it: no second load.
         header_read_timeout: Some(snapshot.config.limits.header_read_timeout),
+    }
+}
+
+/// A ramp's new sticky cookie and, with `admin.debug_headers`, the route
+/// and upstream that answered.
+fn say_who(resp: &mut Response<ProxyBody>, served: &mut Served, debug: bool) {
+    let h = resp.headers_mut();
+    if let Some(c) = served.set_cookie.take() {
+        h.append(header::SET_COOKIE, c);
+    }
+    if debug {
+        for (name, v) in [
+            ("x-strangler-route", &served.route),
+            ("x-strangler-upstream", &served.upstream),
+        ] {
+            if let Some(v) = v.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                h.insert(name, v);
+            }
+        }
     }
 }
 
@@ -168,7 +191,7 @@ where
     let (route, captures, declared) = admit::route(snap, &parts, &normalized, served)?;
     // Only a POST can be a gRPC call: other requests pay no header lookup.
     served.grpc = parts.method == Method::POST && crate::grpc::is_grpc(&parts.headers);
-    let picked = admit::pick(route);
+    let picked = admit::pick(route, &parts, conn, served);
     let upgrade = crate::tunnel::asked(&parts.method, &parts.headers, &mut parts.extensions);
     let headers = std::mem::take(&mut parts.headers);
     let (mut headers, added) = admit::headers(headers, snap, conn, &authority, request_id);

@@ -31,12 +31,27 @@ pub struct Route {
 }
 
 impl Target {
+    /// Where a split or a ramp sends a request whose `picked` target is
+    /// sick: a ramp's other side; a split's heaviest other upstream.
+    pub fn other_side(&self, picked: usize) -> Option<usize> {
+        match self {
+            Target::Ramp { from, to, .. } => Some(if picked == *to { *from } else { *to }),
+            Target::Split(ws, _) => ws
+                .iter()
+                .filter(|(u, _)| *u != picked)
+                .max_by_key(|(_, w)| *w)
+                .map(|(u, _)| *u),
+            _ => None,
+        }
+    }
+
     /// The upstreams it may send to (none for an aggregate: its parts have theirs).
     pub fn upstreams(&self) -> Vec<usize> {
         match self {
             Target::Upstream(u) => vec![*u],
             Target::Split(ws, _) => ws.iter().map(|(u, _)| *u).collect(),
             Target::Aggregate(_) => Vec::new(),
+            Target::Ramp { from, to, .. } => vec![*from, *to],
         }
     }
 }
@@ -47,6 +62,13 @@ pub enum Target {
     /// (upstream, weight) with the total of the weights (> 0).
     Split(Vec<(usize, u32)>, u32),
     Aggregate(Vec<AggregatePart>),
+    /// A gated, sticky move from `from` to `to` (the ramp's state lives
+    /// across reloads; the indices are this snapshot's).
+    Ramp {
+        from: usize,
+        to: usize,
+        ramp: Arc<crate::ramp::Ramp>,
+    },
 }
 
 #[derive(Debug)]
@@ -81,6 +103,14 @@ impl Target {
                 choices.last().map(|(u, _)| *u)
             }
             Target::Aggregate(_) => None,
+            // Picked by the client's key (admit::pick); by roll only here.
+            Target::Ramp { from, to, ramp } => {
+                Some(if f64::from(roll % 10_000) < ramp.weight() * 100.0 {
+                    *to
+                } else {
+                    *from
+                })
+            }
         }
     }
 }
@@ -116,6 +146,18 @@ impl RouteTable {
         routes: &[RouteConfig],
         upstream: impl Fn(&str) -> Option<usize>,
     ) -> Result<Self, String> {
+        Self::build_with(routes, upstream, &|route, def| {
+            Arc::new(crate::ramp::Ramp::new(route, def.clone(), None, "defined"))
+        })
+    }
+
+    /// As [`Self::build`], each ramp's state from `ramp_for` (carried over
+    /// from the previous snapshot, or read from the state file).
+    pub fn build_with(
+        routes: &[RouteConfig],
+        upstream: impl Fn(&str) -> Option<usize>,
+        ramp_for: &dyn Fn(&str, &crate::config::ramp::RampConfig) -> Arc<crate::ramp::Ramp>,
+    ) -> Result<Self, String> {
         let idx = |name: &str| upstream(name).ok_or_else(|| format!("unknown upstream `{name}`"));
         let mut out = Vec::with_capacity(routes.len());
         for r in routes {
@@ -145,6 +187,11 @@ impl RouteTable {
                         })
                         .collect::<Result<_, String>>()?,
                 ),
+                Action::Ramp(def) => Target::Ramp {
+                    from: idx(&def.from)?,
+                    to: idx(&def.to)?,
+                    ramp: ramp_for(&r.name, def),
+                },
             };
             out.push(Route {
                 name: Arc::from(r.name.as_str()),

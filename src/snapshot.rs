@@ -147,6 +147,45 @@ impl Snapshot {
     }
 }
 
+/// A route's ramp in a new snapshot: the previous snapshot's when its
+/// definition is unchanged; restarted at step 0 when it changed (said in
+/// the log and its history); else where the state file left it.
+fn ramp_for(
+    previous: Option<&Snapshot>,
+    state_file: &std::path::Path,
+    saved: &std::cell::OnceCell<crate::ramp::store::Saved>,
+    route: &str,
+    def: &crate::config::ramp::RampConfig,
+) -> Arc<crate::ramp::Ramp> {
+    use crate::ramp::{control::ramps, digest, Ramp};
+    let old = previous.and_then(|p| ramps(p).find(|r| &*r.route == route));
+    match old {
+        Some(old) if old.digest == digest(def) => Arc::clone(old),
+        Some(_) => {
+            tracing::warn!(
+                route,
+                "the ramp's definition changed: it restarts at step 0"
+            );
+            Arc::new(Ramp::new(
+                route,
+                def.clone(),
+                None,
+                "definition changed by a reload; restarted at step 0",
+            ))
+        }
+        None => {
+            let saved = saved.get_or_init(|| crate::ramp::store::load(state_file));
+            let persisted = saved.get(route).cloned();
+            let why = match &persisted {
+                Some(p) if p.digest == digest(def) => "resumed from the state file",
+                Some(_) => "defined (the state file's ramp had another definition)",
+                None => "defined",
+            };
+            Arc::new(Ramp::new(route, def.clone(), persisted, why))
+        }
+    }
+}
+
 pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
@@ -177,9 +216,15 @@ impl Snapshot {
             };
             upstreams.push(upstream);
         }
-        let table = RouteTable::build(&config.routes, |n| {
-            upstreams.iter().position(|u| &*u.name == n)
-        })
+        let saved = std::cell::OnceCell::new();
+        let ramp_for = |route: &str, def: &crate::config::ramp::RampConfig| {
+            ramp_for(previous, &config.ramp_state, &saved, route, def)
+        };
+        let table = RouteTable::build_with(
+            &config.routes,
+            |n| upstreams.iter().position(|u| &*u.name == n),
+            &ramp_for,
+        )
         .map_err(BuildError::Routes)?;
         let tls = match &config.tls {
             Some(files) => Some(Arc::new(crate::tls::load(files).map_err(Box::new)?)),

@@ -24,6 +24,8 @@ pub struct RawRoute {
     upstream: Option<UpstreamRef>,
     split: Option<SplitWeights>,
     aggregate: Option<IndexMap<String, AggregatePart>>,
+    /// A gated, sticky move from one upstream to another.
+    ramp: Option<super::ramp::RampConfig>,
     fallback: Option<UpstreamRef>,
     timeout: Option<Dur>,
     /// How long this route's response bodies may be silent before they are
@@ -81,6 +83,8 @@ pub enum Action {
     /// Weighted choice; weights sum to more than 0.
     Split(Vec<(String, u32)>),
     Aggregate(Vec<(String, AggregatePart)>),
+    /// A gated, sticky move from one upstream to another.
+    Ramp(super::ramp::RampConfig),
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -271,17 +275,21 @@ impl TryFrom<RawRoute> for RouteConfig {
                 ))
             }
         };
-        let action = match (raw.upstream, raw.split, raw.aggregate) {
-            (Some(u), None, None) => Action::Upstream(u.0),
-            (None, Some(split), None) => {
+        let action = match (raw.upstream, raw.split, raw.aggregate, raw.ramp) {
+            (Some(u), None, None, None) => Action::Upstream(u.0),
+            (None, Some(split), None, None) => {
                 Action::Split(split.0.into_iter().map(|(u, w)| (u.0, w)).collect())
             }
-            (None, None, Some(parts)) => aggregate_action(&name, &path, parts)?,
-            _ => {
-                return Err(format!(
-                    "route `{name}`: needs exactly one of `upstream`, `split` or `aggregate`"
-                ))
+            (None, None, Some(parts), None) => aggregate_action(&name, &path, parts)?,
+            (None, None, None, Some(ramp)) => {
+                if ramp.gates.shadow_verdict.is_some() && raw.shadow.is_none() {
+                    return Err(format!("route `{name}`: the ramp's `gates.shadow_verdict` needs the route to `shadow:`; add it, or remove the gate"));
+                }
+                Action::Ramp(ramp)
             }
+            _ => return Err(format!(
+                "route `{name}`: needs exactly one of `upstream`, `split`, `aggregate` or `ramp`"
+            )),
         };
         let fallback = raw.fallback.map(|f| f.0);
         if let (Some(f), Action::Upstream(u)) = (&fallback, &action) {

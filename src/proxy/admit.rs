@@ -49,11 +49,24 @@ pub(super) fn route<'a>(
     Ok((route, captures, declared))
 }
 
-/// The upstream the route sends to: a split draws one by weight; an
-/// aggregate has none (its parts have theirs).
-pub(super) fn pick(route: &Route) -> Option<usize> {
+/// The upstream the route sends to: a split draws one by weight; a ramp
+/// goes by the client's key (noted in `served`, with the cookie to set
+/// when it made one); an aggregate has none (its parts have theirs).
+pub(super) fn pick(route: &Route, parts: &Parts, conn: Conn, served: &mut Served) -> Option<usize> {
     match &route.target {
         Target::Split(..) => route.target.pick(rand::random()),
+        Target::Ramp { from, to, ramp } => {
+            let (key, set_cookie) =
+                crate::ramp::sticky::key(&ramp.def.sticky, &parts.headers, conn.peer.ip());
+            let point = crate::ramp::sticky::point(&ramp.route, &key);
+            served.set_cookie = set_cookie;
+            served.ramp = Some(Arc::clone(ramp));
+            Some(if f64::from(point) < ramp.weight() * 100.0 {
+                *to
+            } else {
+                *from
+            })
+        }
         target => target.pick(0),
     }
 }

@@ -36,6 +36,19 @@ impl Record<'_> {
         }
         let elapsed = self.started.elapsed();
         let served = std::mem::take(&mut self.served);
+        if let Some(ramp) = &served.ramp {
+            // Counted on the side that answered (a sick `to` hands its
+            // share to `from`); a client that went away says nothing.
+            if status != crate::error::CLIENT_CLOSED {
+                let on_to = served.upstream.as_deref() == Some(ramp.def.to.as_str());
+                let side = if on_to {
+                    &ramp.window.to
+                } else {
+                    &ramp.window.from
+                };
+                side.record(status >= 500, elapsed);
+            }
+        }
         let route = Name(served.route.unwrap_or_else(|| Arc::clone(&NONE)));
         let upstream = Name(served.upstream.unwrap_or_else(|| Arc::clone(&NONE)));
         tracing::info!(
