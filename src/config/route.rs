@@ -287,9 +287,11 @@ impl TryFrom<RawRoute> for RouteConfig {
                 }
                 Action::Ramp(ramp)
             }
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "route `{name}`: needs exactly one of `upstream`, `split`, `aggregate` or `ramp`"
-            )),
+            ))
+            }
         };
         let fallback = raw.fallback.map(|f| f.0);
         if let (Some(f), Action::Upstream(u)) = (&fallback, &action) {
