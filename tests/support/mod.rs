@@ -10,6 +10,7 @@
 
 pub mod binary;
 pub mod client;
+pub mod fleet;
 pub mod grpc;
 pub mod h2c;
 pub mod proxy;
