@@ -100,8 +100,18 @@ impl Admin {
     /// `GET /-/ramps`: every ramp, by route.
     fn ramps(&self) -> serde_json::Value {
         let snap = self.state.snapshot.load();
+        #[cfg(feature = "fleet")]
+        let role = crate::ramp::fleet::role();
+        #[cfg(not(feature = "fleet"))]
+        let role: Option<(String, bool)> = None;
         let all: serde_json::Map<String, serde_json::Value> = crate::ramp::control::ramps(&snap)
-            .map(|r| (r.route.to_string(), r.view()))
+            .map(|r| {
+                let mut v = r.view();
+                if let (Some((replica, leader)), Some(o)) = (&role, v.as_object_mut()) {
+                    o.insert("fleet".into(), json!({"replica": replica, "leader": leader}));
+                }
+                (r.route.to_string(), v)
+            })
             .collect();
         serde_json::Value::Object(all)
     }

@@ -48,6 +48,9 @@ pub struct Config {
     /// Where the ramps' state is kept (`ramp_state`; default
     /// `ramps-state.json` beside the config).
     pub ramp_state: PathBuf,
+    /// `ramp_state: nats://HOST:PORT`: the fleet's ramps in NATS key-value,
+    /// decided by one leader (`ramp::fleet`).
+    pub ramp_fleet: Option<String>,
     pub shadow: ShadowSettings,
     pub limits: Limits,
     pub upstreams: IndexMap<String, UpstreamConfig>,
@@ -128,7 +131,8 @@ struct RawConfig {
     #[serde(default)]
     limits: RawLimits,
     /// Where ramps keep their state: a file (relative to this one; default
-    /// `ramps-state.json`), replaced atomically at every move.
+    /// `ramps-state.json`), replaced atomically at every move; or
+    /// `nats://HOST:PORT`: NATS JetStream key-value, shared by the fleet.
     ramp_state: Option<String>,
     upstreams: IndexMap<String, UpstreamConfig>,
     routes: Vec<RouteConfig>,
@@ -356,7 +360,17 @@ fn validated(raw: RawConfig, path: &Path) -> Config {
         }),
         admin_listen: raw.admin.listen.0,
         debug_headers: raw.admin.debug_headers,
-        ramp_state: relative(raw.ramp_state.as_deref().unwrap_or("ramps-state.json")),
+        ramp_fleet: raw
+            .ramp_state
+            .as_deref()
+            .filter(|s| s.starts_with("nats://"))
+            .map(str::to_string),
+        ramp_state: relative(
+            raw.ramp_state
+                .as_deref()
+                .filter(|s| !s.starts_with("nats://"))
+                .unwrap_or("ramps-state.json"),
+        ),
         shadow: ShadowSettings {
             log: relative(raw.shadow.log.as_deref().unwrap_or("shadow-diffs.jsonl")),
             max_body: raw.shadow.max_body.map_or(1 << 20, |s| s.0),

@@ -10,6 +10,7 @@ use support::*;
 struct Demo {
     proxy: ProxyHandle,
     legacy_url: String,
+    inventory_url: String,
     _stop: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -30,6 +31,11 @@ fn stopper(
 }
 
 async fn demo() -> Demo {
+    demo_with("/routes.yaml", |y| y).await
+}
+
+/// The demo serving the repository's config at `path` (edited by `edit`).
+async fn demo_with(path: &str, edit: impl Fn(String) -> String) -> Demo {
     let mut stop = Vec::new();
     let (legacy, legacy_url) = listener().await;
     let (order, order_url) = listener().await;
@@ -67,8 +73,8 @@ async fn demo() -> Demo {
     };
     tokio::spawn(order_service::serve(order, opts, stopper(&mut stop)));
     let shipped =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/routes.yaml")).unwrap();
-    let yaml = shipped
+        std::fs::read_to_string(format!("{}{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let yaml = edit(shipped)
         .replace("http://127.0.0.1:9000", &legacy_url)
         .replace("http://127.0.0.1:9101", &order_url)
         .replace("http://127.0.0.1:9102", &payment_url)
@@ -76,6 +82,7 @@ async fn demo() -> Demo {
     Demo {
         proxy: spawn_proxy(&yaml),
         legacy_url,
+        inventory_url,
         _stop: stop,
     }
 }
@@ -235,5 +242,52 @@ async fn bad_input_to_the_services_is_a_4xx_json_error() {
             "{method} {path}: {}",
             r.text()
         );
+    }
+}
+
+/// The README's ramp scenario (examples/ramp-inventory.yaml, with shorter
+/// steps): /inventory ramps from the monolith to inventory-service, the
+/// service's fault switch makes it fail, and the ramp rolls back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ramp_scenario_advances_then_rolls_back_on_a_fault() {
+    let d = demo_with("/examples/ramp-inventory.yaml", |y| {
+        y.replace("interval: 5s", "interval: 1s")
+    })
+    .await;
+    let ramps = d.proxy.admin_url("/-/ramps");
+    let url = d.proxy.url("/inventory/sku-1");
+    let mut user = 0;
+    let deadline = std::time::Instant::now() + PATIENCE * 2;
+    loop {
+        for _ in 0..40 {
+            user += 1;
+            let r = send("GET", &url, &[("x-user", &user.to_string())], "").await;
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+        if get(&ramps).await.json()["inventory"]["weight"].as_f64() >= Some(50.0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never reached 50%");
+    }
+    let fault = send("PUT", &format!("{}/-/fault?status=500", d.inventory_url), &[], "").await;
+    assert_eq!(fault.status, 200);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        for _ in 0..40 {
+            user += 1;
+            let _ = send("GET", &url, &[("x-user", &user.to_string())], "").await;
+        }
+        let r = get(&ramps).await.json();
+        if r["inventory"]["state"] == "rolled_back" {
+            assert_eq!(r["inventory"]["weight"], 0.0);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never rolled back: {r}");
+    }
+    // Every client is back on the monolith.
+    for u in 0..50 {
+        let r = send("GET", &url, &[("x-user", &format!("after-{u}"))], "").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-strangler-upstream"), Some("legacy"));
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::gates::judge;
+use super::window::SideView;
 use super::{Phase, Ramp, Transition};
 use crate::metrics::{Metrics, Name, RouteGate, RouteLabel, RoutePhase};
 use crate::routing::Target;
@@ -47,6 +48,19 @@ impl Ramp {
         shadow_ready: impl FnOnce() -> bool,
         to_open: bool,
     ) -> Option<Transition> {
+        let (from, to) = (self.window.from.view(), self.window.to.view());
+        self.evaluate_with(from, to, shadow_ready, to_open)
+    }
+
+    /// [`Ramp::evaluate`] on given windows (a fleet's leader adds up its
+    /// replicas').
+    pub fn evaluate_with(
+        &self,
+        from: SideView,
+        to: SideView,
+        shadow_ready: impl FnOnce() -> bool,
+        to_open: bool,
+    ) -> Option<Transition> {
         let mut g = self.lock();
         match g.phase {
             Phase::WaitingForShadow if shadow_ready() => Some(self.note(
@@ -67,7 +81,6 @@ impl Ramp {
                 Some(self.note(&mut g, Phase::RolledBack, step, reason))
             }
             Phase::Running => {
-                let (from, to) = (self.window.from.view(), self.window.to.view());
                 g.gates = judge(&self.def.gates, &from, &to);
                 if let Some(f) = g.gates.iter().find(|x| x.failed()) {
                     let reason = format!(
@@ -177,8 +190,18 @@ pub fn publish(m: &Metrics, ramp: &Ramp, moved: Option<&Transition>) {
     }
 }
 
-/// Evaluate every ramp every [`TICK`], saving the state after any move.
+/// Evaluate every ramp every [`TICK`], saving the state after any move;
+/// with `ramp_state: nats://…`, the fleet's leader decides instead
+/// (`super::fleet`).
 pub async fn run(state: Arc<ProxyState>) {
+    #[cfg(feature = "fleet")]
+    if let Some(url) = state.snapshot.load().config.ramp_fleet.clone() {
+        return super::fleet::run(state, url).await;
+    }
+    #[cfg(not(feature = "fleet"))]
+    if state.snapshot.load().config.ramp_fleet.is_some() {
+        tracing::error!("`ramp_state: nats://…` needs a build with the `fleet` feature; each replica decides its ramps alone");
+    }
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -186,19 +209,7 @@ pub async fn run(state: Arc<ProxyState>) {
         let snap = state.snapshot.load_full();
         let mut moved = false;
         for ramp in ramps(&snap) {
-            let to_open = snap
-                .upstreams
-                .iter()
-                .find(|u| *u.name == *ramp.def.to)
-                .is_some_and(|u| u.breaker.status().state == crate::breaker::State::Open);
-            let shadow_ready = || {
-                let report = state.shadow_log.report();
-                report
-                    .routes
-                    .get(&*ramp.route)
-                    .is_some_and(|r| r.verdict == Verdict::Ready)
-            };
-            let t = ramp.evaluate(shadow_ready, to_open);
+            let t = ramp.evaluate(|| shadow_ready(&state, ramp), to_open(&snap, ramp));
             publish(&state.metrics, ramp, t.as_ref());
             moved |= t.is_some();
         }
@@ -206,6 +217,23 @@ pub async fn run(state: Arc<ProxyState>) {
             super::store::save(&snap).await;
         }
     }
+}
+
+/// Whether the route's shadow verdict is `ready`.
+pub fn shadow_ready(state: &ProxyState, ramp: &Ramp) -> bool {
+    let report = state.shadow_log.report();
+    report
+        .routes
+        .get(&*ramp.route)
+        .is_some_and(|r| r.verdict == Verdict::Ready)
+}
+
+/// Whether the breaker of the ramp's `to` upstream is open.
+pub fn to_open(snap: &Snapshot, ramp: &Ramp) -> bool {
+    snap.upstreams
+        .iter()
+        .find(|u| *u.name == *ramp.def.to)
+        .is_some_and(|u| u.breaker.status().state == crate::breaker::State::Open)
 }
 
 /// `POST /-/ramps/NAME/ACTION`.
@@ -216,6 +244,12 @@ pub async fn act(state: &ProxyState, route: &str, action: Action) -> Result<Tran
         .ok_or_else(|| format!("no ramp on a route named `{route}`"))?;
     let t = ramp.operate(action)?;
     publish(&state.metrics, ramp, Some(&t));
+    #[cfg(feature = "fleet")]
+    if snap.config.ramp_fleet.is_some() {
+        // The fleet's state is the shared one: the others follow it.
+        super::fleet::share(ramp).await;
+        return Ok(t);
+    }
     super::store::save(&snap).await;
     Ok(t)
 }

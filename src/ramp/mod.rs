@@ -15,11 +15,14 @@
 //! - [`gates`]: the gates judged on a window;
 //! - [`sticky`]: which side a client is on (its key hashed to a point);
 //! - [`control`]: the evaluation loop, operator actions, metrics;
+//! - `fleet`: several replicas, one decision (NATS key-value, a leader lease);
 //! - [`store`]: the state file that makes it survive restarts;
 //! - [`command`]: `strangler ramp …`, over the admin API.
 
 pub mod command;
 pub mod control;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 pub mod gates;
 pub mod sticky;
 pub mod store;
@@ -217,6 +220,25 @@ impl Ramp {
         self.window.reset();
         tracing::info!(route = %self.route, phase = phase.as_str(), step, weight = t.weight, reason = %t.reason, "ramp transition");
         t
+    }
+
+    /// Take `p` (the fleet's shared state) as this ramp's own, without
+    /// logging it as a move of its own; the window starts afresh.
+    pub fn adopt(&self, p: Persisted) {
+        let mut g = self.lock();
+        if p.digest != self.digest || p.step >= self.def.steps.len() {
+            return;
+        }
+        let moved = (g.phase, g.step) != (p.phase, p.step);
+        g.phase = p.phase;
+        g.step = p.step;
+        g.reason = p.reason;
+        g.history = p.history.into_iter().collect();
+        if moved {
+            g.step_started = Instant::now();
+            self.window.reset();
+        }
+        self.publish(&g);
     }
 
     /// What the state file keeps.

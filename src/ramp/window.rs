@@ -28,6 +28,50 @@ impl Default for Side {
     }
 }
 
+/// A side's raw counts (what a replica publishes for the fleet's leader
+/// to add up: see `ramp::fleet`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Counts {
+    pub requests: u64,
+    pub errors: u64,
+    /// Latency histogram buckets (see [`BUCKETS`]).
+    pub latency: Vec<u64>,
+}
+
+impl Counts {
+    /// `self` plus `other`.
+    pub fn add(&mut self, other: &Counts) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        if self.latency.len() < other.latency.len() {
+            self.latency.resize(other.latency.len(), 0);
+        }
+        for (a, b) in self.latency.iter_mut().zip(&other.latency) {
+            *a += b;
+        }
+    }
+
+    pub fn view(&self) -> SideView {
+        let total: u64 = self.latency.iter().sum();
+        let p99 = (total > 0).then(|| {
+            let want = (total as f64 * 0.99).ceil() as u64;
+            let mut seen = 0;
+            for (i, c) in self.latency.iter().enumerate() {
+                seen += c;
+                if seen >= want {
+                    return upper_secs(i);
+                }
+            }
+            upper_secs(BUCKETS - 1)
+        });
+        SideView {
+            requests: self.requests,
+            errors: self.errors,
+            p99,
+        }
+    }
+}
+
 /// A side's counts at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SideView {
@@ -71,29 +115,20 @@ impl Side {
         self.latency[bucket(latency)].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn view(&self) -> SideView {
-        let counts: Vec<u64> = self
-            .latency
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        let p99 = (total > 0).then(|| {
-            let want = (total as f64 * 0.99).ceil() as u64;
-            let mut seen = 0;
-            for (i, c) in counts.iter().enumerate() {
-                seen += c;
-                if seen >= want {
-                    return upper_secs(i);
-                }
-            }
-            upper_secs(BUCKETS - 1)
-        });
-        SideView {
+    pub fn counts(&self) -> Counts {
+        Counts {
             requests: self.requests.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
-            p99,
+            latency: self
+                .latency
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect(),
         }
+    }
+
+    pub fn view(&self) -> SideView {
+        self.counts().view()
     }
 
     fn reset(&self) {

@@ -73,6 +73,7 @@ where
     let local = listener.local_addr()?;
     tracing::info!(service = name, addr = %local, "listening");
     let handler = Arc::new(handler);
+    let fault = Arc::new(std::sync::atomic::AtomicU16::new(0));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -94,14 +95,21 @@ where
             () = &mut shutdown => break,
         };
         let handler = Arc::clone(&handler);
+        let fault = Arc::clone(&fault);
         let service = service_fn(move |req: Request<Incoming>| {
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
             let started = Instant::now();
+            let injected = injected_fault(name, &fault, &method, &path, req.uri().query());
             // Each request runs in its own task: a client that hangs up does not cut a saga
             // short, and a panic becomes a 500 instead of a dropped connection.
-            let answer = tokio::spawn(handler(req));
+            let answer = injected.is_none().then(|| tokio::spawn(handler(req)));
             async move {
+                let Some(answer) = answer else {
+                    return Ok::<_, Infallible>(injected.unwrap_or_else(|| {
+                        ApiError::new(ErrorKind::Internal, "no answer").into_response()
+                    }));
+                };
                 let response = answer.await.unwrap_or_else(|e| {
                     tracing::error!(service = name, %method, %path, error = %e, "handler failed");
                     ApiError::new(ErrorKind::Internal, "the request handler failed").into_response()
@@ -219,3 +227,39 @@ where
         _ => http::no_route(&path),
     }
 }
+
+/// The demo's fault switch, for showing a rollback: `PUT /-/fault?status=500`
+/// makes the service answer every request with that status until
+/// `DELETE /-/fault`. `None`: serve the request.
+fn injected_fault(
+    name: &'static str,
+    fault: &std::sync::atomic::AtomicU16,
+    method: &hyper::Method,
+    path: &str,
+    query: Option<&str>,
+) -> Option<HttpResponse> {
+    use std::sync::atomic::Ordering;
+    if path == "/-/fault" {
+        let status = match *method {
+            hyper::Method::PUT => query
+                .and_then(|q| q.strip_prefix("status="))
+                .and_then(|s| s.parse::<u16>().ok())
+                .filter(|s| (400..600).contains(s))
+                .unwrap_or(500),
+            _ => 0,
+        };
+        fault.store(status, Ordering::Relaxed);
+        tracing::warn!(service = name, status, "fault switch set (0: off)");
+        return Some(http::json(
+            hyper::StatusCode::OK,
+            &serde_json::json!({ "fault": status }),
+        ));
+    }
+    let status = fault.load(Ordering::Relaxed);
+    let status = hyper::StatusCode::from_u16(status).ok()?;
+    Some(http::json(
+        status,
+        &serde_json::json!({ "error": "injected_fault", "message": "the fault switch is on (DELETE /-/fault)" }),
+    ))
+}
+
