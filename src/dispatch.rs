@@ -13,6 +13,8 @@ use http::{HeaderMap, Method, Request, Response, Version};
 use http_body_util::BodyExt;
 
 use crate::blame::{Failure, Outcome};
+use crate::breaker::State;
+use crate::config::upstream::Probe;
 use crate::body::{full, Guarded, ProxyBody};
 use crate::error::ProxyError;
 use crate::headers;
@@ -168,6 +170,17 @@ impl<'a> Call<'a> {
         }
         up.budget.record_request(Instant::now());
         let mut attempt = 1;
+        if let (Probe::Shadow, Some(fb), true) =
+            (up.config.breaker.probe, fallback, self.body.replayable())
+        {
+            // Rare: only upstreams set to probe by shadow look at the state.
+            if up.breaker.status().state != State::Closed {
+                if let Ok(trial) = up.breaker.acquire() {
+                    self.probe(up, trial);
+                }
+                return Box::pin(self.fall_back(up, fb, served)).await;
+            }
+        }
         loop {
             served.upstream = Some(Arc::clone(&up.name));
             let permit = match up.breaker.acquire() {
@@ -220,6 +233,28 @@ impl<'a> Call<'a> {
             }
             return result.map(|r| self.respond(r));
         }
+    }
+
+    /// A sick upstream's trial, sent as a copy of this request (marked
+    /// `X-Shadow-Request: 1`) while the client is answered by the other
+    /// side: its outcome alone tells the breaker whether it recovered.
+    fn probe(&mut self, up: &Arc<Upstream>, trial: crate::breaker::Permit) {
+        let Some(body) = self.body.next() else { return };
+        let Ok(mut req) = self.outgoing.build(up, body, false) else {
+            return;
+        };
+        req.headers_mut().insert(
+            http::HeaderName::from_static("x-shadow-request"),
+            http::HeaderValue::from_static("1"),
+        );
+        let timeout = (self.route.timeout).unwrap_or(up.config.timeout.0);
+        let (up, added) = (Arc::clone(up), self.outgoing.added.clone());
+        tokio::spawn(async move {
+            let result = up.send(req, &added, timeout).await;
+            let outcome = Outcome::of(&result);
+            tracing::debug!(upstream = %up.name, ?outcome, "breaker probe (a copy)");
+            outcome.settle(trial, None, &up.name);
+        });
     }
 
     async fn send(

@@ -316,3 +316,39 @@ async fn an_open_breaker_hands_a_split_share_to_the_other_side() {
         .unwrap_or(0.0);
     assert!(fell_back >= 1.0, "{m}");
 }
+
+#[tokio::test]
+async fn shadow_probes_close_a_breaker_without_a_user_request_reaching_the_sick_upstream() {
+    let legacy = upstream().spawn().await;
+    // Sick for its first three answers, then well.
+    let new = upstream().fail_first(3).spawn().await;
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nupstreams:\n  legacy: {{ url: {} }}\n  new: {{ url: {}, breaker: {{ failure_threshold: 1, recovery_timeout: 200ms, success_threshold: 1, probe: shadow }} }}\nroutes:\n  - name: orders\n    match: {{ path_prefix: / }}\n    upstream: new\n    fallback: legacy\n",
+        legacy.url(),
+        new.url()
+    );
+    let p = spawn_proxy(&yaml);
+    // The first request finds it sick (nothing knew yet): its breaker opens.
+    assert_eq!(get(&p.url("/orders/1")).await.status, 500);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let r = get(&p.url("/orders/1")).await;
+        assert_eq!(r.status, 200, "every client is answered by the monolith meanwhile");
+        let b = get(&p.admin_url("/-/breakers")).await.json();
+        if b["new"]["state"] == "closed" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never closed: {b}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Everything `new` saw after the first request was a probe copy.
+    let seen = new.seen();
+    assert!(seen.len() >= 4, "three failed probes and one good: {}", seen.len());
+    for s in &seen[1..] {
+        assert_eq!(s.headers.get("x-shadow-request").map(|v| v.as_bytes()), Some(&b"1"[..]));
+    }
+    // Closed: users reach it again.
+    get(&p.url("/orders/1")).await;
+    let last = new.last();
+    assert!(last.headers.get("x-shadow-request").is_none());
+}

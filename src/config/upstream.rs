@@ -128,6 +128,22 @@ pub struct BreakerConfig {
     pub success_threshold: Count,
     #[serde(default = "default_half_open")]
     pub half_open_requests: Count,
+    /// How an open breaker finds out that its upstream recovered: `user`
+    /// (default) lets trial requests through; `shadow` answers the client
+    /// from the route's other side (its fallback, or a split's or ramp's
+    /// other upstream) and sends the trial as a copy, so that no user
+    /// request reaches a sick service.
+    #[serde(default)]
+    pub probe: Probe,
+}
+
+/// What a half-open breaker's trial requests are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Probe {
+    #[default]
+    User,
+    Shadow,
 }
 
 impl Default for BreakerConfig {
@@ -137,6 +153,7 @@ impl Default for BreakerConfig {
             recovery_timeout: default_recovery_timeout(),
             success_threshold: default_success_threshold(),
             half_open_requests: default_half_open(),
+            probe: Probe::User,
         }
     }
 }
