@@ -26,6 +26,13 @@ static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Remove the hop-by-hop headers, including those `Connection` names.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    strip_hop_by_hop_noting(h, &mut None);
+}
+
+/// [`strip_hop_by_hop`], noting in `upgrade` the `Upgrade` value of a
+/// request whose `Connection` lists `upgrade` (found in the same pass over
+/// the names: the usual request pays no lookup for it).
+pub fn strip_hop_by_hop_noting(h: &mut HeaderMap, upgrade: &mut Option<HeaderValue>) {
     // One pass to see which are there; most messages carry none or only
     // `Connection`, and removing an absent name still costs a hash.
     let hop: [&HeaderName; 8] = [
@@ -51,6 +58,17 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
     if present == 0 {
         return;
+    }
+    // Bit 0: Connection; bit 6: Upgrade.
+    if present & 0b100_0001 == 0b100_0001 {
+        let listed = h.get_all(header::CONNECTION).iter().any(|v| {
+            v.as_bytes()
+                .split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
+        });
+        if listed {
+            *upgrade = h.get(header::UPGRADE).cloned();
+        }
     }
     if present & 1 != 0 {
         match h.get_all(header::CONNECTION).iter().take(2).count() {
@@ -152,8 +170,13 @@ impl Added {
 /// Prepare a client's request headers for the upstream: what must not
 /// travel is removed from `h`; the `X-Forwarded-*` fields to set are
 /// returned (see [`Added`]).
-pub fn prepare_request(h: &mut HeaderMap, origin: &Origin<'_>) -> Added {
-    strip_hop_by_hop(h);
+/// `upgrade`: see [`strip_hop_by_hop_noting`].
+pub fn prepare_request(
+    h: &mut HeaderMap,
+    origin: &Origin<'_>,
+    upgrade: &mut Option<HeaderValue>,
+) -> Added {
+    strip_hop_by_hop_noting(h, upgrade);
     // One pass over the names: what must go, and which X-Forwarded-* are
     // there (the usual request has none: nothing to remove, nothing to look up).
     let (mut drop, mut has_xff, mut has_proto, mut has_host) = (false, false, false, false);
@@ -322,7 +345,7 @@ mod tests {
             https: false,
             host: &HeaderValue::from_static("shop.example"),
         };
-        prepare_request(&mut h, &origin).insert_into(&mut h);
+        prepare_request(&mut h, &origin, &mut None).insert_into(&mut h);
         assert_eq!(h["x-forwarded-for"], "10.1.2.3");
         assert_eq!(h["x-forwarded-host"], "shop.example");
         assert_eq!(h["x-forwarded-proto"], "http");
@@ -345,7 +368,7 @@ mod tests {
             https: false,
             host: &HeaderValue::from_static("h"),
         };
-        prepare_request(&mut h, &origin).insert_into(&mut h);
+        prepare_request(&mut h, &origin, &mut None).insert_into(&mut h);
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 10.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "https");
     }

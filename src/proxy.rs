@@ -192,9 +192,11 @@ where
     // Only a POST can be a gRPC call: other requests pay no header lookup.
     served.grpc = parts.method == Method::POST && crate::grpc::is_grpc(&parts.headers);
     let picked = admit::pick(route, &parts, conn, served);
-    let upgrade = crate::tunnel::asked(&parts.method, &parts.headers, &mut parts.extensions);
     let headers = std::mem::take(&mut parts.headers);
-    let (mut headers, added) = admit::headers(headers, snap, conn, &authority, request_id);
+    let mut token = None;
+    let (mut headers, added) =
+        admit::headers(headers, snap, conn, &authority, request_id, &mut token);
+    let upgrade = crate::tunnel::asked(&parts.method, token, &mut parts.extensions);
     if let (Some(asked), Some(picked)) = (upgrade, picked) {
         // An HTTP/1.1 upgrade carrying a body is answered as a plain request.
         if matches!(asked, crate::tunnel::Asked::Http2(..)) || body.is_end_stream() {

@@ -48,13 +48,14 @@ pub enum Asked {
     Http2(OnUpgrade, Option<Watch>),
 }
 
-/// The upgrade `parts` asks for, if the proxy carries it: `Connection`
-/// lists `upgrade` and `Upgrade` names anything but `h2c` (which stays
-/// refused: the request is then answered as a plain one), or an extended
+/// The upgrade a request asks for, if the proxy carries it: `token`, the
+/// `Upgrade` value of a request whose `Connection` lists `upgrade` (noted
+/// by `headers::prepare_request`), naming anything but `h2c` (which stays
+/// refused: the request is then answered as a plain one); or an extended
 /// CONNECT for a WebSocket.
 pub fn asked(
     method: &Method,
-    headers: &HeaderMap,
+    token: Option<HeaderValue>,
     extensions: &mut http::Extensions,
 ) -> Option<Asked> {
     if *method == Method::CONNECT {
@@ -64,12 +65,8 @@ pub fn asked(
         let on = extensions.remove::<OnUpgrade>().filter(|_| websocket)?;
         return Some(Asked::Http2(on, extensions.remove::<Watch>()));
     }
-    let token = headers.get(header::UPGRADE)?;
-    let listed = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .any(|v| lists(v, b"upgrade"));
-    (listed && !lists(token, b"h2c")).then(|| Asked::Http1(token.clone()))
+    let token = token?;
+    (!lists(&token, b"h2c")).then_some(Asked::Http1(token))
 }
 
 /// Whether a comma-separated field value lists `token` (any case).

@@ -74,12 +74,14 @@ pub(super) fn pick(route: &Route, parts: &Parts, conn: Conn, served: &mut Served
 /// The headers the request leaves with (hop-by-hop and spoofable ones
 /// gone, Host the authority it was routed by), and the fields the proxy
 /// sets (`X-Forwarded-*`, `X-Request-Id`), kept apart until written.
+/// `upgrade`: the `Upgrade` value when `Connection` lists `upgrade`.
 pub(super) fn headers(
     mut h: HeaderMap,
     snap: &Snapshot,
     conn: Conn,
     authority: &HeaderValue,
     request_id: &HeaderValue,
+    upgrade: &mut Option<HeaderValue>,
 ) -> (HeaderMap, Added) {
     let trusted = snap
         .config
@@ -94,6 +96,7 @@ pub(super) fn headers(
             https: conn.https,
             host: authority,
         },
+        upgrade,
     );
     // Forward by the authority the request was routed by (absolute form, or
     // HTTP/2 `:authority`); an origin-form Host is already that value.
