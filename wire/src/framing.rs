@@ -111,7 +111,7 @@ pub fn response_framing_of(
 /// A trailer line as a field, unless malformed or a name that must not be
 /// a trailer (RFC 9110 §6.5.1: framing, routing, authentication and
 /// connection fields).
-fn trailer_field(line: &[u8]) -> Option<(http::HeaderName, http::HeaderValue)> {
+pub fn trailer_field(line: &[u8]) -> Option<(http::HeaderName, http::HeaderValue)> {
     let colon = line.iter().position(|b| *b == b':')?;
     let name = http::HeaderName::from_bytes(&line[..colon]).ok()?;
     let value = http::HeaderValue::from_bytes(line[colon + 1..].trim_ascii()).ok()?;
@@ -140,10 +140,12 @@ fn trailer_field(line: &[u8]) -> Option<(http::HeaderName, http::HeaderValue)> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decoded {
     Data(Bytes),
-    /// A field of a chunked body's trailer section (fields that must not
-    /// be trailers — framing, routing, hop-by-hop — and malformed lines are
-    /// left out).
-    Trailer(http::HeaderName, http::HeaderValue),
+    /// A line of a chunked body's trailer section, `name: value`, that
+    /// [`trailer_field`] reads (fields that must not be trailers — framing,
+    /// routing, hop-by-hop — and malformed lines are left out). The raw
+    /// line, not the field: the variant stays as small as `Data`, so every
+    /// decode returns no more than it did.
+    Trailer(Bytes),
     /// More bytes are needed.
     Pending,
     Done,
@@ -279,7 +281,7 @@ impl Decoder {
                         }
                         return Ok(Decoded::Pending);
                     };
-                    let line = buf.split_to(eol + 2);
+                    let mut line = buf.split_to(eol + 2);
                     if eol == 0 {
                         self.done = true;
                         return Ok(Decoded::Done);
@@ -288,8 +290,9 @@ impl Decoder {
                         return Err("trailers too large");
                     }
                     self.chunk = Chunk::Trailers(seen + eol + 2);
-                    if let Some((name, value)) = trailer_field(&line[..eol]) {
-                        return Ok(Decoded::Trailer(name, value));
+                    line.truncate(eol);
+                    if trailer_field(&line).is_some() {
+                        return Ok(Decoded::Trailer(line.freeze()));
                     }
                 }
             }

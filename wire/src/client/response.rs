@@ -113,8 +113,10 @@ impl Body for ResponseBody {
                     }
                     return Poll::Ready(Some(Ok(Frame::data(b))));
                 }
-                Ok(Decoded::Trailer(name, value)) => {
-                    this.trailers.get_or_insert_default().append(name, value);
+                Ok(Decoded::Trailer(line)) => {
+                    if let Some((name, value)) = framing::trailer_field(&line) {
+                        this.trailers.get_or_insert_default().append(name, value);
+                    }
                 }
                 Ok(Decoded::Done) => {
                     this.finish();
