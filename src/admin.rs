@@ -9,6 +9,7 @@
 //! | `POST /-/reload?dry_run=1` | 200 `{"summary", "plan"}`: what a reload would change (`plan`), applied not |
 //! | `GET /-/breakers` | state, consecutive failures and opened_at per upstream |
 //! | `GET /-/shadow` | the live shadow-diff report, per route |
+//! | `GET /-/ui` | the live page: routes, breakers, shadow verdicts, ramps ([`ui`]) |
 //! | `GET /metrics` | Prometheus text format |
 
 use std::convert::Infallible;
@@ -27,6 +28,8 @@ use crate::body::{full, ProxyBody};
 use crate::proxy::ProxyState;
 use crate::reload::{Outcome, Reloader};
 use crate::shadow::record::format_ts;
+
+mod ui;
 
 pub struct Admin {
     pub state: Arc<ProxyState>,
@@ -73,6 +76,9 @@ impl Admin {
                 )
             }
             (&Method::GET, "/-/ramps") => json_response(StatusCode::OK, &self.ramps()),
+            (&Method::GET, "/-/ui") => {
+                respond(StatusCode::OK, "text/html; charset=utf-8", ui::page(self))
+            }
             (&Method::POST, path) if path.starts_with("/-/ramps/") => self.ramp_action(path).await,
             (&Method::GET, "/metrics") => {
                 self.refresh_breaker_gauges();
@@ -85,7 +91,7 @@ impl Admin {
             (
                 _,
                 "/-/health" | "/-/ready" | "/-/config" | "/-/reload" | "/-/breakers" | "/-/shadow"
-                | "/-/ramps" | "/metrics",
+                | "/-/ramps" | "/-/ui" | "/metrics",
             ) => json_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &json!({"error": "method_not_allowed", "message": format!("{} is not allowed here", req.method())}),
@@ -108,7 +114,10 @@ impl Admin {
             .map(|r| {
                 let mut v = r.view();
                 if let (Some((replica, leader)), Some(o)) = (&role, v.as_object_mut()) {
-                    o.insert("fleet".into(), json!({"replica": replica, "leader": leader}));
+                    o.insert(
+                        "fleet".into(),
+                        json!({"replica": replica, "leader": leader}),
+                    );
                 }
                 (r.route.to_string(), v)
             })

@@ -245,9 +245,39 @@ pub fn unreachable_warnings(config: &Config) -> Vec<String> {
     out
 }
 
-/// `strangler report`: merge shadow logs, print the table, optionally write HTML.
-pub fn report(logs: &[PathBuf], html: Option<&Path>, route: Option<&str>) -> ExitCode {
+/// Each shadowed route's `shadow.ready`, from a routes.yaml.
+fn ready_rules(
+    config: &Path,
+) -> Result<std::collections::BTreeMap<String, crate::shadow::verdict::ReadyRule>, String> {
+    let c = crate::config::load(config).map_err(|e| e.to_string())?;
+    Ok((c.routes.iter())
+        .filter_map(|r| {
+            let s = r.shadow.as_ref()?;
+            let rule = crate::shadow::verdict::ReadyRule {
+                min_match: s.ready.min_match.0,
+                min_compared: s.ready.min_compared.0,
+            };
+            Some((r.name.clone(), rule))
+        })
+        .collect())
+}
+
+/// `strangler report`: merge shadow logs, print the table, optionally write HTML;
+/// with `config`, each route is judged by its `shadow.ready`.
+pub fn report(
+    logs: &[PathBuf],
+    html: Option<&Path>,
+    route: Option<&str>,
+    config: Option<&Path>,
+) -> ExitCode {
     use crate::shadow::table::render_table;
+    let rules = match config.map(ready_rules).transpose() {
+        Ok(rules) => rules.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
     let logs: Vec<PathBuf> = if logs.is_empty() {
         vec![PathBuf::from("shadow-diffs.jsonl")]
     } else {
@@ -274,7 +304,7 @@ pub fn report(logs: &[PathBuf], html: Option<&Path>, route: Option<&str>) -> Exi
         Some(total),
         indicatif::ProgressDrawTarget::stderr(),
     );
-    let streamed = crate::shadow::stream::report(readers, route, || {
+    let streamed = crate::shadow::stream::report_judged(readers, route, rules, || {
         bar.set_position(read.load(Ordering::Relaxed));
     });
     bar.finish_and_clear();
@@ -318,7 +348,8 @@ pub fn report(logs: &[PathBuf], html: Option<&Path>, route: Option<&str>) -> Exi
     print!("{}", render_table(&report));
     if let Some(out) = html {
         let now = crate::shadow::record::format_ts(std::time::SystemTime::now());
-        if let Err(e) = std::fs::write(out, crate::shadow::html::render_html(&report, &now)) {
+        if let Err(e) = std::fs::write(out, crate::shadow::html::render_html(&report, &now, &files))
+        {
             eprintln!("error: cannot write {}: {e}", out.display());
             return ExitCode::from(EXIT_RUNTIME);
         }

@@ -13,9 +13,9 @@ use http::{HeaderMap, Method, Request, Response, Version};
 use http_body_util::BodyExt;
 
 use crate::blame::{Failure, Outcome};
+use crate::body::{full, Guarded, ProxyBody};
 use crate::breaker::State;
 use crate::config::upstream::Probe;
-use crate::body::{full, Guarded, ProxyBody};
 use crate::error::ProxyError;
 use crate::headers;
 use crate::metrics::{Fallback, Metrics, Name, RouteLabel};

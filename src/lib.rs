@@ -18,7 +18,7 @@
 //!     tunnel    upgrades (WebSocket, RFC 8441): handshake, then bytes both ways
 //!     shadow    the copy, the comparison, the log (its own thread), the report
 //!   snapshot  everything a reload changes, behind one ArcSwap (ProxyState)
-//!   reload, admin, metrics
+//!   reload, admin, metrics   (admin::ui: /-/ui, the live page)
 //! config, pointer, error ─ routes.yaml → validated types; JSON pointers;
 //!             ProxyError → response, in one place
 //! ```

@@ -92,6 +92,10 @@ enum Command {
         /// Only this route.
         #[arg(long)]
         route: Option<String>,
+        /// Judge each route by its `shadow.ready` in this routes.yaml
+        /// [default: 99.9% over at least 100 comparisons].
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -141,8 +145,11 @@ fn main() -> ExitCode {
             name,
             admin,
         } => strangler::ramp::command::run(&action, name.as_deref(), admin),
-        Command::Report { logs, html, route } => {
-            strangler::cli::report(&logs, html.as_deref(), route.as_deref())
-        }
+        Command::Report {
+            logs,
+            html,
+            route,
+            config,
+        } => strangler::cli::report(&logs, html.as_deref(), route.as_deref(), config.as_deref()),
     }
 }

@@ -12,6 +12,7 @@ use http::{HeaderMap, HeaderName, Method};
 use crate::config::route::{RetryConfig, ShadowRoute};
 use crate::config::{Action, PathMatch, RouteConfig, Segment};
 use crate::shadow::diff::CompareSpec;
+use crate::shadow::verdict::ReadyRule;
 
 #[derive(Debug)]
 pub struct Route {
@@ -84,6 +85,8 @@ pub struct ShadowTarget {
     pub upstream: usize,
     pub config: ShadowRoute,
     pub spec: CompareSpec,
+    /// When the route is ready (`shadow.ready`).
+    pub ready: ReadyRule,
 }
 
 impl Target {
@@ -123,11 +126,15 @@ fn shadow_target(s: &ShadowRoute, upstream: usize) -> Result<ShadowTarget, Strin
         .iter()
         .map(|h| h.0.as_str().to_string())
         .collect();
-    let spec = CompareSpec::new(&ignore, Some(&headers))?;
+    let spec = CompareSpec::new(&ignore, Some(&headers))?.with_rules(&s.compare.rules)?;
     Ok(ShadowTarget {
         upstream,
         config: s.clone(),
         spec,
+        ready: ReadyRule {
+            min_match: s.ready.min_match.0,
+            min_compared: s.ready.min_compared.0,
+        },
     })
 }
 

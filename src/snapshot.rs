@@ -136,7 +136,14 @@ impl Snapshot {
                 }
             }
             if route.shadow.is_some() {
-                for outcome in ["match", "mismatch", "shadow_error", "skipped"] {
+                for outcome in [
+                    "match",
+                    "mismatch",
+                    "noise",
+                    "noise_probe",
+                    "shadow_error",
+                    "skipped",
+                ] {
                     let route = name.clone();
                     let _ = m
                         .shadow_comparisons

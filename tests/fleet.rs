@@ -95,12 +95,15 @@ async fn bad_edit_is_refused_by_every_replica_alike() {
     }
 }
 
-/// `strangler report` rows: route → (verdict, compared, mismatched, errors, skipped).
-fn report_rows(logs: &[PathBuf]) -> Vec<(String, String, u64, u64, u64, u64)> {
+/// `strangler report` rows: route → (verdict, compared, mismatched, errors, skipped);
+/// each route judged by its `shadow.ready` in `config`.
+fn report_rows(logs: &[PathBuf], config: &Path) -> Vec<(String, String, u64, u64, u64, u64)> {
     let args = logs.iter().flat_map(|l| ["--log".as_ref(), l.as_os_str()]);
     let out = (Command::new(env!("CARGO_BIN_EXE_strangler"))
         .arg("report")
-        .args(args))
+        .args(args)
+        .arg("--config")
+        .arg(config))
     .output()
     .expect("strangler report");
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -128,11 +131,16 @@ async fn merged_shadow_logs_agree_with_the_replicas() {
         .spawn()
         .await;
     let shadowed = |name: &str| {
-        format!("  - name: {name}\n    match: {{ path_prefix: /{name} }}\n    upstream: primary\n    shadow: {{ upstream: shadow, sample: 1.0 }}\n")
+        // 150 of 150 is surely above 97% (lower bound 97.56%).
+        format!("  - name: {name}\n    match: {{ path_prefix: /{name} }}\n    upstream: primary\n    shadow: {{ upstream: shadow, sample: 1.0, ready: {{ min_match: 97%, min_compared: 100 }} }}\n")
     };
     let routes = shadowed("items") + &shadowed("prices") + &catch_all("primary");
     let ups = [("primary", primary.url()), ("shadow", shadow.url())];
-    let fleet = Fleet::start(&config(&ups, &routes), 3).await;
+    let yaml = config(&ups, &routes);
+    let fleet = Fleet::start(&yaml, 3).await;
+    let judged_by = tempfile::tempdir().expect("tempdir");
+    let routes_yaml = judged_by.path().join("routes.yaml");
+    std::fs::write(&routes_yaml, &yaml).expect("write");
     const N: usize = 150;
     for i in 0..N {
         let r = &fleet.replicas[i % 3];
@@ -169,7 +177,7 @@ async fn merged_shadow_logs_agree_with_the_replicas() {
         logs.iter().map(|p| lines(p)).sum::<usize>() == 2 * N
     })
     .await;
-    let rows = report_rows(&logs);
+    let rows = report_rows(&logs, &routes_yaml);
     assert_eq!(rows.len(), 2, "{rows:?}");
     for (route, verdict, compared, mismatched, errors, skipped) in &rows {
         let sum = |k: &str| -> u64 { live.iter().map(|j| j[route][k].as_u64().unwrap_or(0)).sum() };

@@ -333,7 +333,10 @@ async fn shadow_probes_close_a_breaker_without_a_user_request_reaching_the_sick_
     let deadline = std::time::Instant::now() + PATIENCE;
     loop {
         let r = get(&p.url("/orders/1")).await;
-        assert_eq!(r.status, 200, "every client is answered by the monolith meanwhile");
+        assert_eq!(
+            r.status, 200,
+            "every client is answered by the monolith meanwhile"
+        );
         let b = get(&p.admin_url("/-/breakers")).await.json();
         if b["new"]["state"] == "closed" {
             break;
@@ -343,9 +346,16 @@ async fn shadow_probes_close_a_breaker_without_a_user_request_reaching_the_sick_
     }
     // Everything `new` saw after the first request was a probe copy.
     let seen = new.seen();
-    assert!(seen.len() >= 4, "three failed probes and one good: {}", seen.len());
+    assert!(
+        seen.len() >= 4,
+        "three failed probes and one good: {}",
+        seen.len()
+    );
     for s in &seen[1..] {
-        assert_eq!(s.headers.get("x-shadow-request").map(|v| v.as_bytes()), Some(&b"1"[..]));
+        assert_eq!(
+            s.headers.get("x-shadow-request").map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
     }
     // Closed: users reach it again.
     get(&p.url("/orders/1")).await;

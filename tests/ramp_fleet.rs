@@ -34,7 +34,9 @@ async fn traffic(replicas: &[&Binary], n: usize) {
 
 #[tokio::test]
 async fn three_replicas_ramp_as_one_and_survive_the_leader() {
-    let Some(nats) = NatsServer::start().await else { return };
+    let Some(nats) = NatsServer::start().await else {
+        return;
+    };
     let (legacy, new) = (upstream().spawn().await, upstream().spawn().await);
     let config = fleet_config(&nats.url(), &legacy.url(), &new.url());
     let mut fleet = Vec::new();
@@ -75,7 +77,9 @@ async fn three_replicas_ramp_as_one_and_survive_the_leader() {
         }
     }
     let leader = leader.expect("a leader");
-    let before = ramp_of(&fleet[(leader + 1) % 3]).await["weight"].as_f64().unwrap();
+    let before = ramp_of(&fleet[(leader + 1) % 3]).await["weight"]
+        .as_f64()
+        .unwrap();
     drop(fleet.remove(leader)); // SIGKILL
     let rest: Vec<&Binary> = fleet.iter().collect();
     let deadline = Instant::now() + PATIENCE * 3;
@@ -90,7 +94,10 @@ async fn three_replicas_ramp_as_one_and_survive_the_leader() {
         if ws.iter().all(|w| *w == 100.0) {
             break;
         }
-        assert!(Instant::now() < deadline, "never completed after the handover: {seen:?}");
+        assert!(
+            Instant::now() < deadline,
+            "never completed after the handover: {seen:?}"
+        );
     }
     // No jump back: the weight only grew.
     let mut max = 0.0;
@@ -107,7 +114,9 @@ async fn three_replicas_ramp_as_one_and_survive_the_leader() {
 
 #[tokio::test]
 async fn a_failing_step_rolls_all_three_back() {
-    let Some(nats) = NatsServer::start().await else { return };
+    let Some(nats) = NatsServer::start().await else {
+        return;
+    };
     let legacy = upstream().spawn().await;
     let new = upstream().status(500).spawn().await;
     let config = fleet_config(&nats.url(), &legacy.url(), &new.url());

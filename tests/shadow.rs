@@ -337,19 +337,29 @@ async fn sampling_copies_about_that_fraction() {
 async fn identical_answers_make_the_route_ready_and_reports_agree() {
     let primary = upstream().body(r#"{"ok":true}"#).spawn().await;
     let shadow = upstream().body(r#"{"ok":true}"#).spawn().await;
-    let p = spawn_proxy(&config(&primary.url(), &shadow.url(), "", ""));
+    // 100 of 100 is surely above 96% (the interval's lower bound: 96.30%),
+    // not above the default 99.9%.
+    let ready = ", ready: { min_match: 96%, min_compared: 100 }";
+    let p = spawn_proxy(&config(&primary.url(), &shadow.url(), ready, ""));
     for i in 0..99 {
         get(&p.url(&format!("/x/{i}"))).await;
     }
     let rep = wait_records(&p, 99).await;
     assert_eq!(
-        rep["verdict"], "not_ready",
+        (&rep["verdict"], &rep["reason"]),
+        (
+            &serde_json::json!("not_ready"),
+            &serde_json::json!(
+                "only 99 of 100 comparisons; about 1 more matching comparisons needed"
+            )
+        ),
         "99 comparisons are not enough: {rep}"
     );
     get(&p.url("/x/99")).await;
     let live = wait_records(&p, 100).await;
     assert_eq!(live["verdict"], "ready", "{live}");
     assert_eq!(live["match_rate"], 1.0);
+    assert_eq!(live["more_needed"], 0);
     // Shadow copies are not client requests.
     let metrics = get(&p.admin_url("/metrics")).await.text();
     assert!(
@@ -381,6 +391,8 @@ async fn identical_answers_make_the_route_ready_and_reports_agree() {
         .arg(&log)
         .arg("--html")
         .arg(&html)
+        .arg("--config")
+        .arg(&p.config_path)
         .output()
         .unwrap();
     assert!(
@@ -390,7 +402,10 @@ async fn identical_answers_make_the_route_ready_and_reports_agree() {
     );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
-        table.contains("mirrored") && table.contains("ready") && table.contains("100"),
+        table.lines().any(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            cells.get(..3) == Some(&["mirrored", "ready", "100"][..])
+        }) && table.contains("96.30%–100.00%"),
         "{table}"
     );
     assert!(
@@ -405,13 +420,27 @@ async fn identical_answers_make_the_route_ready_and_reports_agree() {
             && !page.contains("http://")
             && !page.contains("https://")
     );
-    // Live and offline agree.
+    assert!(page.contains("96% needed") && page.contains("96.30%–100.00%"));
+    // Live and offline agree, offline judged by the route's rule.
     let read = strangler::shadow::stream::read_log(
         std::io::BufReader::new(std::fs::File::open(&log).unwrap()),
         None,
     );
-    let offline =
-        serde_json::to_value(strangler::shadow::report::build_report(&read.records)).unwrap();
+    let rule = strangler::shadow::verdict::ReadyRule {
+        min_match: 0.96,
+        min_compared: 100,
+    };
+    let mut builder =
+        strangler::shadow::report::ReportBuilder::with_rules([("mirrored".into(), rule)].into());
+    read.records.iter().for_each(|r| builder.add(r));
+    let offline = serde_json::to_value(builder.report()).unwrap();
+    // By the default rule (99.9%), the same 100 are far from enough.
+    let default = strangler::shadow::report::build_report(&read.records);
+    let by_default = &default.routes["mirrored"];
+    assert_eq!(
+        (by_default.verdict, by_default.more_needed),
+        (strangler::shadow::report::Verdict::NotReady, Some(3738))
+    );
     let mut live = live;
     let mut off = offline["mirrored"].clone();
     for v in [&mut live, &mut off] {

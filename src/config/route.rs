@@ -1,6 +1,7 @@
 //! `routes:` entries: the match (`path` | `path_prefix` | `path_regex`, plus
 //! `methods` and `headers`), the destination (`upstream` | `split` |
-//! `aggregate`), and the per-route `fallback`, `timeout`, `retry`, `shadow`.
+//! `aggregate`), and the per-route `fallback`, `timeout`, `retry`, `shadow`
+//! (its block in [`shadow`], its comparison rules in [`compare`]).
 //!
 //! Each route deserializes into [`RawRoute`] (unknown keys rejected), then
 //! `TryFrom` turns it into a validated [`RouteConfig`]; errors carry the
@@ -13,6 +14,10 @@ pub use super::matching::{HeaderMatchName, MethodName, PathTemplate, Segment};
 use super::matching::{PathPrefix, PathRegex};
 use super::refs::{RouteName, UpstreamRef};
 use super::units::{scalar_deserialize, scalar_schema, Dur};
+
+pub mod compare;
+pub mod shadow;
+pub use shadow::{Compare, IgnorePointer, NoiseConfig, ReadyConfig, ShadowRoute};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -151,38 +156,6 @@ fn default_retry_on() -> Vec<RetryOn> {
     vec![RetryOn::Connect, RetryOn::Timeout, RetryOn::ServerError]
 }
 
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShadowRoute {
-    pub upstream: UpstreamRef,
-    #[serde(default = "default_sample")]
-    pub sample: Sample,
-    #[serde(default = "default_shadow_methods")]
-    pub methods: Vec<MethodName>,
-    #[serde(default)]
-    pub compare: Compare,
-}
-
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Compare {
-    #[serde(default)]
-    pub ignore: Vec<IgnorePointer>,
-    #[serde(default = "default_compare_headers")]
-    pub headers: Vec<HeaderMatchName>,
-}
-impl Default for Compare {
-    fn default() -> Self {
-        Compare {
-            ignore: Vec::new(),
-            headers: default_compare_headers(),
-        }
-    }
-}
-fn default_compare_headers() -> Vec<HeaderMatchName> {
-    vec![HeaderMatchName(http::header::CONTENT_TYPE)]
-}
-
 /// `split:` weights by upstream, summing to more than 0: checked as the
 /// mapping is read, so that the error points at the `split` itself.
 #[derive(Debug)]
@@ -224,19 +197,6 @@ impl<'de> Deserialize<'de> for SplitWeights {
     }
 }
 
-/// A JSON Pointer to skip in comparisons; `*` matches any one segment.
-#[derive(Debug, Clone)]
-pub struct IgnorePointer(pub String);
-fn parse_ignore(s: &str) -> Result<IgnorePointer, String> {
-    crate::pointer::parse_pointer_pattern(s).map(|_| IgnorePointer(s.to_string()))
-}
-scalar_deserialize!(
-    IgnorePointer,
-    "a JSON Pointer like `/created_at`",
-    parse_ignore
-);
-scalar_schema!(IgnorePointer, "JsonPointer", {"type": "string", "description": "a JSON Pointer like /created_at; * matches any one segment"});
-
 #[derive(Debug, Clone, Copy)]
 pub struct Sample(pub f64);
 fn parse_sample(s: &str) -> Result<Sample, String> {
@@ -249,16 +209,6 @@ fn parse_sample(s: &str) -> Result<Sample, String> {
 }
 scalar_deserialize!(Sample, "a fraction from 0.0 to 1.0", parse_sample);
 scalar_schema!(Sample, "Sample", {"type": "number", "minimum": 0, "maximum": 1, "description": "the fraction of matching requests copied"});
-fn default_sample() -> Sample {
-    Sample(1.0)
-}
-fn default_shadow_methods() -> Vec<MethodName> {
-    vec![
-        MethodName(http::Method::GET),
-        MethodName(http::Method::HEAD),
-    ]
-}
-
 impl TryFrom<RawRoute> for RouteConfig {
     type Error = String;
 

@@ -1,7 +1,8 @@
 //! Stages 3 and 5 for a shadowed route: plan the copy (sampled, within
 //! `shadow.max_body` and the in-flight cap, through the shadow upstream's
-//! breaker: see `shadow::plan`), and, once the primary answered, respond
-//! with a body that tees what the comparison needs.
+//! breaker: see `shadow::plan`) and, for a sample of safe ones, a noise
+//! probe (`shadow::probe`); once the primary answered, respond with a body
+//! that tees what the comparison needs.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +19,7 @@ use crate::shadow::log::ShadowLog;
 use crate::shadow::mirror::{self, Captured, ShadowCopy, Tee};
 use crate::shadow::pipelined;
 use crate::shadow::plan::{self, ShadowPlan};
+use crate::shadow::probe::{Asked, Probe};
 use crate::shadow::record::{PrimarySide, RequestMeta};
 use crate::snapshot::Snapshot;
 
@@ -106,6 +108,17 @@ pub(super) fn plan(
     let pipelinable = pipelined::fits(named.method, body.len());
     let up = &snap.upstreams[target.upstream];
     let (path, query) = (named.path, original.query);
+    let fields = || {
+        let mut h = original.headers.clone();
+        original.added.insert_into(&mut h);
+        h
+    };
+    let asked = Asked {
+        method: named.method,
+        path,
+        query,
+        headers: &fields,
+    };
     // A pipelined copy's head is written now, from the fields that go to
     // the primary: no copy of the map.
     let copy = |pipelined: bool| ShadowCopy {
@@ -128,13 +141,12 @@ pub(super) fn plan(
         headers: if pipelined {
             HeaderMap::new()
         } else {
-            let mut h = original.headers.clone();
-            original.added.insert_into(&mut h);
-            h
+            fields()
         },
         body,
         max_body: snap.config.shadow.max_body,
         idle: snap.config.limits.body_idle_timeout,
+        probe: Probe::sampled(snap, named.route, &asked),
     };
     plan::start(log, snap, target, original.fits, pipelinable, copy)
 }
@@ -153,13 +165,13 @@ pub(super) fn respond(
     let latency_ms = || started.map_or(0.0, |t| mirror::millis(t.elapsed()));
     match (plan, result) {
         (ShadowPlan::None, result) => result,
-        (ShadowPlan::Skip(shadow_up, why), Ok(resp)) => {
+        (ShadowPlan::Skip(shadow_up, why, rule), Ok(resp)) => {
             let primary = PrimarySide {
                 upstream: served.upstream.clone().unwrap_or_default(),
                 status: resp.status().as_u16(),
                 latency_ms: latency_ms(),
             };
-            mirror::record_skip(log, named.meta(), primary, &shadow_up, why);
+            mirror::record_skip(log, named.meta(), primary, &shadow_up, (why, rule));
             Ok(resp)
         }
         (ShadowPlan::Go(tx, spec), Ok(resp)) => {

@@ -142,7 +142,9 @@ pub async fn share(ramp: &Ramp) {
     let Some(f) = FLEET.get() else { return };
     match f.write(ramp).await {
         Ok(()) => {}
-        Err(e) => tracing::warn!(route = %ramp.route, error = %e, "ramp state: could not share the action"),
+        Err(e) => {
+            tracing::warn!(route = %ramp.route, error = %e, "ramp state: could not share the action")
+        }
     }
 }
 
@@ -161,8 +163,8 @@ impl Fleet {
 
     async fn write(&self, ramp: &Ramp) -> Result<(), String> {
         let value = serde_json::to_vec(&ramp.persisted()).map_err(|e| e.to_string())?;
-        let rev = (self.kv.put(state_key(&ramp.route), value.into()).await)
-            .map_err(|e| e.to_string())?;
+        let rev =
+            (self.kv.put(state_key(&ramp.route), value.into()).await).map_err(|e| e.to_string())?;
         self.set_applied(&ramp.route, rev);
         Ok(())
     }
@@ -196,7 +198,10 @@ impl Fleet {
             })
             .collect();
         let value = serde_json::to_vec(&mine).map_err(|e| e.to_string())?;
-        (self.kv.put(format!("counts.{}", self.me), value.into()).await)
+        (self
+            .kv
+            .put(format!("counts.{}", self.me), value.into())
+            .await)
             .map_err(|e| e.to_string())?;
         let leading = self.lease().await?;
         self.leader.store(leading, Ordering::Relaxed);
@@ -267,6 +272,10 @@ impl Fleet {
         if !free {
             return Ok(false);
         }
-        Ok(self.kv.update("lease", mine.into(), e.revision).await.is_ok())
+        Ok(self
+            .kv
+            .update("lease", mine.into(), e.revision)
+            .await
+            .is_ok())
     }
 }

@@ -1,11 +1,13 @@
 //! What a comparison is made of — its [`Diff`]s, their [`DiffKind`], the
 //! [`Comparison`] that collects them (capped at [`MAX_DIFFS`]) and the
-//! [`CompareSpec`] that says what to skip — shared by the comparison
-//! (`diff`) and the JSON walk (`structure`), and importing neither.
+//! [`CompareSpec`] that says what to skip and which rules hold — shared by
+//! the comparison (`diff`) and the JSON walk (`structure`), and importing
+//! neither.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::rules::{CompareRule, Rules};
 use crate::pointer::{parse_pointer_pattern, PointerPattern};
 
 /// At most this many differences are reported per comparison.
@@ -88,11 +90,15 @@ impl Comparison {
 }
 
 /// What to compare besides the status: from `shadow.compare` in routes.yaml.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CompareSpec {
     pub ignore: Vec<PointerPattern>,
     /// Lower-case header names.
     pub headers: Vec<String>,
+    /// Lower-case names of headers not compared (`ignore: ["@header/NAME"]`).
+    pub ignore_headers: Vec<String>,
+    /// `compare.rules`.
+    pub rules: Rules,
 }
 
 impl Default for CompareSpec {
@@ -100,6 +106,8 @@ impl Default for CompareSpec {
         CompareSpec {
             ignore: Vec::new(),
             headers: vec!["content-type".to_string()],
+            ignore_headers: Vec::new(),
+            rules: Rules::default(),
         }
     }
 }
@@ -107,16 +115,35 @@ impl Default for CompareSpec {
 impl CompareSpec {
     /// Builds a spec from config strings; `headers: None` means the default
     /// `[content-type]`. Names are lower-cased; the first invalid pointer is the error.
+    /// An `ignore` entry `@header/NAME` skips that header.
     pub fn new(ignore: &[String], headers: Option<&[String]>) -> Result<CompareSpec, String> {
-        let ignore = ignore
-            .iter()
+        let (skipped, pointers): (Vec<&String>, Vec<&String>) =
+            ignore.iter().partition(|p| p.starts_with("@header/"));
+        let ignore = pointers
+            .into_iter()
             .map(|p| parse_pointer_pattern(p))
             .collect::<Result<_, _>>()?;
+        let ignore_headers: Vec<String> = (skipped.iter())
+            .map(|p| p["@header/".len()..].to_ascii_lowercase())
+            .collect();
         let headers = match headers {
             Some(h) => h.iter().map(|n| n.to_ascii_lowercase()).collect(),
             None => CompareSpec::default().headers,
         };
-        Ok(CompareSpec { ignore, headers })
+        Ok(CompareSpec {
+            ignore,
+            headers: (headers.into_iter())
+                .filter(|h: &String| !ignore_headers.contains(h))
+                .collect(),
+            ignore_headers,
+            rules: Rules::default(),
+        })
+    }
+
+    /// The spec with `compare.rules`.
+    pub fn with_rules(mut self, rules: &[CompareRule]) -> Result<CompareSpec, String> {
+        self.rules = Rules::new(rules)?;
+        Ok(self)
     }
 
     pub(crate) fn ignored(&self, pointer: &str) -> bool {

@@ -9,7 +9,7 @@
 //! | pointer | what differs |
 //! |---|---|
 //! | `@status` | the status code (`primary`/`shadow` are numbers) |
-//! | `@header/NAME` | a header in `compare.headers`, NAME lower-case; several values joined with `, `; missing on one side is `added`/`removed` |
+//! | `@header/NAME` | a header in `compare.headers` (and not in `compare.ignore`), NAME lower-case; several values joined with `, `; missing on one side is `added`/`removed`; with a `format` rule, values of that format are equal |
 //! | `@body` | a body that is not JSON on both sides, or could not be un-gzipped; `primary`/`shadow` are short previews |
 //! | `""`, `/items/0/id`, ... | a JSON body difference, an RFC 6901 pointer (`""` is the root) |
 //!
@@ -17,7 +17,9 @@
 //! Otherwise `Content-Encoding: gzip` is undone on either side; if both bodies then parse as
 //! JSON they are compared structurally (key order ignored, numbers by value, `10` == `10.0`,
 //! integers exactly, arrays by position), skipping every pointer that matches a pattern of
-//! `compare.ignore` together with its subtree; else they are compared byte for byte.
+//! `compare.ignore` together with its subtree, under `compare.rules` (`shadow::rules`:
+//! numbers within a tolerance, arrays in any order, strings of a format); else they are
+//! compared byte for byte.
 //!
 //! Hostile bodies are bounded: at most [`MAX_DIFFS`] diffs are kept (then `truncated`), the
 //! walk is iterative and descends at most [`MAX_DEPTH`] levels (deeper subtrees are compared
@@ -25,6 +27,7 @@
 //! output is capped at [`MAX_DECODED_BODY`].
 
 pub use super::comparison::{CompareSpec, Comparison, Diff, DiffKind, MAX_DEPTH, MAX_DIFFS};
+use super::rules::holds;
 use super::structure::diff_values;
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
@@ -67,8 +70,10 @@ pub fn compare(primary: &Observed<'_>, shadow: &Observed<'_>, spec: &CompareSpec
             continue;
         }
         let (p, s) = (header(primary.headers, name), header(shadow.headers, name));
+        let format = spec.rules.header_format(name);
         let kind = match (&p, &s) {
             (Some(a), Some(b)) if a == b => continue,
+            (Some(a), Some(b)) if format.is_some_and(|f| holds(f, a) && holds(f, b)) => continue,
             (None, None) => continue,
             (Some(_), Some(_)) => DiffKind::Changed,
             (None, Some(_)) => DiffKind::Added,

@@ -25,8 +25,9 @@ use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 
-use super::record::ShadowRecord;
+use super::record::{Outcome, ShadowRecord};
 use super::report::{Report, ReportBuilder};
+use super::verdict::ReadyRule;
 use crate::metrics::{Metrics, Name, RouteOutcome};
 
 /// How long a recorded line may wait before it reaches the file.
@@ -113,6 +114,16 @@ impl ShadowLog {
 
     /// Count `r` in the report and the metrics, and queue its line.
     pub fn record(&self, r: ShadowRecord) {
+        self.record_judged(r, None);
+    }
+
+    /// As [`Self::record`], its route judged by `rule` (its `shadow.ready`)
+    /// from now on; a mismatch that differs only where the route's primary
+    /// differs from itself is recorded as `noise` (`shadow::noise`).
+    pub fn record_judged(&self, mut r: ShadowRecord, rule: Option<ReadyRule>) {
+        if r.outcome == Outcome::Mismatch && self.lock().report.only_noise(&r) {
+            r.outcome = Outcome::Noise;
+        }
         LINE.with(|line| {
             // A re-entrant call (none today) would find the buffer taken:
             // it then writes into a fresh one.
@@ -126,7 +137,10 @@ impl ShadowLog {
             r.write_json_line(line);
             let mut s = self.lock();
             self.count(&mut s, &r);
-            s.report.add(&r);
+            match rule {
+                Some(rule) => s.report.add_judged(&r, rule),
+                None => s.report.add(&r),
+            }
             if s.pending.len() + line.len() > MAX_PENDING {
                 drop(s);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -269,7 +283,7 @@ fn write_loop(log: Weak<ShadowLog>, woken: Receiver<Wake>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shadow::record::{Outcome, PrimarySide, ShadowSide};
+    use crate::shadow::record::{PrimarySide, ShadowSide};
 
     fn record(i: usize) -> ShadowRecord {
         ShadowRecord {

@@ -18,9 +18,11 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 use super::diff::{compare, CompareSpec, Fields, Observed};
 use super::log::ShadowLog;
+use super::probe::{FirstAnswer, Probe};
 use super::record::{
     format_ts, PrimarySide, RequestMeta, ShadowErrorKind, ShadowRecord, ShadowSide, SkipReason,
 };
+use super::verdict::ReadyRule;
 use crate::body::{full, BoxError, Frames, Guarded, ProxyBody};
 use crate::breaker::Permit;
 use crate::error::ProxyError;
@@ -72,6 +74,8 @@ pub struct ShadowCopy {
     pub body: Bytes,
     pub max_body: u64,
     pub idle: Duration,
+    /// The primary asked twice, to learn its noise (`shadow.noise`).
+    pub probe: Option<Box<Probe>>,
 }
 
 pub fn meta(request_id: &str, route: &Arc<str>, method: &Method, path: &str) -> RequestMeta {
@@ -98,15 +102,17 @@ pub fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
-/// Record a copy that was not sent, once the primary answered.
+/// Record a copy that was not sent, once the primary answered; the route
+/// judged by `rule`.
 pub fn record_skip(
     log: &ShadowLog,
     meta: RequestMeta,
     primary: PrimarySide,
     shadow_upstream: &Arc<str>,
-    why: SkipReason,
+    (why, rule): (SkipReason, ReadyRule),
 ) {
-    log.record(ShadowRecord::skipped(meta, primary, shadow_upstream, why));
+    let r = ShadowRecord::skipped(meta, primary, shadow_upstream, why);
+    log.record_judged(r, Some(rule));
 }
 
 impl ShadowCopy {
@@ -200,6 +206,7 @@ impl ShadowCopy {
             side,
             shadow,
             log,
+            probe: self.probe,
         };
         // The primary finishes streaming to its client; wait for its copy.
         pending.wait(primary).await;
@@ -217,6 +224,7 @@ pub struct Pending {
     pub side: ShadowSide,
     pub shadow: ShadowAnswer,
     pub log: Arc<ShadowLog>,
+    pub probe: Option<Box<Probe>>,
 }
 
 impl Pending {
@@ -251,7 +259,18 @@ impl Pending {
             mut side,
             shadow,
             log,
+            probe,
         } = self;
+        if let (Some(probe), Some(body)) = (probe, &p.body) {
+            let first = FirstAnswer {
+                upstream: Arc::clone(&p.upstream),
+                status: p.status,
+                headers: p.headers.clone(),
+                body: body.clone(),
+                latency_ms: p.latency_ms,
+            };
+            probe.start(meta.clone(), first, Arc::clone(&target), Arc::clone(&log));
+        }
         let primary_side = PrimarySide {
             upstream: p.upstream,
             status: p.status,
@@ -285,7 +304,7 @@ impl Pending {
                 ShadowRecord::compared(meta, primary_side, side, c)
             }
         };
-        log.record(record);
+        log.record_judged(record, Some(target.ready));
     }
 }
 

@@ -139,6 +139,7 @@ impl Job for CopyJob {
             side,
             shadow,
             log,
+            probe: copy.probe,
         }
         .when_primary(primary);
     }

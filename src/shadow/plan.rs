@@ -11,12 +11,14 @@ use super::log::ShadowLog;
 use super::mirror::{Captured, ShadowCopy};
 use super::pipelined::CopyJob;
 use super::record::SkipReason;
+use super::verdict::ReadyRule;
 use crate::routing::ShadowTarget;
 use crate::snapshot::Snapshot;
 
 pub enum ShadowPlan {
     None,
-    Skip(Arc<str>, SkipReason),
+    /// Not sent: the shadow upstream, why, and the route's `shadow.ready`.
+    Skip(Arc<str>, SkipReason, ReadyRule),
     /// The copy is out; the primary's answer goes to it, with what it compares.
     Go(oneshot::Sender<Captured>, Arc<ShadowTarget>),
 }
@@ -33,13 +35,17 @@ pub fn start(
 ) -> ShadowPlan {
     let up = &snap.upstreams[target.upstream];
     if !fits {
-        return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::BodyTooLarge);
+        return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::BodyTooLarge, target.ready);
     }
     let Ok(slot) = Arc::clone(&snap.shadow_slots).try_acquire_owned() else {
-        return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::InflightLimit);
+        return ShadowPlan::Skip(
+            Arc::clone(&up.name),
+            SkipReason::InflightLimit,
+            target.ready,
+        );
     };
     let Ok(permit) = up.breaker.acquire() else {
-        return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::BreakerOpen);
+        return ShadowPlan::Skip(Arc::clone(&up.name), SkipReason::BreakerOpen, target.ready);
     };
     let (tx, rx) = oneshot::channel();
     let log = Arc::clone(log);

@@ -1,7 +1,7 @@
 use super::super::diff::{DiffKind, MAX_DIFFS};
 use super::*;
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 fn meta() -> RequestMeta {
     RequestMeta {

@@ -1,5 +1,6 @@
 use super::super::diff::{Diff, DiffKind};
 use super::super::record::{PrimarySide, ShadowSide};
+use super::super::verdict::ReadyRule;
 use super::*;
 use crate::shadow::stream::{read_log, MAX_LINE_BYTES};
 use crate::shadow::table::render_table;
@@ -56,55 +57,81 @@ pub(crate) fn rec(route: &str, n: u32, outcome: Outcome) -> ShadowRecord {
 
 /// `total` records for route "r" with `bad` of them (the first ones) mismatches.
 fn run(total: u32, bad: u32) -> RouteReport {
-    let records: Vec<_> = (0..total)
-        .map(|i| {
-            rec(
-                "r",
-                i,
-                if i < bad {
-                    Outcome::Mismatch
-                } else {
-                    Outcome::Match
-                },
-            )
-        })
-        .collect();
-    build_report(&records).routes["r"].clone()
+    run_with(total, bad, ReadyRule::default())
 }
 
+/// As [`run`], the route judged by `rule`.
+fn run_with(total: u32, bad: u32, rule: ReadyRule) -> RouteReport {
+    let mut b = ReportBuilder::with_rules([("r".to_string(), rule)].into());
+    for i in 0..total {
+        let outcome = if i < bad {
+            Outcome::Mismatch
+        } else {
+            Outcome::Match
+        };
+        b.add(&rec("r", i, outcome));
+    }
+    b.report().routes["r"].clone()
+}
+
+pub(crate) const LOOSE: ReadyRule = ReadyRule {
+    min_match: 0.95,
+    min_compared: 100,
+};
+
 #[test]
-fn ninety_nine_compared_is_not_ready() {
-    let r = run(99, 0);
+fn too_few_comparisons_are_not_ready() {
+    let r = run_with(99, 0, LOOSE);
     assert_eq!((r.compared, r.verdict), (99, Verdict::NotReady));
-    assert_eq!(r.reason.as_deref(), Some("only 99 of 100 comparisons"));
-    assert_eq!(run(100, 0).verdict, Verdict::Ready);
+    assert_eq!(
+        r.reason.as_deref(),
+        Some("only 99 of 100 comparisons; about 1 more matching comparisons needed")
+    );
+    let r = run_with(100, 0, LOOSE);
+    assert_eq!((r.verdict, r.more_needed), (Verdict::Ready, Some(0)));
 }
 
+/// 100 of 100 says the true rate is 96.3% or more: not 99.9%.
 #[test]
-fn one_mismatch_in_100_is_not_ready() {
-    let r = run(100, 1);
+fn one_hundred_of_one_hundred_is_not_ready_at_99_9() {
+    let r = run(100, 0);
     assert_eq!(r.verdict, Verdict::NotReady);
-    assert_eq!(r.reason.as_deref(), Some("match rate 99.00% < 99.9%"));
-    assert_eq!(r.match_rate, Some(0.99));
+    let i = r.match_interval.expect("an interval");
+    assert!((i.low - 0.9630).abs() < 1e-4 && i.high == 1.0, "{i:?}");
+    assert_eq!(r.more_needed, Some(3738));
+    assert_eq!(
+        r.reason.as_deref(),
+        Some("match rate 100.00% (95% interval 96.30%–100.00%) is not surely ≥ 99.9%; about 3738 more matching comparisons needed")
+    );
+    assert_eq!(run(3838, 0).verdict, Verdict::Ready);
+    assert_eq!(run(3837, 0).verdict, Verdict::NotReady);
 }
 
 #[test]
-fn one_mismatch_in_1000_is_ready() {
+fn mismatches_need_more_evidence() {
+    // 1 in 1000 is 99.9%, but only surely 99.44%.
     let r = run(1000, 1);
     assert_eq!(
-        (r.matched, r.mismatched, r.verdict, r.reason),
-        (999, 1, Verdict::Ready, None)
+        (r.matched, r.mismatched, r.verdict),
+        (999, 1, Verdict::NotReady)
     );
-    let r = run(1000, 2);
-    assert_eq!(r.reason.as_deref(), Some("match rate 99.80% < 99.9%"));
+    assert!(r.more_needed.is_some_and(|n| n > 3838), "{r:?}");
+    let at_99 = ReadyRule {
+        min_match: 0.99,
+        min_compared: 100,
+    };
+    assert_eq!(run_with(1000, 1, at_99).verdict, Verdict::Ready);
+    assert_eq!(run_with(1000, 10, at_99).verdict, Verdict::NotReady);
     // 99.899%: floored, never shown as 99.90%.
     let r = run(10_000, 11);
-    assert_eq!(r.reason.as_deref(), Some("match rate 99.89% < 99.9%"));
+    assert!(r
+        .reason
+        .is_some_and(|r| r.starts_with("match rate 99.89% (95% interval 99.80%–")));
 }
 
 #[test]
 fn shadow_error_in_the_last_100_is_not_ready() {
-    let mut b = ReportBuilder::new();
+    let mut b = ReportBuilder::with_rules([("r".to_string(), LOOSE)].into());
     for i in 0..200 {
         b.add(&rec("r", i, Outcome::Match));
     }
@@ -151,16 +178,18 @@ fn several_failures_are_all_named() {
         .collect();
     records.extend((30..33).map(|i| rec("r", i, Outcome::ShadowError)));
     let r = &build_report(&records).routes["r"];
-    assert_eq!(
-        r.reason.as_deref(),
-        Some(
-            "only 30 of 100 comparisons; match rate 90.00% < 99.9%; 3 shadow errors in the last 33"
-        )
+    let reason = r.reason.as_deref().unwrap_or("");
+    assert!(
+        reason.starts_with("only 30 of 100 comparisons; match rate 90.00% (95% interval 74.37%–96.54%) is not surely ≥ 99.9%; 3 shadow errors in the last 33; about "),
+        "{reason}"
     );
     let empty = &build_report(&[rec("s", 0, Outcome::Skipped)]).routes["s"];
     assert_eq!(
         (empty.match_rate, empty.reason.as_deref()),
-        (None, Some("only 0 of 100 comparisons"))
+        (
+            None,
+            Some("only 0 of 100 comparisons; about 3838 more matching comparisons needed")
+        )
     );
 }
 
@@ -231,8 +260,10 @@ fn merging_two_logs_orders_by_ts() {
             .collect::<String>()
     };
     // Given b first: merged in time order, the errors are old.
-    let merged =
-        crate::shadow::stream::report(vec![log(&b).as_bytes(), log(&a).as_bytes()], None, || {});
+    let (lb, la) = (log(&b), log(&a));
+    let logs = vec![lb.as_bytes(), la.as_bytes()];
+    let rules = [("r".to_string(), LOOSE)].into();
+    let merged = crate::shadow::stream::report_judged(logs, None, rules, || {});
     assert_eq!(merged.counted, 155);
     let r = &merged.report.routes["r"];
     assert_eq!(

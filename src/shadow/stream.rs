@@ -15,12 +15,13 @@
 //! id, time and route) counts once.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashSet};
 use std::io::BufRead;
 use std::sync::Arc;
 
-use super::record::ShadowRecord;
+use super::record::{Outcome, ShadowRecord};
 use super::report::{Report, ReportBuilder};
+use super::verdict::ReadyRule;
 
 /// Records held per log to put lines written slightly out of order back in order.
 pub const WINDOW: usize = 4096;
@@ -186,7 +187,17 @@ pub struct Streamed {
 
 /// The report of `logs` merged in time order, for `route` (all: `None`);
 /// `tick` is called every few thousand records (a progress bar).
-pub fn report<R: BufRead>(logs: Vec<R>, route: Option<&str>, mut tick: impl FnMut()) -> Streamed {
+pub fn report<R: BufRead>(logs: Vec<R>, route: Option<&str>, tick: impl FnMut()) -> Streamed {
+    report_judged(logs, route, BTreeMap::new(), tick)
+}
+
+/// As [`report`], each route in `rules` judged by its own `shadow.ready`.
+pub fn report_judged<R: BufRead>(
+    logs: Vec<R>,
+    route: Option<&str>,
+    rules: BTreeMap<String, ReadyRule>,
+    mut tick: impl FnMut(),
+) -> Streamed {
     let mut sources: Vec<Source<R>> = logs
         .into_iter()
         .map(|r| Source {
@@ -195,11 +206,12 @@ pub fn report<R: BufRead>(logs: Vec<R>, route: Option<&str>, mut tick: impl FnMu
         })
         .collect();
     let mut out = Streamed::default();
-    let mut builder = ReportBuilder::new();
+    let mut builder = ReportBuilder::with_rules(rules);
     let mut seq = 0u64;
     // Duplicates share their time: only the keys of the current time are kept.
     let mut current_ts = String::new();
-    let mut seen_now: HashSet<(String, Arc<str>)> = HashSet::new();
+    // A probe shares its comparison's request id: a key of its own.
+    let mut seen_now: HashSet<(String, Arc<str>, bool)> = HashSet::new();
     loop {
         for s in &mut sources {
             while s.window.len() < WINDOW {
@@ -228,7 +240,11 @@ pub fn report<R: BufRead>(logs: Vec<R>, route: Option<&str>, mut tick: impl FnMu
             seen_now.clear();
         }
         if !r.request_id.is_empty()
-            && !seen_now.insert((r.request_id.clone(), Arc::clone(&r.route)))
+            && !seen_now.insert((
+                r.request_id.clone(),
+                Arc::clone(&r.route),
+                r.outcome == Outcome::Probe,
+            ))
         {
             continue;
         }

@@ -1,26 +1,48 @@
 //! Structural comparison of two JSON values, for [`super::diff::compare`]:
 //! key order ignored, numbers by value (`10` == `10.0`, integers exactly),
 //! arrays by position, pointers in `compare.ignore` skipped with their
-//! subtree. The walk is iterative and stops descending at [`MAX_DEPTH`]
-//! (deeper subtrees are compared whole, also iteratively); it stops
-//! recording at the comparison's diff cap.
+//! subtree, and `compare.rules` applied where they hold: numbers within a
+//! tolerance, strings of a format, arrays in any order (paired in
+//! `unordered`). The walk is iterative and stops descending at
+//! [`MAX_DEPTH`] (deeper subtrees are compared whole, also iteratively); it
+//! stops recording at the comparison's diff cap.
 
 use serde_json::{Map, Number, Value};
 
 use super::comparison::{CompareSpec, Comparison, Diff, DiffKind, MAX_DEPTH};
+use super::rules::{close, holds, RuleKind};
 use crate::pointer::escape_segment;
 
 /// Walks two JSON values and appends their differences to `out` (iteratively: no
 /// recursion, whatever the nesting).
 pub fn diff_values(primary: &Value, shadow: &Value, spec: &CompareSpec, out: &mut Comparison) {
+    diff_at(String::new(), 0, (primary, shadow), spec, out, true);
+}
+
+/// As [`diff_values`], from `pointer` at `depth`; `fuzzy`: unordered
+/// arrays may pair their leftover elements by a comparison of their own.
+pub(super) fn diff_at(
+    pointer: String,
+    depth: usize,
+    (primary, shadow): (&Value, &Value),
+    spec: &CompareSpec,
+    out: &mut Comparison,
+    fuzzy: bool,
+) {
     let mut walk = Walk {
         spec,
         out,
-        stack: vec![(String::new(), primary, shadow, 0)],
+        stack: vec![(pointer, primary, shadow, depth)],
+        fuzzy,
     };
     while let Some((pointer, a, b, depth)) = walk.stack.pop() {
         if walk.out.truncated || spec.ignored(&pointer) {
             continue;
+        }
+        if let Some(rule) = spec.rules.at(&pointer) {
+            if walk.ruled(rule, &pointer, (a, b), depth) {
+                continue;
+            }
         }
         match (a, b) {
             (Value::Object(x), Value::Object(y)) if depth < MAX_DEPTH => {
@@ -43,15 +65,44 @@ pub fn diff_values(primary: &Value, shadow: &Value, spec: &CompareSpec, out: &mu
 }
 
 /// The walk's state: pairs still to visit, as (pointer, primary, shadow, depth).
-struct Walk<'v, 'o> {
-    spec: &'o CompareSpec,
-    out: &'o mut Comparison,
-    stack: Vec<(String, &'v Value, &'v Value, usize)>,
+pub(super) struct Walk<'v, 'o> {
+    pub spec: &'o CompareSpec,
+    pub out: &'o mut Comparison,
+    pub stack: Vec<(String, &'v Value, &'v Value, usize)>,
+    pub fuzzy: bool,
 }
 
 impl<'v> Walk<'v, '_> {
+    /// Applies the rule at `pointer`; false when it does not decide (the
+    /// values are not what it is about), and the usual comparison goes on.
+    fn ruled(
+        &mut self,
+        rule: &RuleKind,
+        pointer: &str,
+        (a, b): (&'v Value, &'v Value),
+        depth: usize,
+    ) -> bool {
+        match (rule, a, b) {
+            (RuleKind::Numeric(t), Value::Number(x), Value::Number(y)) => {
+                let near = numbers_equal(x, y)
+                    || matches!((x.as_f64(), y.as_f64()), (Some(x), Some(y)) if close(x, y, t));
+                if !near {
+                    let diff = Diff::new(pointer.to_string(), DiffKind::Changed, Some(a), Some(b));
+                    self.out.push(diff);
+                }
+                true
+            }
+            (RuleKind::Format(f), _, _) => holds(*f, a) && holds(*f, b),
+            (RuleKind::Unordered(how), Value::Array(x), Value::Array(y)) if depth < MAX_DEPTH => {
+                self.unordered(pointer, (x, y), depth, how);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Reports a key or index present on one side only, unless ignored.
-    fn one_sided(&mut self, pointer: String, kind: DiffKind, v: &Value) -> bool {
+    pub(super) fn one_sided(&mut self, pointer: String, kind: DiffKind, v: &Value) -> bool {
         if self.spec.ignored(&pointer) {
             return true;
         }
@@ -117,18 +168,20 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// A number as an integer, when it is one (integral floats too).
+pub(super) fn int(n: &Number) -> Option<i128> {
+    if let Some(i) = n.as_i64() {
+        return Some(i128::from(i));
+    }
+    if let Some(u) = n.as_u64() {
+        return Some(i128::from(u));
+    }
+    let f = n.as_f64()?;
+    (f.is_finite() && f.fract() == 0.0 && f.abs() < 1e38).then_some(f as i128)
+}
+
 /// Numbers by value: integers (and integral floats) exactly as i128, others as f64.
 pub fn numbers_equal(a: &Number, b: &Number) -> bool {
-    fn int(n: &Number) -> Option<i128> {
-        if let Some(i) = n.as_i64() {
-            return Some(i128::from(i));
-        }
-        if let Some(u) = n.as_u64() {
-            return Some(i128::from(u));
-        }
-        let f = n.as_f64()?;
-        (f.is_finite() && f.fract() == 0.0 && f.abs() < 1e38).then_some(f as i128)
-    }
     match (int(a), int(b)) {
         (Some(x), Some(y)) => x == y,
         (None, None) => a.as_f64() == b.as_f64(),

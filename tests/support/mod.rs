@@ -9,7 +9,9 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod browser;
 pub mod client;
+pub mod dynamic;
 pub mod fleet;
 pub mod grpc;
 pub mod h2c;

@@ -262,4 +262,3 @@ fn injected_fault(
         &serde_json::json!({ "error": "injected_fault", "message": "the fault switch is on (DELETE /-/fault)" }),
     ))
 }
-
