@@ -67,6 +67,24 @@ fn sse_config(up: SocketAddr, extra_route: &str) -> String {
     )
 }
 
+/// A GET over HTTP/2 (prior knowledge) to `addr`: the answer's head,
+/// within the deadline.
+async fn h2_get(addr: SocketAddr, path: &str) -> http::Response<hyper::body::Incoming> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("http://{addr}{path}"))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    tokio::time::timeout(PATIENCE, send.send_request(req))
+        .await
+        .expect("the head within the deadline")
+        .unwrap()
+}
+
 /// Read from `s` until `needle` has arrived; what was read.
 async fn read_until(s: &mut TcpStream, seen: &mut Vec<u8>, needle: &str) -> bool {
     let mut b = [0u8; 4096];
@@ -115,20 +133,8 @@ async fn server_sent_events_arrive_one_by_one_over_http2() {
     let (tx, rx) = mpsc::unbounded_channel();
     let up = sse_upstream(20, Duration::ZERO, Some(rx)).await;
     let p = spawn_proxy(&sse_config(up, ""));
-    let tcp = TcpStream::connect(p.addr).await.unwrap();
-    let (mut send, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let req = http::Request::get(format!("http://{}/events", p.addr))
-        .body(Empty::<Bytes>::new())
-        .unwrap();
     tx.send(()).unwrap();
-    let resp = tokio::time::timeout(PATIENCE, send.send_request(req))
-        .await
-        .expect("the head within the deadline")
-        .unwrap();
+    let resp = h2_get(p.addr, "/events").await;
     assert_eq!(resp.status(), 200);
     let mut body = resp.into_body();
     for i in 0..20 {
@@ -195,19 +201,7 @@ async fn chunked_trailers_reach_an_http1_client() {
 async fn chunked_trailers_reach_an_http2_client() {
     let up = trailer_upstream().await;
     let p = spawn_proxy(&simple_config(&up.url()));
-    let tcp = TcpStream::connect(p.addr).await.unwrap();
-    let (mut send, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let req = http::Request::get(format!("http://{}/", p.addr))
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let resp = tokio::time::timeout(PATIENCE, send.send_request(req))
-        .await
-        .unwrap()
-        .unwrap();
+    let resp = h2_get(p.addr, "/").await;
     let collected = tokio::time::timeout(PATIENCE, resp.into_body().collect())
         .await
         .unwrap()

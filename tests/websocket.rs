@@ -160,16 +160,7 @@ async fn a_silent_tunnel_is_closed_after_tunnel_idle_timeout() {
     let m = ws_round_trip(&mut ws, Message::text("x")).await.unwrap();
     assert_eq!(m, Message::text("x"));
     // Nothing said: the proxy closes both sides.
-    let ended = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match ws.next().await {
-                None | Some(Err(_)) => return,
-                Some(Ok(_)) => continue,
-            }
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "the idle tunnel was not closed");
+    assert!(ws_ended(&mut ws).await, "the idle tunnel was not closed");
     eventually(PATIENCE, "the upstream side to be closed too", || async {
         echo.open() == 0
     })
@@ -261,16 +252,7 @@ async fn drain_gives_tunnels_the_drain_timeout_then_closes_them() {
         .unwrap();
     assert_eq!(m, Message::text("during drain"));
     // Then cut.
-    let ended = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match ws.next().await {
-                None | Some(Err(_)) => return,
-                Some(Ok(_)) => continue,
-            }
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "the tunnel outlived the drain");
+    assert!(ws_ended(&mut ws).await, "the tunnel outlived the drain");
     eventually(PATIENCE, "the upstream side to be closed", || async {
         echo.open() == 0
     })

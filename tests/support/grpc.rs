@@ -141,20 +141,7 @@ pub async fn grpc_server() -> SocketAddr {
 
 /// The same server over TLS (ALPN `h2`), with `cert_pem`/`key_pem`.
 pub async fn grpc_server_tls(cert_pem: &str, key_pem: &str) -> SocketAddr {
-    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .expect("cert");
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
-    let mut cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .expect("pair");
-    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let cfg = super::tls::server_config(cert_pem, key_pem, &[b"h2"]);
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

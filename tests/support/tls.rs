@@ -25,6 +25,25 @@ pub fn self_signed(name: &str) -> (String, String) {
     (cert.pem(), key.serialize_pem())
 }
 
+/// A server config for `cert_pem`/`key_pem` (ring), offering `alpn`.
+pub fn server_config(cert_pem: &str, key_pem: &str, alpn: &[&[u8]]) -> rustls::ServerConfig {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("cert");
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("pair");
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    cfg
+}
+
 pub fn write_pair(dir: &Path, cert: &str, key: &str) {
     std::fs::create_dir_all(dir.join("certs")).expect("certs dir");
     std::fs::write(dir.join("certs/edge.crt"), cert).expect("cert");

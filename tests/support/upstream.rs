@@ -103,20 +103,7 @@ impl UpstreamBuilder {
     }
     /// Serve HTTPS with this certificate chain and key (PEM).
     pub fn tls(mut self, cert_pem: &str, key_pem: &str) -> Self {
-        use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
-        let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .expect("cert");
-        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
-        let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("pair");
-        self.tls = Some(Arc::new(cfg));
+        self.tls = Some(Arc::new(super::tls::server_config(cert_pem, key_pem, &[])));
         self
     }
     /// With [`Self::tls`]: offer HTTP/2 by ALPN (and HTTP/1.1).

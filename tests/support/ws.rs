@@ -46,19 +46,7 @@ pub async fn ws_echo() -> WsEcho {
 
 /// [`ws_echo`] over TLS (`wss`), with `cert_pem`/`key_pem`.
 pub async fn ws_echo_tls(cert_pem: &str, key_pem: &str) -> WsEcho {
-    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .expect("cert");
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
-    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .expect("pair");
+    let cfg = super::tls::server_config(cert_pem, key_pem, &[]);
     ws_echo_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))).await
 }
 
@@ -92,9 +80,7 @@ async fn ws_echo_with(tls: Option<tokio_rustls::TlsAcceptor>) -> WsEcho {
                     }
                     Ok(resp)
                 };
-                let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-                    .max_message_size(Some(64 << 20))
-                    .max_frame_size(Some(64 << 20));
+                let config = ws_limits();
                 let io: Box<dyn Io> = match tls {
                     None => Box::new(tcp),
                     Some(acceptor) => match acceptor.accept(tcp).await {
@@ -138,10 +124,7 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A WebSocket client over HTTP/1.1 to `url` (`ws://…`).
 pub async fn ws_connect(url: &str) -> Result<Ws, String> {
-    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .max_message_size(Some(64 << 20))
-        .max_frame_size(Some(64 << 20));
-    tokio_tungstenite::connect_async_with_config(url, Some(config), false)
+    tokio_tungstenite::connect_async_with_config(url, Some(ws_limits()), false)
         .await
         .map(|(ws, _)| ws)
         .map_err(|e| e.to_string())
@@ -173,10 +156,32 @@ pub async fn ws_connect_h2(addr: SocketAddr, path: &str) -> Result<WsH2, String>
         return Err(format!("extended CONNECT answered {}", resp.status()));
     }
     let io = hyper::upgrade::on(resp).await.map_err(|e| e.to_string())?;
-    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+    Ok(WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Client, Some(ws_limits())).await)
+}
+
+/// The limits of the test peers: messages up to 64 MiB.
+fn ws_limits() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(64 << 20))
-        .max_frame_size(Some(64 << 20));
-    Ok(WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Client, Some(config)).await)
+        .max_frame_size(Some(64 << 20))
+}
+
+/// Wait until the socket ends (a close, an error, or EOF): `false` if it
+/// did not within the deadline.
+pub async fn ws_ended<S>(ws: &mut WebSocketStream<S>) -> bool
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    tokio::time::timeout(super::PATIENCE, async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await
+    .is_ok()
 }
 
 /// Send `m` and wait for the next text or binary message (pongs skipped).
