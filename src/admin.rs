@@ -110,7 +110,8 @@ impl Admin {
         let role = crate::ramp::fleet::role();
         #[cfg(not(feature = "fleet"))]
         let role: Option<(String, bool)> = None;
-        let all: serde_json::Map<String, serde_json::Value> = crate::ramp::control::ramps(&snap)
+        let all: serde_json::Map<String, serde_json::Value> = snap
+            .ramps()
             .map(|r| {
                 let mut v = r.view();
                 if let (Some((replica, leader)), Some(o)) = (&role, v.as_object_mut()) {
@@ -127,7 +128,7 @@ impl Admin {
 
     /// `POST /-/ramps/NAME/pause|resume|promote|rollback`.
     async fn ramp_action(&self, path: &str) -> Response<ProxyBody> {
-        use crate::ramp::control::{act, Action};
+        use crate::ramp::{control::Action, drive::act};
         let rest = &path["/-/ramps/".len()..];
         let Some((name, action)) = rest.rsplit_once('/') else {
             return json_response(

@@ -101,7 +101,7 @@ pub async fn serve(
     let state = Arc::new(ProxyState::new(current, metrics, shadow_log));
     let reloader = Reloader::new(config_path, Arc::clone(&state), on_transition);
     let _watch = crate::reload::watch(Arc::clone(&reloader), POLL_INTERVAL);
-    let ramps = tokio::spawn(crate::ramp::control::run(Arc::clone(&state)));
+    let ramps = tokio::spawn(crate::ramp::drive::run(Arc::clone(&state)));
     let admin = Arc::new(Admin {
         state: Arc::clone(&state),
         reloader,

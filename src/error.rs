@@ -91,6 +91,26 @@ impl ProxyError {
         }
     }
 
+    /// The gRPC status of this error on a gRPC call (gRPC's HTTP-to-status
+    /// mapping, made precise where the proxy knows more than a status).
+    pub fn grpc_code(&self) -> u8 {
+        use crate::grpc::*;
+        match self {
+            ProxyError::CircuitOpen { .. }
+            | ProxyError::UpstreamUnreachable(_)
+            | ProxyError::UpstreamError(_) => UNAVAILABLE,
+            ProxyError::UpstreamTimeout | ProxyError::BodyTimeout => DEADLINE_EXCEEDED,
+            ProxyError::BodyTooLarge | ProxyError::HeadersTooLarge | ProxyError::UriTooLong => {
+                RESOURCE_EXHAUSTED
+            }
+            ProxyError::NoRoute | ProxyError::MethodNotAllowed | ProxyError::NotImplemented(_) => {
+                UNIMPLEMENTED
+            }
+            ProxyError::ClientClosed => CANCELLED,
+            ProxyError::BadRequest(_) | ProxyError::PartAnswer { .. } => INTERNAL,
+        }
+    }
+
     pub fn message(&self) -> String {
         match self {
             ProxyError::NoRoute => "no route matches this request".into(),
@@ -135,7 +155,8 @@ impl ProxyError {
             return resp;
         }
         if ctx.grpc {
-            return crate::grpc::error_response(&self, &ctx);
+            let message = format!("{} ({})", self.message(), self.status_kind().1);
+            return crate::grpc::trailers_only(self.grpc_code(), &message, ctx.request_id);
         }
         let (status, kind) = self.status_kind();
         let body = serde_json::json!({

@@ -10,7 +10,6 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use crate::body::{empty, ProxyBody};
-use crate::error::{ErrorContext, ProxyError};
 
 static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 static GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
@@ -46,38 +45,21 @@ pub fn timeout(h: &HeaderMap) -> Option<Duration> {
     })
 }
 
-/// gRPC status codes the proxy answers with.
-const CANCELLED: u8 = 1;
-const DEADLINE_EXCEEDED: u8 = 4;
-const RESOURCE_EXHAUSTED: u8 = 8;
-const UNIMPLEMENTED: u8 = 12;
-const INTERNAL: u8 = 13;
-const UNAVAILABLE: u8 = 14;
-
-/// The gRPC code of a proxy error (gRPC's HTTP-to-status mapping, made
-/// precise where the proxy knows more than a status).
-pub fn code(e: &ProxyError) -> u8 {
-    match e {
-        ProxyError::CircuitOpen { .. }
-        | ProxyError::UpstreamUnreachable(_)
-        | ProxyError::UpstreamError(_) => UNAVAILABLE,
-        ProxyError::UpstreamTimeout | ProxyError::BodyTimeout => DEADLINE_EXCEEDED,
-        ProxyError::BodyTooLarge | ProxyError::HeadersTooLarge | ProxyError::UriTooLong => {
-            RESOURCE_EXHAUSTED
-        }
-        ProxyError::NoRoute | ProxyError::MethodNotAllowed | ProxyError::NotImplemented(_) => {
-            UNIMPLEMENTED
-        }
-        ProxyError::ClientClosed => CANCELLED,
-        ProxyError::BadRequest(_) | ProxyError::PartAnswer { .. } => INTERNAL,
-    }
-}
-
 /// What `grpc-message` may carry as is (gRPC: printable ASCII but `%`).
 const MESSAGE: &AsciiSet = &CONTROLS.add(b'%');
 
-/// A proxy error as a trailers-only gRPC response.
-pub fn error_response(e: &ProxyError, ctx: &ErrorContext<'_>) -> Response<ProxyBody> {
+/// gRPC status codes the proxy answers with (`crate::error` maps its
+/// errors to them).
+pub const CANCELLED: u8 = 1;
+pub const DEADLINE_EXCEEDED: u8 = 4;
+pub const RESOURCE_EXHAUSTED: u8 = 8;
+pub const UNIMPLEMENTED: u8 = 12;
+pub const INTERNAL: u8 = 13;
+pub const UNAVAILABLE: u8 = 14;
+
+/// A trailers-only gRPC response: HTTP 200, `grpc-status: code`, and
+/// `message` as `grpc-message`.
+pub fn trailers_only(code: u8, message: &str, request_id: &str) -> Response<ProxyBody> {
     let mut resp = Response::new(empty());
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
@@ -85,13 +67,12 @@ pub fn error_response(e: &ProxyError, ctx: &ErrorContext<'_>) -> Response<ProxyB
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/grpc"),
     );
-    h.insert(&GRPC_STATUS, HeaderValue::from(u16::from(code(e))));
-    let text = format!("{} ({})", e.message(), e.status_kind().1);
-    let encoded = utf8_percent_encode(&text, MESSAGE).to_string();
+    h.insert(&GRPC_STATUS, HeaderValue::from(u16::from(code)));
+    let encoded = utf8_percent_encode(message, MESSAGE).to_string();
     if let Ok(v) = HeaderValue::from_str(&encoded) {
         h.insert(&GRPC_MESSAGE, v);
     }
-    if let Ok(v) = HeaderValue::from_str(ctx.request_id) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
     }
     resp
@@ -134,21 +115,18 @@ mod tests {
     }
 
     #[test]
-    fn proxy_errors_map_to_grpc_codes() {
-        let open = ProxyError::CircuitOpen {
-            retry_after: Duration::from_secs(1),
-        };
-        assert_eq!(code(&open), UNAVAILABLE);
-        assert_eq!(
-            code(&ProxyError::UpstreamUnreachable("x".into())),
-            UNAVAILABLE
+    fn a_trailers_only_answer_carries_the_status_and_an_encoded_message() {
+        let r = trailers_only(
+            UNAVAILABLE,
+            "the breaker is open (circuit_open) 100%",
+            "id-1",
         );
-        assert_eq!(code(&ProxyError::UpstreamTimeout), DEADLINE_EXCEEDED);
-        assert_eq!(code(&ProxyError::NoRoute), UNIMPLEMENTED);
-        let r = error_response(&open, &ErrorContext::default());
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["grpc-status"], "14");
-        let m = r.headers()["grpc-message"].to_str().unwrap();
-        assert!(m.contains("circuit_open"), "{m}");
+        assert_eq!(
+            r.headers()["grpc-message"],
+            "the breaker is open (circuit_open) 100%25"
+        );
+        assert_eq!(r.headers()["x-request-id"], "id-1");
     }
 }

@@ -164,8 +164,8 @@ fn ramp_for(
     route: &str,
     def: &crate::config::ramp::RampConfig,
 ) -> Arc<crate::ramp::Ramp> {
-    use crate::ramp::{control::ramps, digest, Ramp};
-    let old = previous.and_then(|p| ramps(p).find(|r| &*r.route == route));
+    use crate::ramp::{digest, Ramp};
+    let old = previous.and_then(|p| p.ramps().find(|r| &*r.route == route));
     match old {
         Some(old) if old.digest == digest(def) => Arc::clone(old),
         Some(_) => {
@@ -198,6 +198,14 @@ pub fn sha256_hex(text: &str) -> String {
 }
 
 impl Snapshot {
+    /// The ramps of its routes.
+    pub fn ramps(&self) -> impl Iterator<Item = &Arc<crate::ramp::Ramp>> {
+        self.table.routes().iter().filter_map(|r| match &r.target {
+            crate::routing::Target::Ramp { ramp, .. } => Some(ramp),
+            _ => None,
+        })
+    }
+
     pub fn build(
         config: Config,
         sha256: String,

@@ -142,7 +142,8 @@ fn shadow(h: &mut String, report: &Report) {
 
 fn ramps(h: &mut String, snap: &Snapshot) {
     h.push_str("<section class=\"card\" id=\"ramps\"><h2>Ramps</h2>");
-    let all: Vec<(String, Value)> = crate::ramp::control::ramps(snap)
+    let all: Vec<(String, Value)> = snap
+        .ramps()
         .map(|r| (r.route.to_string(), r.view()))
         .collect();
     if all.is_empty() {

@@ -162,7 +162,7 @@ pub(super) fn respond(
     named: &Named<'_>,
     max_body: u64,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let latency_ms = || started.map_or(0.0, |t| mirror::millis(t.elapsed()));
+    let latency_ms = || started.map_or(0.0, |t| crate::shadow::diff::millis(t.elapsed()));
     match (plan, result) {
         (ShadowPlan::None, result) => result,
         (ShadowPlan::Skip(shadow_up, why, rule), Ok(resp)) => {
@@ -178,7 +178,7 @@ pub(super) fn respond(
             let (parts, body) = resp.into_parts();
             let head = Captured {
                 status: parts.status.as_u16(),
-                headers: mirror::header_pairs(&parts.headers, &spec.spec),
+                headers: crate::shadow::diff::header_pairs(&parts.headers, &spec.spec),
                 latency_ms: latency_ms(),
                 upstream: served.upstream.clone().unwrap_or_default(),
                 body: None,

@@ -1,20 +1,16 @@
-//! A ramp moved: by its evaluation (every [`TICK`]) or by an operator.
-//! Every move is noted in the ramp's history, logged, counted
-//! (`strangler_ramp_transitions_total`), and saved to the state store.
+//! A ramp moved: by an evaluation or by an operator's action, each noted
+//! in the ramp's history and logged; the metrics a ramp publishes
+//! (`strangler_ramp_weight`, `…_transitions_total`, `…_gate_ok`). The loop
+//! that evaluates and the saving are `super::drive`'s.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::gates::judge;
 use super::window::SideView;
 use super::{Phase, Ramp, Transition};
 use crate::metrics::{Metrics, Name, RouteGate, RouteLabel, RoutePhase};
-use crate::routing::Target;
 use crate::shadow::report::Verdict;
 use crate::snapshot::{ProxyState, Snapshot};
-
-/// How often ramps are evaluated.
-pub const TICK: Duration = Duration::from_millis(200);
 
 /// What an operator can ask of a ramp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,14 +152,6 @@ impl Ramp {
     }
 }
 
-/// The ramps of a snapshot.
-pub fn ramps(snap: &Snapshot) -> impl Iterator<Item = &Arc<Ramp>> {
-    snap.table.routes().iter().filter_map(|r| match &r.target {
-        Target::Ramp { ramp, .. } => Some(ramp),
-        _ => None,
-    })
-}
-
 /// The gauges of a ramp, and a transition counted.
 pub fn publish(m: &Metrics, ramp: &Ramp, moved: Option<&Transition>) {
     let route = Name(Arc::clone(&ramp.route));
@@ -190,35 +178,6 @@ pub fn publish(m: &Metrics, ramp: &Ramp, moved: Option<&Transition>) {
     }
 }
 
-/// Evaluate every ramp every [`TICK`], saving the state after any move;
-/// with `ramp_state: nats://…`, the fleet's leader decides instead
-/// (`super::fleet`).
-pub async fn run(state: Arc<ProxyState>) {
-    #[cfg(feature = "fleet")]
-    if let Some(url) = state.snapshot.load().config.ramp_fleet.clone() {
-        return super::fleet::run(state, url).await;
-    }
-    #[cfg(not(feature = "fleet"))]
-    if state.snapshot.load().config.ramp_fleet.is_some() {
-        tracing::error!("`ramp_state: nats://…` needs a build with the `fleet` feature; each replica decides its ramps alone");
-    }
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let snap = state.snapshot.load_full();
-        let mut moved = false;
-        for ramp in ramps(&snap) {
-            let t = ramp.evaluate(|| shadow_ready(&state, ramp), to_open(&snap, ramp));
-            publish(&state.metrics, ramp, t.as_ref());
-            moved |= t.is_some();
-        }
-        if moved {
-            super::store::save(&snap).await;
-        }
-    }
-}
-
 /// Whether the route's shadow verdict is `ready`.
 pub fn shadow_ready(state: &ProxyState, ramp: &Ramp) -> bool {
     let report = state.shadow_log.report();
@@ -234,22 +193,4 @@ pub fn to_open(snap: &Snapshot, ramp: &Ramp) -> bool {
         .iter()
         .find(|u| *u.name == *ramp.def.to)
         .is_some_and(|u| u.breaker.status().state == crate::breaker::State::Open)
-}
-
-/// `POST /-/ramps/NAME/ACTION`.
-pub async fn act(state: &ProxyState, route: &str, action: Action) -> Result<Transition, String> {
-    let snap = state.snapshot.load_full();
-    let ramp = ramps(&snap)
-        .find(|r| &*r.route == route)
-        .ok_or_else(|| format!("no ramp on a route named `{route}`"))?;
-    let t = ramp.operate(action)?;
-    publish(&state.metrics, ramp, Some(&t));
-    #[cfg(feature = "fleet")]
-    if snap.config.ramp_fleet.is_some() {
-        // The fleet's state is the shared one: the others follow it.
-        super::fleet::share(ramp).await;
-        return Ok(t);
-    }
-    super::store::save(&snap).await;
-    Ok(t)
 }

@@ -26,7 +26,7 @@ use async_nats::jetstream::kv::Store;
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::control::{publish, ramps, shadow_ready, to_open};
+use super::control::{publish, shadow_ready, to_open};
 use super::window::Counts;
 use super::{Persisted, Ramp};
 use crate::snapshot::ProxyState;
@@ -171,7 +171,7 @@ impl Fleet {
 
     async fn tick(&self, state: &ProxyState) -> Result<(), String> {
         let snap = state.snapshot.load_full();
-        let all: Vec<&Arc<Ramp>> = ramps(&snap).collect();
+        let all: Vec<&Arc<Ramp>> = snap.ramps().collect();
         if all.is_empty() {
             return Ok(());
         }

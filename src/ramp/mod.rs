@@ -14,13 +14,16 @@
 //! - [`window`]: what each side served during the step (lock-free counts);
 //! - [`gates`]: the gates judged on a window;
 //! - [`sticky`]: which side a client is on (its key hashed to a point);
-//! - [`control`]: the evaluation loop, operator actions, metrics;
+//! - [`control`]: one evaluation, an operator's action, the metrics;
+//! - [`drive`]: the loop that evaluates (alone, or as a fleet), actions
+//!   applied and saved;
 //! - `fleet`: several replicas, one decision (NATS key-value, a leader lease);
 //! - [`store`]: the state file that makes it survive restarts;
 //! - [`command`]: `strangler ramp …`, over the admin API.
 
 pub mod command;
 pub mod control;
+pub mod drive;
 #[cfg(feature = "fleet")]
 pub mod fleet;
 pub mod gates;
@@ -111,7 +114,8 @@ pub struct Ramp {
 
 /// The digest of a definition.
 pub fn digest(def: &RampConfig) -> String {
-    crate::snapshot::sha256_hex(&format!("{def:?}"))
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("{def:?}").as_bytes()))
 }
 
 impl Ramp {

@@ -6,8 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{control::ramps, Persisted};
-use crate::snapshot::Snapshot;
+use super::{Persisted, Ramp};
 
 /// What the state file holds.
 pub type Saved = BTreeMap<String, Persisted>;
@@ -27,15 +26,15 @@ pub fn load(path: &Path) -> Saved {
     }
 }
 
-/// Write every ramp of `snap` to its state file, atomically.
-pub async fn save(snap: &Snapshot) {
-    let saved: Saved = ramps(snap)
+/// Write `ramps` to the state file at `path`, atomically.
+pub async fn save<'a>(ramps: impl Iterator<Item = &'a std::sync::Arc<Ramp>>, path: &Path) {
+    let saved: Saved = ramps
         .map(|r| (r.route.to_string(), r.persisted()))
         .collect();
     if saved.is_empty() {
         return;
     }
-    let path = snap.config.ramp_state.clone();
+    let path = path.to_path_buf();
     let result = tokio::task::spawn_blocking(move || write(&path, &saved)).await;
     if let Ok(Err(e)) = result {
         tracing::warn!(error = %e, "could not save the ramp state");

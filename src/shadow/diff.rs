@@ -237,3 +237,20 @@ fn preview(body: &[u8], from: usize) -> String {
 #[cfg(test)]
 #[path = "diff_tests.rs"]
 mod tests;
+
+/// The headers a comparison looks at (`compare.headers`, and
+/// `Content-Encoding` to undo it): shared with `h`, not copied.
+pub fn header_pairs(h: &http::HeaderMap, spec: &CompareSpec) -> Fields {
+    let wanted = |k: &http::HeaderName| {
+        *k == http::header::CONTENT_ENCODING || spec.headers.iter().any(|n| n == k.as_str())
+    };
+    h.iter()
+        .filter(|(k, _)| wanted(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Milliseconds, rounded to the microsecond (for the log).
+pub fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}

@@ -16,7 +16,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
-use super::diff::{compare, CompareSpec, Fields, Observed};
+use super::diff::{compare, header_pairs, millis, Fields, Observed};
 use super::log::ShadowLog;
 use super::probe::{FirstAnswer, Probe};
 use super::record::{
@@ -37,18 +37,6 @@ pub struct Captured {
     pub upstream: Arc<str>,
     /// `None`: the body was over `max_body`.
     pub body: Option<Bytes>,
-}
-
-/// The headers a comparison looks at (`compare.headers`, and
-/// `Content-Encoding` to undo it): shared with `h`, not copied.
-pub fn header_pairs(h: &HeaderMap, spec: &CompareSpec) -> Fields {
-    let wanted = |k: &http::HeaderName| {
-        *k == http::header::CONTENT_ENCODING || spec.headers.iter().any(|n| n == k.as_str())
-    };
-    h.iter()
-        .filter(|(k, _)| wanted(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 /// A copy's `Idempotency-Key`: the primary's with `-shadow` appended, so
@@ -95,11 +83,6 @@ fn method_text(m: &Method) -> Cow<'static, str> {
         Some(name) => Cow::Borrowed(name),
         None => Cow::Owned(m.as_str().to_owned()),
     }
-}
-
-/// Milliseconds, rounded to the microsecond (for the log).
-pub fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
 /// Record a copy that was not sent, once the primary answered; the route

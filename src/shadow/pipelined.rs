@@ -11,8 +11,9 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
+use super::diff::millis;
 use super::log::ShadowLog;
-use super::mirror::{millis, shadow_key, Captured, Pending, ShadowCopy};
+use super::mirror::{shadow_key, Captured, Pending, ShadowCopy};
 use super::record::ShadowSide;
 use crate::blame::Outcome;
 use crate::breaker::Permit;

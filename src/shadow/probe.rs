@@ -18,9 +18,8 @@ use http::{HeaderMap, Method, Request, Version};
 use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
 
-use super::diff::{compare, Fields, Observed};
+use super::diff::{compare, header_pairs, millis, Fields, Observed};
 use super::log::ShadowLog;
-use super::mirror::{header_pairs, millis};
 use super::record::{format_ts, PrimarySide, RequestMeta, ShadowRecord, ShadowSide};
 use crate::body::{full, Guarded};
 use crate::routing::{Route, ShadowTarget};

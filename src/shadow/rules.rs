@@ -86,7 +86,7 @@ pub fn text_holds(f: Format, s: &str) -> bool {
     match f {
         Format::String => true,
         Format::Uuid => is_uuid(s),
-        Format::Rfc3339 => super::record::ts_key(s).is_some(),
+        Format::Rfc3339 => super::ts::ts_key(s).is_some(),
     }
 }
 
