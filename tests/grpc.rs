@@ -23,16 +23,11 @@ async fn unary_calls_and_their_status_pass_through() {
     let up = grpc_server().await;
     let p = spawn_proxy(&grpc_config(up, "", ""));
     let mut c = grpc_client(p.addr).await;
-    c.ready().await.unwrap();
-    let r = c
-        .unary(
-            Request::new("hello".to_string()),
-            method("/test.Echo/Unary"),
-            Text,
-        )
-        .await
-        .expect("the call succeeds through the proxy");
-    assert_eq!(r.into_inner(), "echo: hello");
+    let r = echo(&mut c, "hello").await;
+    assert_eq!(
+        r.expect("the call succeeds through the proxy"),
+        "echo: hello"
+    );
     // The upstream's error status and message reach the client (trailers).
     c.ready().await.unwrap();
     let e = c
@@ -205,16 +200,11 @@ async fn grpc_to_an_https_upstream_with_protocol_h2() {
     );
     let p = spawn_proxy(&yaml);
     let mut c = grpc_client(p.addr).await;
-    c.ready().await.unwrap();
-    let r = c
-        .unary(
-            Request::new("over tls".to_string()),
-            method("/test.Echo/Unary"),
-            Text,
-        )
-        .await
-        .expect("the call succeeds over h2 and TLS");
-    assert_eq!(r.into_inner(), "echo: over tls");
+    let r = echo(&mut c, "over tls").await;
+    assert_eq!(
+        r.expect("the call succeeds over h2 and TLS"),
+        "echo: over tls"
+    );
     c.ready().await.unwrap();
     let mut s = c
         .server_streaming(

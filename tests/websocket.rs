@@ -68,24 +68,14 @@ async fn websocket_messages_pass_both_ways_over_http1() {
     .expect("a pong within the deadline");
     assert_eq!(&pong[..], b"are you there");
     // The close code and reason travel, and come back.
-    ws.send(Message::Close(Some(CloseFrame {
-        code: CloseCode::Library(4000),
-        reason: "done here".into(),
-    })))
-    .await
-    .unwrap();
-    let closed = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(f))) => return f,
-                Some(Ok(_)) => continue,
-                other => panic!("no close frame: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("a close frame within the deadline")
-    .expect("with a code");
+    let closed = ws_close(
+        &mut ws,
+        CloseFrame {
+            code: CloseCode::Library(4000),
+            reason: "done here".into(),
+        },
+    )
+    .await;
     assert_eq!(closed.code, CloseCode::Library(4000));
     assert_eq!(closed.reason.as_str(), "done here");
     drop(ws);
@@ -275,24 +265,14 @@ async fn websocket_over_http2_extended_connect() {
         .await
         .unwrap();
     assert_eq!(m, Message::binary(big));
-    ws.send(Message::Close(Some(CloseFrame {
-        code: CloseCode::Normal,
-        reason: "bye".into(),
-    })))
-    .await
-    .unwrap();
-    let closed = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(f))) => return f,
-                Some(Ok(_)) => continue,
-                other => panic!("no close frame: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("close within the deadline")
-    .expect("a code");
+    let closed = ws_close(
+        &mut ws,
+        CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        },
+    )
+    .await;
     assert_eq!(closed.code, CloseCode::Normal);
     // The upstream was asked with an HTTP/1.1 Upgrade.
     let head = echo.heads.lock().unwrap()[0].clone();

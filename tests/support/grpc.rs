@@ -123,44 +123,60 @@ async fn route(
 
 /// A gRPC server speaking HTTP/2 without TLS (h2c, prior knowledge).
 pub async fn grpc_server() -> SocketAddr {
+    serve(None).await
+}
+
+/// The same server over TLS (ALPN `h2`), with `cert_pem`/`key_pem`.
+pub async fn grpc_server_tls(cert_pem: &str, key_pem: &str) -> SocketAddr {
+    let cfg = super::tls::server_config(cert_pem, key_pem, &[b"h2"]);
+    serve(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(
+        cfg,
+    ))))
+    .await
+}
+
+async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tcp), service_fn(route))
-                    .await;
+                let h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                let _ = match tls {
+                    None => {
+                        h2.serve_connection(TokioIo::new(tcp), service_fn(route))
+                            .await
+                    }
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(s) => {
+                            h2.serve_connection(TokioIo::new(s), service_fn(route))
+                                .await
+                        }
+                        Err(_) => return,
+                    },
+                };
             });
         }
     });
     addr
 }
 
-/// The same server over TLS (ALPN `h2`), with `cert_pem`/`key_pem`.
-pub async fn grpc_server_tls(cert_pem: &str, key_pem: &str) -> SocketAddr {
-    let cfg = super::tls::server_config(cert_pem, key_pem, &[b"h2"]);
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+/// `Unary`'s answer to `text`, through `c`.
+pub async fn echo(c: &mut tonic::client::Grpc<Channel>, text: &str) -> Result<String, Status> {
+    c.ready()
         .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), service_fn(route))
-                    .await;
-            });
-        }
-    });
-    addr
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let r = c
+        .unary(
+            Request::new(text.to_string()),
+            method("/test.Echo/Unary"),
+            Text,
+        )
+        .await?;
+    Ok(r.into_inner())
 }
 
 /// A tonic client to `addr` (HTTP/2 with prior knowledge).

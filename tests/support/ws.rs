@@ -184,6 +184,31 @@ where
     .is_ok()
 }
 
+/// Send a close frame and wait for the peer's: its code and reason.
+pub async fn ws_close<S>(
+    ws: &mut WebSocketStream<S>,
+    frame: tokio_tungstenite::tungstenite::protocol::CloseFrame,
+) -> tokio_tungstenite::tungstenite::protocol::CloseFrame
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    ws.send(Message::Close(Some(frame)))
+        .await
+        .expect("send close");
+    tokio::time::timeout(super::PATIENCE, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(f))) => return f,
+                Some(Ok(_)) => continue,
+                other => panic!("no close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a close frame within the deadline")
+    .expect("with a code")
+}
+
 /// Send `m` and wait for the next text or binary message (pongs skipped).
 pub async fn ws_round_trip<S>(ws: &mut WebSocketStream<S>, m: Message) -> Result<Message, String>
 where
