@@ -344,14 +344,17 @@ async fn shadow_probes_close_a_breaker_without_a_user_request_reaching_the_sick_
         assert!(std::time::Instant::now() < deadline, "never closed: {b}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    // Everything `new` saw after the first request was a probe copy.
+    // What `new` saw while its breaker was not closed were probe copies:
+    // after the first (a user's, the 500 that opened it), two failed
+    // probes and the good one that closed it. Later hits may be users'
+    // (the breaker was closed by then).
     let seen = new.seen();
     assert!(
         seen.len() >= 4,
-        "three failed probes and one good: {}",
+        "three failed answers and one good: {}",
         seen.len()
     );
-    for s in &seen[1..] {
+    for s in &seen[1..4] {
         assert_eq!(
             s.headers.get("x-shadow-request").map(|v| v.as_bytes()),
             Some(&b"1"[..])
