@@ -138,7 +138,7 @@ async fn a_failing_new_service_is_rolled_back_with_the_reason() {
 #[tokio::test]
 async fn clients_stay_on_their_side_as_the_weight_grows() {
     let (legacy, new) = (upstream().spawn().await, upstream().spawn().await);
-    let ramp = "      from: legacy\n      to: new\n      steps: [10, 30, 60, 100]\n      interval: 2s\n      min_requests: 1\n      sticky: { header: x-user }\n";
+    let ramp = "      from: legacy\n      to: new\n      steps: [10, 30, 60, 100]\n      interval: 4s\n      min_requests: 1\n      sticky: { header: x-user }\n";
     let p = spawn_proxy(&ramp_config(&legacy.url(), &new.url(), ramp, ""));
     let url = p.url("/orders/1");
     let admin = p.admin_url("/-/ramps");
