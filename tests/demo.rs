@@ -275,7 +275,7 @@ async fn bad_input_to_the_services_is_a_4xx_json_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ramp_scenario_advances_then_rolls_back_on_a_fault() {
     let d = demo_with("/examples/ramp-inventory.yaml", |y| {
-        y.replace("interval: 5s", "interval: 1s")
+        y.replace("interval: 15s", "interval: 1s")
     })
     .await;
     let ramps = d.proxy.admin_url("/-/ramps");
