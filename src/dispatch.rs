@@ -18,7 +18,7 @@ use crate::breaker::State;
 use crate::config::upstream::Probe;
 use crate::error::ProxyError;
 use crate::headers;
-use crate::metrics::{Fallback, Metrics, Name, RouteLabel};
+use crate::metrics::{Metrics, Name, RouteLabel};
 use crate::retry::{backoff, idempotent};
 use crate::routing::Route;
 use crate::snapshot::Snapshot;
@@ -286,25 +286,29 @@ impl<'a> Call<'a> {
             .next()
             .ok_or_else(|| ProxyError::UpstreamError("the request body was already sent".into()))?;
         self.metrics
-            .fallbacks
-            .get_or_create(&Fallback {
-                route: Name(Arc::clone(&self.route.name)),
-                from: Name(Arc::clone(&from.name)),
-                to: Name(Arc::clone(&to.name)),
-            })
-            .inc();
+            .fell_back(&self.route.name, &from.name, &to.name);
         let result = self.send(to, body, true).await;
         Outcome::of(&result).settle(permit, Some(self.metrics), &to.name);
         result.map(|r| self.respond(r))
     }
 
     fn respond(&self, resp: Response<UpstreamBody>) -> Response<ProxyBody> {
-        let idle =
-            (self.route.body_idle_timeout).unwrap_or(self.snap.config.limits.body_idle_timeout);
-        let (mut parts, body) = resp.into_parts();
-        headers::strip_hop_by_hop(&mut parts.headers);
-        Response::from_parts(parts, Guarded::new(body, u64::MAX, idle).boxed())
+        relay(resp, self.route, self.snap)
     }
+}
+
+/// An upstream's answer as the client gets it: no hop-by-hop fields, the
+/// body cut when it stalls past the route's (or the limits')
+/// `body_idle_timeout`.
+pub fn relay<B>(resp: Response<B>, route: &Route, snap: &Snapshot) -> Response<ProxyBody>
+where
+    B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<crate::body::BoxError>,
+{
+    let idle = (route.body_idle_timeout).unwrap_or(snap.config.limits.body_idle_timeout);
+    let (mut parts, body) = resp.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, Guarded::new(body, u64::MAX, idle).boxed())
 }
 
 /// Largest body buffered so that a request can be retried or fall back.

@@ -61,11 +61,7 @@ pub fn strip_hop_by_hop_noting(h: &mut HeaderMap, upgrade: &mut Option<HeaderVal
     }
     // Bit 0: Connection; bit 6: Upgrade.
     if present & 0b100_0001 == 0b100_0001 {
-        let listed = h.get_all(header::CONNECTION).iter().any(|v| {
-            v.as_bytes()
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
-        });
+        let listed = (h.get_all(header::CONNECTION).iter()).any(|v| lists(v, b"upgrade"));
         if listed {
             *upgrade = h.get(header::UPGRADE).cloned();
         }
@@ -92,6 +88,13 @@ pub fn strip_hop_by_hop_noting(h: &mut HeaderMap, upgrade: &mut Option<HeaderVal
             h.remove(*n);
         }
     }
+}
+
+/// Whether a comma-separated field value lists `token` (any case).
+pub fn lists(v: &HeaderValue, token: &[u8]) -> bool {
+    v.as_bytes()
+        .split(|b| *b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// Remove the headers a `Connection` value names (without allocating for

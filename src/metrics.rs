@@ -135,6 +135,17 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// A request of `route` sent to `to` instead of `from`.
+    pub fn fell_back(&self, route: &Arc<str>, from: &Arc<str>, to: &Arc<str>) {
+        self.fallbacks
+            .get_or_create(&Fallback {
+                route: Name(Arc::clone(route)),
+                from: Name(Arc::clone(from)),
+                to: Name(Arc::clone(to)),
+            })
+            .inc();
+    }
+
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("strangler");
         let m = Metrics {

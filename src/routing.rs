@@ -107,13 +107,11 @@ impl Target {
             }
             Target::Aggregate(_) => None,
             // Picked by the client's key (admit::pick); by roll only here.
-            Target::Ramp { from, to, ramp } => {
-                Some(if f64::from(roll % 10_000) < ramp.weight() * 100.0 {
-                    *to
-                } else {
-                    *from
-                })
-            }
+            Target::Ramp { from, to, ramp } => Some(if ramp.sends_to_new(roll % 10_000) {
+                *to
+            } else {
+                *from
+            }),
         }
     }
 }

@@ -19,18 +19,17 @@ use std::time::Duration;
 use base64::Engine;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use strangler_wire::drain::{Drain, Watch};
 use strangler_wire::tunnel::{join, EndReason, Ended, Tunnel, TunnelLimits, Upgrade};
 
 use crate::blame::Outcome;
-use crate::body::{empty, Guarded, ProxyBody};
+use crate::body::{empty, ProxyBody};
 use crate::dispatch::Served;
 use crate::error::{root_cause, ProxyError};
 use crate::headers::{strip_hop_by_hop, Added};
-use crate::metrics::{Direction, Fallback, Metrics, Name, RouteLabel};
+use crate::metrics::{Direction, Metrics, Name, RouteLabel};
 use crate::routing::Route;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
@@ -66,14 +65,7 @@ pub fn asked(
         return Some(Asked::Http2(on, extensions.remove::<Watch>()));
     }
     let token = token?;
-    (!lists(&token, b"h2c")).then_some(Asked::Http1(token))
-}
-
-/// Whether a comma-separated field value lists `token` (any case).
-fn lists(v: &HeaderValue, token: &[u8]) -> bool {
-    v.as_bytes()
-        .split(|b| *b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+    (!crate::headers::lists(&token, b"h2c")).then_some(Asked::Http1(token))
 }
 
 /// The request as admitted, for the handshake.
@@ -104,26 +96,13 @@ pub async fn open(
     );
     if let (true, Some(fb)) = (before_sending, o.route.fallback) {
         let fb = &o.snap.upstreams[fb];
-        o.metrics
-            .fallbacks
-            .get_or_create(&Fallback {
-                route: Name(Arc::clone(&o.route.name)),
-                from: Name(Arc::clone(&up.name)),
-                to: Name(Arc::clone(&fb.name)),
-            })
-            .inc();
+        o.metrics.fell_back(&o.route.name, &up.name, &fb.name);
         served.upstream = Some(Arc::clone(&fb.name));
         result = o.attempt(fb, &asked).await;
     }
     let mut resp = result?;
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        let idle = (o.route.body_idle_timeout).unwrap_or(o.snap.config.limits.body_idle_timeout);
-        let (mut parts, body) = resp.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
-        return Ok(Response::from_parts(
-            parts,
-            Guarded::new(body, u64::MAX, idle).boxed(),
-        ));
+        return Ok(crate::dispatch::relay(resp, o.route, o.snap));
     }
     let upstream = hyper::upgrade::on(&mut resp)
         .await

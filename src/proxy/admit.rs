@@ -61,11 +61,7 @@ pub(super) fn pick(route: &Route, parts: &Parts, conn: Conn, served: &mut Served
             let point = crate::ramp::sticky::point(&ramp.route, &key);
             served.set_cookie = set_cookie;
             served.ramp = Some(Arc::clone(ramp));
-            Some(if f64::from(point) < ramp.weight() * 100.0 {
-                *to
-            } else {
-                *from
-            })
+            Some(if ramp.sends_to_new(point) { *to } else { *from })
         }
         target => target.pick(0),
     }

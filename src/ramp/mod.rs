@@ -176,6 +176,12 @@ impl Ramp {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether a client at `point` (hundredths of a percent, see
+    /// [`sticky::point`]) goes to `to` now.
+    pub fn sends_to_new(&self, point: u32) -> bool {
+        point < self.weight_bp.load(Ordering::Relaxed)
+    }
+
     /// Percent of clients on `to` now.
     pub fn weight(&self) -> f64 {
         f64::from(self.weight_bp.load(Ordering::Relaxed)) / 100.0
