@@ -1,12 +1,13 @@
 # shellcheck shell=bash
-# Shared helpers for bench/run.sh and bench/profile.sh: installing the tools,
+# Shared helpers for bench/run.sh, bench/profile.sh and the scenario scripts
+# (tls.sh, mirror.sh, scale.sh, syscalls.sh, pingora.sh): installing the tools,
 # building strangler, writing configs for the origin and the proxies into a
 # temp dir, starting/stopping processes by pid, reading /proc, running wrk.
 # Sourced, not executed.
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
-STRANGLER_BIN="$REPO_DIR/target/release/strangler"
+STRANGLER_BIN="${STRANGLER_BIN:-$REPO_DIR/target/release/strangler}"   # overridable: a copy elsewhere
 
 # Ports (127.0.0.1 only). Override with BENCH_PORT_BASE.
 PORT_BASE="${BENCH_PORT_BASE:-28100}"
@@ -27,6 +28,12 @@ if [[ "$PIN" == 1 ]] && { [[ "$(nproc --all)" -lt 2 ]] || ! command -v taskset >
   echo "note: fewer than 2 CPUs or no taskset: not pinning" >&2
   PIN=0
 fi
+
+# Extra ports the origin NGINX also listens on (scenario scripts give each proxy
+# its own, so that its upstream connections can be told apart with ss).
+ORIGIN_EXTRA_PORTS=()
+# Environment for the load generator (e.g. OPENSSL_CONF for the TLS clients).
+CLIENT_ENV=()
 
 PIDS=()   # everything we started, stopped by pid on exit
 TMP=""
@@ -78,7 +85,7 @@ check_ports_free() {
 }
 
 make_tmp() {
-  TMP="$(mktemp -d /tmp/strangler-bench.XXXXXX)"
+  TMP="$(mktemp -d "/tmp/${TMP_PREFIX:-strangler-bench}.XXXXXX")"
   mkdir -p "$TMP/strangler" "$TMP/shadowlog" "$TMP/logs"
 }
 
@@ -124,6 +131,7 @@ http {
   client_body_temp_path $TMP/origin_body;
   server {
     listen 127.0.0.1:$ORIGIN_PORT backlog=4096;
+$(for p in "${ORIGIN_EXTRA_PORTS[@]}"; do echo "    listen 127.0.0.1:$p backlog=4096;"; done)
     location = /-/nginx-status { stub_status; }
     location / { default_type application/json; return 200 '$body'; }
   }
@@ -166,10 +174,30 @@ http {
     keepalive 64;
     keepalive_requests 10000000;
   }
+  # The shadow service, for mirror.sh (NGINX's \`mirror\` against strangler's shadow).
+  upstream shadowsvc {
+    server 127.0.0.1:$SHADOW_PORT;
+    keepalive 64;
+    keepalive_requests 10000000;
+  }
   server {
     listen 127.0.0.1:$NGINX_PORT backlog=4096;
     location / {
       proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+    location /shadowed {
+      mirror /mirror;
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+    location = /mirror {
+      internal;
+      proxy_pass http://shadowsvc\$request_uri;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
@@ -327,7 +355,7 @@ run_wrk() {
   local label="$1" conns="$2" secs="$3" url="$4" pid="${5:-}" out u0=0 s0=0 u1=0 s1=0
   out="$TMP/logs/wrk-$label-c$conns-$(date +%s%N).txt"
   [[ -n $pid ]] && read -r u0 s0 < <(cpu_ticks "$pid")
-  pin "$CLIENT_CPU" wrk -t1 -c"$conns" -d"${secs}s" --latency --timeout 5s -s "$BENCH_DIR/report.lua" "$url" >"$out" 2>&1 \
+  pin "$CLIENT_CPU" env "${CLIENT_ENV[@]}" wrk -t1 -c"$conns" -d"${secs}s" --latency --timeout 5s -s "$BENCH_DIR/report.lua" "$url" >"$out" 2>&1 \
     || { log "wrk failed for $label: $(tail -n 5 "$out")"; echo "0 0 0 0 0 0 0 0 0 0"; return; }
   [[ -n $pid ]] && read -r u1 s1 < <(cpu_ticks "$pid")
   awk -v ut=$((u1 - u0)) -v st=$((s1 - s0)) -v hz="$CLK_TCK" -v haspid="${pid:+1}" '
@@ -341,4 +369,12 @@ run_wrk() {
       found = 1
     }
     END { if (!found) print "0 0 0 0 0 0 0 0 0 0" }' "$out"
+}
+
+# stub_status PORT: "active accepts handled requests" of the NGINX listening there.
+stub_status() {
+  curl -s -m 2 "http://127.0.0.1:$1/-/nginx-status" | awk '
+    /^Active connections:/ { a = $3 }
+    /^ *[0-9]+ +[0-9]+ +[0-9]+ *$/ { r = $1 " " $2 " " $3 }
+    END { print (a == "" ? 0 : a), (r == "" ? "0 0 0" : r) }'
 }

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Markdown reports of the scenario scripts (tls.sh, mirror.sh, scale.sh, pingora.sh;
+syscalls.sh has its own, syscalls.py).
+
+    scenarios.py NAME RESULTS.tsv FACTS.env > NAME.md
+
+RESULTS.tsv: one run a line (as bench/run.sh's, plus key=value extras):
+    target conns round requests duration_s rate p50_us p99_us non2xx sockerr cpu_us user_us sys_us [key=value ...]
+`rate` is req/s (or connections/s for handshakes); cpu_us is the proxy's CPU per request (or connection).
+"""
+import statistics
+import sys
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if len(p) < 13:
+                continue
+            r = dict(target=p[0], conns=int(p[1]), round=int(p[2]), requests=int(p[3]), dur=float(p[4]),
+                     rps=float(p[5]), p50=int(p[6]), p99=int(p[7]), non2xx=int(p[8]), sockerr=int(p[9]),
+                     cpu=float(p[10]), cpu_u=float(p[11]), cpu_s=float(p[12]))
+            for kv in p[13:]:
+                if "=" in kv:
+                    k, v = kv.split("=", 1)
+                    try:
+                        r[k] = float(v)
+                    except ValueError:
+                        r[k] = v
+            rows.append(r)
+    return rows
+
+
+def facts(path):
+    d = {}
+    with open(path) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                d[k] = v
+    return d
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def us(v):
+    if v is None:
+        return "–"
+    return f"{v / 1000:.2f} ms" if v >= 1000 else f"{v:.0f} µs"
+
+
+def cpu(v):
+    return "–" if v is None else f"{v:.1f} µs"
+
+
+def num(v, fmt="{:,.0f}"):
+    return "–" if v is None else fmt.format(v)
+
+
+def sel(rows, target, conns=None):
+    return [r for r in rows if r["target"] == target and (conns is None or r["conns"] == conns)]
+
+
+def stat(rows, target, conns=None):
+    """Medians over rounds of one target's runs (None when it has none)."""
+    rs = sel(rows, target, conns)
+    ok = [r for r in rs if r["requests"] > 0]
+    if not rs:
+        return None
+    rps = [r["rps"] for r in ok]
+    return dict(
+        n=len(ok), rps=med(rps), lo=min(rps) if rps else None, hi=max(rps) if rps else None,
+        p50=med([r["p50"] for r in ok]), p99=med([r["p99"] for r in ok]),
+        cpu=med([r["cpu"] for r in ok]), cpu_u=med([r["cpu_u"] for r in ok]), cpu_s=med([r["cpu_s"] for r in ok]),
+        # share of one core the proxy was busy: CPU per request x requests per second
+        busy=med([r["cpu"] * r["rps"] / 1e4 for r in ok]),
+        failed=sum(r["non2xx"] + r["sockerr"] for r in rs), requests=sum(r["requests"] for r in rs),
+        non2xx=sum(r["non2xx"] for r in rs), sockerr=sum(r["sockerr"] for r in rs),
+        extra=lambda k: med([r.get(k) for r in ok if isinstance(r.get(k), float)]),
+        extra_sum=lambda k: sum(r.get(k, 0) for r in rs if isinstance(r.get(k), float)),
+    )
+
+
+def per_round(rows, a, b, field, conns_a=None, conns_b=None):
+    """a's value over b's, for each round that measured both."""
+    by = {}
+    for key, t, c in (("a", a, conns_a), ("b", b, conns_b)):
+        for r in sel(rows, t, c):
+            if r["requests"] > 0 and r[field]:
+                by.setdefault(r["round"], {})[key] = r[field]
+    return [v["a"] / v["b"] for _, v in sorted(by.items()) if "a" in v and "b" in v]
+
+
+def spread(xs):
+    return "–" if not xs else f"{med(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})"
+
+
+def rng(s):
+    return f"{num(s['rps'])} ({num(s['lo'])}–{num(s['hi'])})"
+
+
+def header(fx, title, what):
+    out = [f"## {title}\n",
+           f"Run {fx.get('date', '?')} on commit `{fx.get('commit', '?')}`, strangler {fx.get('strangler', '?')}; "
+           f"{fx.get('cpu', '?')}, {fx.get('ncpu', '?')} CPUs, load average at start {fx.get('loadavg', '?')}. "
+           f"{fx.get('nginx', '')}{', ' + fx['haproxy'] if 'haproxy' in fx else ''}; {fx.get('wrk', '')}. "
+           f"{fx.get('rounds', '?')} interleaved rounds, {fx.get('duration', '?')} s per load run. "
+           f"Pinning: {fx.get('pinning', '?')}.\n", what]
+    return out
+
+
+def pair_table(rows, pairs, unit="req/s"):
+    """pairs: (label, a_target, b_target, conns, a_name, b_name). a = strangler, b = the peer."""
+    out = [f"| run | {unit}, peer | {unit}, strangler | ratio strangler/peer, paired (min–max) | rounds strangler ahead | "
+           "CPU per op, peer | CPU per op, strangler | CPU ratio, paired | rounds strangler used less CPU |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, a, b, conns, an, bn in pairs:
+        sa, sb = stat(rows, a, conns), stat(rows, b, conns)
+        if not sa or not sb:
+            continue
+        rr, cr = per_round(rows, a, b, "rps", conns, conns), per_round(rows, a, b, "cpu", conns, conns)
+        out.append(f"| {label} ({bn} vs {an}) | {rng(sb)} | {rng(sa)} | {spread(rr)} | {sum(x >= 1 for x in rr)} of {len(rr)} | "
+                   f"{cpu(sb['cpu'])} | {cpu(sa['cpu'])} | {spread(cr)} | {sum(x <= 1 for x in cr)} of {len(cr)} |")
+    out.append("")
+    return out
+
+
+def target_table(rows, targets, conns=None, extras=()):
+    """targets: (key, label). extras: (key, header, fmt) medians of key=value columns."""
+    if any("client" in r for r in rows):
+        extras = tuple(extras) + (("client", "load generator CPU per request", lambda s: cpu(s["extra"]("client"))),)
+    out = ["| target | req/s (median) | min–max | p50 | p99 | proxy CPU per request (user + sys) | proxy core busy | failed |"
+           + "".join(f" {h} |" for _, h, _ in extras),
+           "|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(extras)]
+    for key, label in targets:
+        s = stat(rows, key, conns)
+        if not s:
+            continue
+        ex = "".join(f" {f(s)} |" for _, _, f in extras)
+        out.append(f"| {label} | {num(s['rps'])} | {num(s['lo'])}–{num(s['hi'])} | {us(s['p50'])} | {us(s['p99'])} | "
+                   f"{cpu(s['cpu'])} ({s['cpu_u']:.1f} + {s['cpu_s']:.1f}) | {num(s['busy'], '{:.0f}%')} | "
+                   f"{s['failed']:,} of {s['requests']:,} |" + ex)
+    out.append("")
+    return out
+
+
+NOTES = ("Paired by round: each round runs the targets back to back (alternating which goes first), the ratio is "
+         "taken within the round, and the table gives the median of the per-round ratios, their range and in how many "
+         "rounds strangler was ahead. CPU per op = the proxy's utime+stime (/proc/PID/stat, with its children) over the "
+         "run divided by what the load generator completed; proxy core busy = CPU per request x req/s (100% = one core). "
+         "Failed = non-2xx answers + socket errors.\n")
+
+
+def tls(rows, fx):
+    o = header(fx, "TLS termination: strangler vs NGINX", (
+        f"`bench/tls.sh`. One ECDSA P-256 self-signed certificate for both; NGINX `listen ... ssl http2`, "
+        "`ssl_protocols TLSv1.3`, `ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256`, `ssl_session_cache shared` "
+        "with `ssl_session_tickets off` (stateful resumption, as rustls' default); strangler `tls: { cert, key }` "
+        "(rustls, ring provider, its defaults). Both: one worker, pinned alone on the proxy core, keep-alive to the "
+        "plain-HTTP origin. The clients (all OpenSSL) offer only TLS 1.3 with TLS_AES_128_GCM_SHA256.\n"))
+    w = o.append
+    w("What `openssl s_client -alpn h2,http/1.1` negotiates:\n")
+    w("| server | OpenSSL's default client offer | the bench's client (TLS 1.3, AES-128-GCM only) | h2load |")
+    w("|---|---|---|---|")
+    for t, label in (("nginx", "NGINX"), ("strangler", "strangler")):
+        w(f"| {label} | {fx.get('neg_default_' + t, '?')} | {fx.get('neg_bench_' + t, '?')} | {fx.get('h2load_' + t, '?')} |")
+    w(f"\nCertificate: {fx.get('cert', '?')}. {fx.get('openssl', '')}, h2load {fx.get('h2load', '?')}.\n")
+    w("### Handshakes\n")
+    w(f"`openssl s_time -connect 127.0.0.1:PORT -new|-reuse -time {fx.get('hs_duration')} -www /api/item`: one client, "
+      "one connection after the other, each a handshake (full with `-new`, resumed with `-reuse`) plus one "
+      "HTTP/1.0 GET proxied to the origin, then close. The rate is the wall-clock one (s_time's own is in whole "
+      "seconds). One synchronous client on the load core does as much TLS work per connection as the server, so the "
+      "rate is bounded by the client (see the proxy's core busy); **CPU per connection is the proxy's cost** and the "
+      "figure to compare.\n")
+    o += pair_table(rows, [
+        ("full handshake + 1 request", "strangler/new", "nginx/new", 1, "strangler", "NGINX"),
+        ("resumed handshake + 1 request", "strangler/reuse", "nginx/reuse", 1, "strangler", "NGINX"),
+    ], unit="connections/s")
+    w("| server | full: conn/s | proxy CPU per conn | proxy core busy | client CPU per conn | resumed: conn/s | proxy CPU per conn | "
+      "proxy core busy | client CPU per conn | resumed connections / all (reuse runs) |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for t, label in (("nginx", "NGINX"), ("strangler", "strangler")):
+        n, r = stat(rows, f"{t}/new"), stat(rows, f"{t}/reuse")
+        if n and r:
+            w(f"| {label} | {num(n['rps'])} | {cpu(n['cpu'])} ({n['cpu_u']:.1f} + {n['cpu_s']:.1f}) | {num(n['busy'], '{:.0f}%')} | "
+              f"{cpu(n['extra']('client'))} | {num(r['rps'])} | {cpu(r['cpu'])} ({r['cpu_u']:.1f} + {r['cpu_s']:.1f}) | "
+              f"{num(r['busy'], '{:.0f}%')} | {cpu(r['extra']('client'))} | "
+              f"{r['extra_sum']('reused'):,.0f} / {r['requests']:,} |")
+    w("")
+    w("### Requests over TLS\n")
+    c, m = fx.get("conns", "50"), fx.get("streams", "10")
+    w(f"HTTP/1.1: `wrk -t1 -c{c} -d{fx.get('duration')}s https://127.0.0.1:PORT/api/item` (no ALPN: HTTP/1.1). "
+      f"HTTP/2: `h2load -t1 -c{c} -m{m} -D{fx.get('duration')} https://127.0.0.1:PORT/api/item` (ALPN h2; "
+      "p50/p99 from its per-request log). Connections (and their handshakes) are made once, at the start.\n")
+    o += pair_table(rows, [
+        (f"HTTP/1.1 @{c}", "strangler/h1", "nginx/h1", int(c), "strangler", "NGINX"),
+        (f"HTTP/2 @{c}x{m}", "strangler/h2", "nginx/h2", int(c), "strangler", "NGINX"),
+    ])
+    o += target_table(rows, [("nginx/h1", f"NGINX, HTTP/1.1 @{c}"), ("strangler/h1", f"strangler, HTTP/1.1 @{c}"),
+                             ("nginx/h2", f"NGINX, HTTP/2 @{c}x{m}"), ("strangler/h2", f"strangler, HTTP/2 @{c}x{m}")])
+    w(NOTES)
+    for t in ("nginx", "strangler"):
+        if fx.get(f"log_{t}", "0") not in ("0", ""):
+            w(f"{t}'s log has {fx[f'log_{t}']} lines with error/warn/panic" +
+              (f": `{fx.get('strangler_log_tail', '')}`" if t == "strangler" else "") + ".\n")
+    w(f"Wall time: {fx.get('elapsed', '?')} s.")
+    return o
+
+
+def main():
+    name, rows, fx = sys.argv[1], load(sys.argv[2]), facts(sys.argv[3])
+    fn = {"tls": tls}.get(name)
+    if not fn:
+        sys.exit(f"unknown report {name}")
+    print("\n".join(fn(rows, fx)))
+
+
+if __name__ == "__main__":
+    main()
