@@ -67,10 +67,10 @@ record() {
 }
 
 # A 1-worker-style NGINX reverse proxy, as bench/run.sh's, with options:
-# nginx_proxy_conf NAME LISTEN_PORT ORIGIN_PORT WORKERS LISTEN_OPTS EXTRA_SERVER_DIRECTIVES
-# Writes $TMP/NAME.conf.
+# nginx_proxy_conf NAME LISTEN_PORT ORIGIN_PORT WORKERS LISTEN_OPTS EXTRA_SERVER_DIRECTIVES [KEEPALIVE]
+# Writes $TMP/NAME.conf. KEEPALIVE: idle upstream connections kept per worker (64).
 nginx_proxy_conf() {
-  local name="$1" port="$2" oport="$3" workers="$4" lopts="$5" extra="$6"
+  local name="$1" port="$2" oport="$3" workers="$4" lopts="$5" extra="$6" ka="${7:-64}"
   cat >"$TMP/$name.conf" <<EOF
 worker_processes $workers;
 worker_rlimit_nofile 65536;
@@ -85,7 +85,7 @@ http {
   proxy_temp_path $TMP/${name}_proxy_temp;
   upstream origin {
     server 127.0.0.1:$oport;
-    keepalive 64;
+    keepalive $ka;
     keepalive_requests 10000000;
   }
   server {
@@ -102,15 +102,17 @@ $extra
 EOF
 }
 
-# strangler_simple_conf DIR PORT ORIGIN_PORT WORKERS MAX_IDLE(or "default") [TLS_LINE]
-# One upstream, one catch-all route; max_idle "default" leaves it out (the shipped default).
+# strangler_simple_conf DIR PORT ADMIN_PORT ORIGIN_PORT WORKERS MAX_IDLE(or "default") [TLS_LINE]
+# One upstream, one catch-all route; max_idle "default" leaves it out (the shipped
+# default). The admin API gets its own port (its default, 9901, may be taken).
 strangler_simple_conf() {
-  local dir="$1" port="$2" oport="$3" workers="$4" idle="$5" tls="${6:-}"
+  local dir="$1" port="$2" aport="$3" oport="$4" workers="$5" idle="$6" tls="${7:-}"
   mkdir -p "$dir"
   {
     echo "# strangler scenario config"
     echo "listen: 127.0.0.1:$port"
     echo "workers: $workers"
+    echo "admin: { listen: 127.0.0.1:$aport }"
     [[ -n $tls ]] && echo "$tls"
     echo "upstreams:"
     echo "  origin:"

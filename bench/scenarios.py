@@ -115,16 +115,16 @@ def header(fx, title, what):
 
 
 def pair_table(rows, pairs, unit="req/s"):
-    """pairs: (label, a_target, b_target, conns, a_name, b_name). a = strangler, b = the peer."""
-    out = [f"| run | {unit}, peer | {unit}, strangler | ratio strangler/peer, paired (min–max) | rounds strangler ahead | "
-           "CPU per op, peer | CPU per op, strangler | CPU ratio, paired | rounds strangler used less CPU |",
+    """pairs: (label, a_target, b_target, conns, a_name, b_name): A (strangler, mostly) against B, its peer."""
+    out = [f"| run: A / B | {unit}, B | {unit}, A | A/B, paired: median (min–max) | rounds A ahead | "
+           "CPU per op, B | CPU per op, A | CPU A/B, paired | rounds A used less CPU |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for label, a, b, conns, an, bn in pairs:
         sa, sb = stat(rows, a, conns), stat(rows, b, conns)
         if not sa or not sb:
             continue
         rr, cr = per_round(rows, a, b, "rps", conns, conns), per_round(rows, a, b, "cpu", conns, conns)
-        out.append(f"| {label} ({bn} vs {an}) | {rng(sb)} | {rng(sa)} | {spread(rr)} | {sum(x >= 1 for x in rr)} of {len(rr)} | "
+        out.append(f"| {label}: {an} / {bn} | {rng(sb)} | {rng(sa)} | {spread(rr)} | {sum(x >= 1 for x in rr)} of {len(rr)} | "
                    f"{cpu(sb['cpu'])} | {cpu(sa['cpu'])} | {spread(cr)} | {sum(x <= 1 for x in cr)} of {len(cr)} |")
     out.append("")
     return out
@@ -212,9 +212,157 @@ def tls(rows, fx):
     return o
 
 
+def mirror(rows, fx):
+    c = int(fx.get("conns", 50))
+    o = header(fx, "Shadowing: strangler's shadowed route vs NGINX `mirror`", (
+        "`bench/mirror.sh`. The proxies of `bench/run.sh` (one worker, alone on the proxy core, keep-alive to the "
+        "origin). NGINX: `location /shadowed { mirror /mirror; proxy_pass http://origin; }` and "
+        "`location = /mirror { internal; proxy_pass http://shadowsvc$request_uri; }`, upstream `shadowsvc` with "
+        "`keepalive 64` (HTTP/1.1, `Connection \"\"`). strangler: the route `/shadowed` with "
+        "`shadow: {upstream: shadowsvc, sample: 1.0}`, `max_idle: 64`. The shadow service is a second NGINX with the "
+        f"same body; its stub_status counts the copies and the connections it accepted. wrk -t1 -c{c}, "
+        f"{fx.get('duration')} s per run; plain runs on `/api/item`, shadowed on `/shadowed/item`. "
+        f"Check before the runs: {fx.get('check_copies', '?')}.\n"))
+    w = o.append
+    o += target_table(rows, [("nginx", "NGINX, plain"), ("nginx-mirror", "NGINX, `mirror`"),
+                             ("strangler", "strangler, plain"), ("strangler-shadow", "strangler, shadowed (`sample: 1.0`)")], c)
+    w("### Each one's cost against its own plain run (paired by round)\n")
+    w("| proxy | req/s, plain | req/s, shadowed | throughput cost, paired (min–max) | CPU per request, plain | shadowed | "
+      "CPU increase, paired (min–max) | p99 plain → shadowed | copies received / shadowed requests | "
+      "new connections to the shadow (all runs) |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for plain, sh, label in (("nginx", "nginx-mirror", "NGINX `mirror`"), ("strangler", "strangler-shadow", "strangler shadow")):
+        a, b = stat(rows, plain, c), stat(rows, sh, c)
+        if not a or not b:
+            continue
+        cost = [(1 - x) * 100 for x in per_round(rows, sh, plain, "rps", c, c)]
+        inc = [(x - 1) * 100 for x in per_round(rows, sh, plain, "cpu", c, c)]
+        pct = lambda xs: "–" if not xs else f"{med(xs):.1f}% ({min(xs):.1f}–{max(xs):.1f}%)"
+        copies, sent = b["extra_sum"]("copies"), b["requests"]
+        w(f"| {label} | {num(a['rps'])} | {num(b['rps'])} | {pct(cost)} | {cpu(a['cpu'])} | {cpu(b['cpu'])} | {pct(inc)} | "
+          f"{us(a['p99'])} → {us(b['p99'])} | {copies:,.0f} / {sent:,} ({copies / sent * 100 if sent else 0:.1f}%) | "
+          f"{b['extra_sum']('shadow_conns'):,.0f} |")
+    w("")
+    w("### strangler against NGINX\n")
+    o += pair_table(rows, [(f"plain @{c}", "strangler", "nginx", c, "strangler", "NGINX"),
+                           (f"shadowed @{c}", "strangler-shadow", "nginx-mirror", c, "strangler", "NGINX")])
+    w("Connections: new connections the shadow server accepted during the shadowed runs (stub_status `accepts`, "
+      "the script's own status requests taken off), and the origin's, per run (median):\n")
+    w("| target | new origin connections per run | new shadow connections per run | copies per run |")
+    w("|---|---:|---:|---:|")
+    for t in ("nginx", "nginx-mirror", "strangler", "strangler-shadow"):
+        s = stat(rows, t, c)
+        if s:
+            w(f"| {t} | {num(s['extra']('origin_conns'))} | {num(s['extra']('shadow_conns'))} | {num(s['extra']('copies'))} |")
+    w(f"\nAt the end: {fx.get('shadow_active_end', '?')} connections open at the shadow server, "
+      f"{fx.get('shadow_tw', '?')} sockets to or from it in TIME_WAIT. Copies of requests still in flight when wrk "
+      "stopped are counted (0.3 s after it). NGINX's `mirror` holds the client connection's next request until "
+      "the mirror subrequest has finished; strangler sends the copy beside the request and answers the client "
+      "without waiting for it.\n")
+    w(NOTES)
+    for t in ("nginx-proxy", "strangler"):
+        if fx.get(f"log_{t}", "0") not in ("0", ""):
+            w(f"{t}'s log has {fx[f'log_{t}']} lines with error/warn/panic" +
+              (f": `{fx.get('strangler_log_tail', '')}`" if t == "strangler" else "") + ".\n")
+    w(f"Wall time: {fx.get('elapsed', '?')} s.")
+    return o
+
+
+def scale(rows, fx):
+    levels = [int(x) for x in fx.get("levels", "50 500 5000").split()]
+    o = header(fx, "Many connections, upstream churn, two workers", (
+        "`bench/scale.sh`. Proxies as in `bench/run.sh` (one worker, keep-alive to the origin: NGINX `keepalive 64`, "
+        "HAProxy `http-reuse always`, strangler `max_idle: 64`), plus strangler with the **shipped defaults** (no "
+        "`max_idle` in its config: 1024 idle connections kept), and NGINX with `keepalive 1024` beside it. Each proxy has its "
+        "own origin port. wrk -t1 at each level; "
+        f"`ulimit -n` {fx.get('nofile', '?')}; HAProxy maxconn {fx.get('haproxy_maxconn', '?')}; NGINX "
+        f"worker_connections 20000. {fx.get('sysctl', '')}.\n"))
+    w = o.append
+    names = [("nginx", "NGINX (keepalive 64)"), ("nginx-ka1024", "NGINX (keepalive 1024)"), ("haproxy", "HAProxy"),
+             ("strangler", "strangler (max_idle 64)"), ("strangler-default", "strangler (shipped defaults)")]
+    for c in levels:
+        w(f"### {c:,} connections (pinned)\n")
+        o += target_table(rows, names, c)
+        o += pair_table(rows, [(f"@{c}", "strangler", "nginx", c, "strangler max_idle 64", "NGINX keepalive 64"),
+                               (f"@{c}", "strangler", "haproxy", c, "strangler max_idle 64", "HAProxy"),
+                               (f"@{c}", "strangler-default", "nginx-ka1024", c, "strangler defaults", "NGINX keepalive 1024"),
+                               (f"@{c}", "strangler-default", "haproxy", c, "strangler defaults", "HAProxy")])
+    w("### New upstream connections and TIME_WAIT\n")
+    w("New connections the origin accepted during each run (its stub_status `accepts`; the script's status request "
+      "taken off), per run and per second of run; sockets in TIME_WAIT at the end of the run between that proxy and "
+      "its own origin port (`ss -Htano state time-wait '( dport = :P or sport = :P )'`), all of them and those that "
+      "entered TIME_WAIT during this run (time left ≥ 59 s − the run's length); and `ss -Htan state time-wait | wc -l` "
+      "for the whole machine (wrk's closed client connections of every run of the last minute included). Medians "
+      "over rounds.\n")
+    w("| proxy | connections | new upstream conns per run | per second | TIME_WAIT, its origin port | of them from this run | "
+      "TIME_WAIT, whole machine |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    for c in levels:
+        for key, label in names:
+            s = stat(rows, key, c)
+            if s:
+                w(f"| {label} | {c:,} | {num(s['extra']('upconns'))} | {num(s['extra']('upconns_s'))} | {num(s['extra']('tw'))} | "
+                  f"{num(s['extra']('tw_fresh'))} | {num(s['extra']('tw_all'))} |")
+    w("")
+    wc = int(fx.get("w_conns", 50))
+    w(f"### Two workers, unpinned, {wc} connections\n")
+    w("Nothing pinned: wrk (-t1), the origin and the proxy share both cores, so req/s is what the machine does as a "
+      "whole and the **proxy's CPU per request** is the fair comparison. NGINX `worker_processes 1` and `2`; "
+      f"strangler `workers: 1` and `2` (NGINX with 2: {fx.get('nginx_w2_workers', '?')} worker processes; strangler "
+      f"with 2: {fx.get('strangler_w2_threads', '?')}). The one-worker rows are the pinned processes above, unpinned "
+      "for these runs.\n")
+    u = [("nginx@unpinned", "NGINX, 1 worker"), ("nginx-w2@unpinned", "NGINX, 2 workers"),
+         ("strangler@unpinned", "strangler, workers: 1"), ("strangler-w2@unpinned", "strangler, workers: 2")]
+    o += target_table(rows, u, wc)
+    o += pair_table(rows, [("2 workers", "strangler-w2@unpinned", "nginx-w2@unpinned", wc, "strangler", "NGINX"),
+                           ("1 worker", "strangler@unpinned", "nginx@unpinned", wc, "strangler", "NGINX")])
+    gain = []
+    for two, one, label in (("nginx-w2@unpinned", "nginx@unpinned", "NGINX"), ("strangler-w2@unpinned", "strangler@unpinned", "strangler")):
+        rr, cr = per_round(rows, two, one, "rps", wc, wc), per_round(rows, two, one, "cpu", wc, wc)
+        if rr:
+            gain.append(f"{label} 2 workers / 1 worker: req/s {spread(rr)}, CPU per request {spread(cr)}")
+    if gain:
+        w("Paired by round, " + "; ".join(gain) + ".\n")
+    w(NOTES)
+    for k in sorted(fx):
+        if k.startswith("log_") and fx[k] not in ("0", ""):
+            t = k[4:]
+            w(f"{t}'s log has {fx[k]} lines with error/warn/panic/alert: `{fx.get('logtail_' + t, '')}`\n")
+    w(f"Load average at the end {fx.get('loadavg_end', '?')}. Wall time: {fx.get('elapsed', '?')} s.")
+    return o
+
+
+def pingora(rows, fx):
+    c = int(fx.get("conns", 50))
+    o = header(fx, "A pingora peer", (
+        "`bench/pingora.sh`. A minimal reverse proxy on Cloudflare's `pingora` crate (features `proxy`, no TLS), "
+        "generated and built by the script in a temp directory (`nice -n 10 cargo build --release -j1`, fat LTO, one "
+        "codegen unit, as strangler), cached in /tmp: `threads: 1`, `upstream_keepalive_pool_size: 128`, every "
+        "request to the origin over pooled keep-alive connections, X-Forwarded-For set, no logging. Beside NGINX and "
+        "strangler as in `bench/run.sh` (one worker, alone on the proxy core).\n"))
+    w = o.append
+    if "peer_fail" in fx:
+        w(f"**pingora peer: did not build**: {fx['peer_fail']}\n")
+        return o
+    w(f"Peer: {fx.get('peer', '?')}; {fx.get('pingora_threads', '?')} threads in the process.\n")
+    w(f"### {c} connections\n")
+    o += target_table(rows, [("nginx", "NGINX"), ("strangler", "strangler"), ("pingora", "pingora peer")], c,
+                      extras=(("upconns", "new origin conns per run", lambda s: num(s["extra"]("upconns"))),))
+    o += pair_table(rows, [(f"@{c}", "pingora", "nginx", c, "pingora", "NGINX"),
+                           (f"@{c}", "strangler", "nginx", c, "strangler", "NGINX"),
+                           (f"@{c}", "strangler", "pingora", c, "strangler", "pingora")])
+    w("### 1 connection (latency)\n")
+    o += target_table(rows, [("nginx", "NGINX"), ("strangler", "strangler"), ("pingora", "pingora peer")], 1)
+    o += pair_table(rows, [("@1", "pingora", "nginx", 1, "pingora", "NGINX"), ("@1", "strangler", "nginx", 1, "strangler", "NGINX"),
+                           ("@1", "strangler", "pingora", 1, "strangler", "pingora")])
+    w(NOTES)
+    w(f"Wall time: {fx.get('elapsed', '?')} s.")
+    return o
+
+
 def main():
     name, rows, fx = sys.argv[1], load(sys.argv[2]), facts(sys.argv[3])
-    fn = {"tls": tls}.get(name)
+    fn = {"tls": tls, "mirror": mirror, "scale": scale, "pingora": pingora}.get(name)
     if not fn:
         sys.exit(f"unknown report {name}")
     print("\n".join(fn(rows, fx)))

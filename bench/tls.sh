@@ -61,7 +61,7 @@ nginx_proxy_conf nginx-tls "$NGINX_TLS_PORT" "$ORIGIN_PORT" 1 "ssl http2" "\
     ssl_session_cache shared:TLS:10m;
     ssl_session_tickets off;
     http2_max_concurrent_streams 100;"
-strangler_simple_conf "$TMP/strangler-tls" "$STRANGLER_TLS_PORT" "$ORIGIN_PORT" 1 64 "tls: { cert: cert.pem, key: key.pem }"
+strangler_simple_conf "$TMP/strangler-tls" "$STRANGLER_TLS_PORT" "$ADMIN_PORT" "$ORIGIN_PORT" 1 64 "tls: { cert: cert.pem, key: key.pem }"
 
 start_origin
 NGINX_TLS_PID=$(start_bg nginx-tls "$PROXY_CPU" nginx -p "$TMP" -e "$TMP/logs/nginx-tls.err" -c "$TMP/nginx-tls.conf" -g 'daemon off;')
