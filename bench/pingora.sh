@@ -29,7 +29,8 @@ PINGORA_BUILD_TIMEOUT="${PINGORA_BUILD_TIMEOUT:-3600}"
 PINGORA_PORT=$(xport 7)
 ALL_PORTS+=("$PINGORA_PORT")
 
-need_tools nginx:nginx wrk:wrk curl:curl python3:python3 taskset:util-linux ss:iproute2 pgrep:procps cc:gcc
+# cmake: pingora's compression crates build zlib-ng from source.
+need_tools nginx:nginx wrk:wrk curl:curl python3:python3 taskset:util-linux ss:iproute2 pgrep:procps cc:gcc cmake:cmake
 command -v cargo >/dev/null || die "cargo missing: the pingora peer is built from crates.io (install Rust first)"
 
 # --- the peer's source (generated, never stored in the repo) ------------------------
@@ -117,7 +118,7 @@ build_peer() {
   (cd "$src" && CARGO_TARGET_DIR="$dir" timeout "$PINGORA_BUILD_TIMEOUT" nice -n 10 cargo build --release -j1) >"$out" 2>&1 || rc=$?
   if [[ $rc != 0 || ! -x $dir/release/pingora-peer ]]; then
     if [[ $rc == 124 ]]; then PEER_FAIL="build timed out after ${PINGORA_BUILD_TIMEOUT}s"
-    else PEER_FAIL="$(grep -E '^(error|warning: build failed)' -A 6 "$out" | head -n 14 | tr '\n' ' ' | cut -c1-700)"; fi
+    else PEER_FAIL="$( { grep -E '^error' "$out" | head -n 3; grep -E 'not installed|could not find|error\[E|cannot find' "$out" | head -n 4; } | tr '\n' ' ' | cut -c1-700)"; fi
     [[ -n $PEER_FAIL ]] || PEER_FAIL="cargo exited $rc: $(tail -n 3 "$out" | tr '\n' ' ')"
     log "pingora peer did not build: $PEER_FAIL"
     cp "$src/src/main.rs" "$PINGORA_CACHE/main-$hash.rs"

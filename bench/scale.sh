@@ -18,13 +18,16 @@
 # workers: 1 and 2 (max_idle: 64). There the proxy's CPU per request is the
 # fair number; req/s is the whole machine's.
 #
-# Environment: ROUNDS=3 DURATION=5 LEVELS="50 500 5000" W_CONNS=50
+# Every measured run follows LEVEL_WARMUP (1) s of the same load, unmeasured.
+#
+# Environment: ROUNDS=3 DURATION=5 LEVELS="50 500 5000" W_CONNS=50 LEVEL_WARMUP=1
 #   BENCH_PORT_BASE=28100 STRANGLER_BIN SKIP_BUILD=1 PIN=1 KEEP_TMP=1 OUT=bench/results/scale.md
 set -euo pipefail
 # shellcheck source=bench/scenario_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/scenario_lib.sh"
 read -r -a LEVELS <<<"${LEVELS:-50 500 5000}"
 W_CONNS="${W_CONNS:-50}"
+LEVEL_WARMUP="${LEVEL_WARMUP:-1}"
 
 # Proxy ports and their own origin ports.
 declare -A PORT_OF=([nginx]=$(xport 7) [haproxy]=$(xport 8) [strangler]=$(xport 9) [strangler-default]=$(xport 10)
@@ -36,7 +39,7 @@ ORIGIN_EXTRA_PORTS=("${OPORT_OF[@]}")
 
 need_tools nginx:nginx haproxy:haproxy wrk:wrk curl:curl python3:python3 taskset:util-linux ss:iproute2 pgrep:procps
 scenario_setup
-fact levels "${LEVELS[*]}"; fact w_conns "$W_CONNS"; fact nofile "$(ulimit -n)"
+fact levels "${LEVELS[*]}"; fact w_conns "$W_CONNS"; fact nofile "$(ulimit -n)"; fact level_warmup "$LEVEL_WARMUP"
 fact sysctl "$(sysctl -n net.ipv4.tcp_tw_reuse net.ipv4.ip_local_port_range net.ipv4.tcp_max_tw_buckets net.core.somaxconn | paste -sd' ' | awk '{printf "tcp_tw_reuse %s, ip_local_port_range %s-%s, tcp_max_tw_buckets %s, somaxconn %s", $1, $2, $3, $4, $5}')"
 
 nginx_proxy_conf nginx "${PORT_OF[nginx]}" "${OPORT_OF[nginx]}" 1 "" ""
@@ -89,9 +92,12 @@ tw_port() {
     END { print n + 0, f + 0 }'
 }
 
-# one_run TARGET CONNS ROUND: a wrk run with the origin's accepts and TIME_WAIT around it.
+# one_run TARGET CONNS ROUND: a wrk run with the origin's accepts and TIME_WAIT
+# around it, after LEVEL_WARMUP s at the same level (unmeasured: the proxy's pool
+# fills to the level's concurrency, so the run shows the steady churn).
 one_run() {
   local t="$1" c="$2" r="$3" a0 a1 t0 secs line tw twf all
+  (( LEVEL_WARMUP > 0 )) && run_wrk "lw-$t" "$c" "$LEVEL_WARMUP" "$(url "$t")" >/dev/null
   read -r _ a0 _ _ < <(stub_status "$ORIGIN_PORT")
   t0=$(date +%s)
   line=$(client_cpu run_wrk "$t" "$c" "$DURATION" "$(url "$t")" "${PID_OF[$t]}")
