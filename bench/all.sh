@@ -45,7 +45,7 @@ done
   echo "# strangler benchmark: all scenarios"
   echo
   echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on commit \`$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)\`; \`bench/all.sh ${SCENARIOS[*]}\`;"
-  echo "environment: $(env | grep -E '^(ROUNDS|DURATION|HS_DURATION|SC_DURATION|LAT_DURATION|LEVELS|CONNS|PIN|BENCH_PORT_BASE|STRANGLER_BIN)=' | sort | paste -sd' ' || true)."
+  echo "environment: $(env | grep -E '^(ROUNDS|DURATION|HS_DURATION|SC_DURATION|LAT_DURATION|SCALE_LEVELS|SC_LEVELS|LEVEL_WARMUP|CONNS|PIN|BENCH_PORT_BASE|STRANGLER_BIN)=' | sort | paste -sd' ' || true)."
   echo "Total wall time: $(( $(date +%s) - START )) s. Each section below is also in bench/results/NAME.md."
   echo
   for s in "${SCENARIOS[@]}"; do

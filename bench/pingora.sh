@@ -147,6 +147,8 @@ threads: 1
 pid_file: $TMP/pingora.pid
 upgrade_sock: $TMP/pingora-upgrade.sock
 upstream_keepalive_pool_size: 128
+grace_period_seconds: 0
+graceful_shutdown_timeout_seconds: 1
 EOF
 
 start_origin

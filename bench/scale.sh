@@ -5,7 +5,7 @@
 #     ROUNDS=1 DURATION=3 bench/scale.sh    # quick check
 #
 # Pinned like bench/run.sh (proxy alone on PROXY_CPU; wrk -t1 and the origin on
-# CLIENT_CPU), each round, at 50, 500 and 5,000 connections (LEVELS):
+# CLIENT_CPU), each round, at 50, 500 and 5,000 connections (SCALE_LEVELS):
 #   NGINX (worker_processes 1, keepalive 64), HAProxy (nbthread 1, http-reuse
 #   always), strangler (workers: 1, max_idle: 64), and strangler with the
 #   shipped defaults (workers: 1, no max_idle in its config; max_idle is 1024),
@@ -20,12 +20,12 @@
 #
 # Every measured run follows LEVEL_WARMUP (1) s of the same load, unmeasured.
 #
-# Environment: ROUNDS=3 DURATION=5 LEVELS="50 500 5000" W_CONNS=50 LEVEL_WARMUP=1
+# Environment: ROUNDS=3 DURATION=5 SCALE_LEVELS="50 500 5000" W_CONNS=50 LEVEL_WARMUP=1
 #   BENCH_PORT_BASE=28100 STRANGLER_BIN SKIP_BUILD=1 PIN=1 KEEP_TMP=1 OUT=bench/results/scale.md
 set -euo pipefail
 # shellcheck source=bench/scenario_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/scenario_lib.sh"
-read -r -a LEVELS <<<"${LEVELS:-50 500 5000}"
+read -r -a LEVELS <<<"${SCALE_LEVELS:-50 500 5000}"
 W_CONNS="${W_CONNS:-50}"
 LEVEL_WARMUP="${LEVEL_WARMUP:-1}"
 

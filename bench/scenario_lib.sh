@@ -210,6 +210,7 @@ client_cpu() {
 finish_report() {
   local name="$1" out="${OUT:-$BENCH_DIR/results/$1.md}"
   fact elapsed "$(( $(date +%s) - START_TS ))"
+  grep -q '^loadavg_end=' "$FACTS" || fact loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
   mkdir -p "$(dirname "$out")"
   python3 "$BENCH_DIR/scenarios.py" "$name" "$RESULTS" "$FACTS" >"$TMP/$name.md"
   cp "$TMP/$name.md" "$out"

@@ -107,7 +107,8 @@ def rng(s):
 def header(fx, title, what):
     out = [f"## {title}\n",
            f"Run {fx.get('date', '?')} on commit `{fx.get('commit', '?')}`, strangler {fx.get('strangler', '?')}; "
-           f"{fx.get('cpu', '?')}, {fx.get('ncpu', '?')} CPUs, load average at start {fx.get('loadavg', '?')}. "
+           f"{fx.get('cpu', '?')}, {fx.get('ncpu', '?')} CPUs, load average {fx.get('loadavg', '?')} at the start, "
+           f"{fx.get('loadavg_end', '?')} at the end (other jobs share these cores). "
            f"{fx.get('nginx', '')}{', ' + fx['haproxy'] if 'haproxy' in fx else ''}; {fx.get('wrk', '')}. "
            f"{fx.get('rounds', '?')} interleaved rounds, {fx.get('duration', '?')} s per load run. "
            f"Pinning: {fx.get('pinning', '?')}.\n", what]
@@ -329,7 +330,7 @@ def scale(rows, fx):
         if k.startswith("log_") and fx[k] not in ("0", ""):
             t = k[4:]
             w(f"{t}'s log has {fx[k]} lines with error/warn/panic/alert: `{fx.get('logtail_' + t, '')}`\n")
-    w(f"Load average at the end {fx.get('loadavg_end', '?')}. Wall time: {fx.get('elapsed', '?')} s.")
+    w(f"Wall time: {fx.get('elapsed', '?')} s.")
     return o
 
 

@@ -70,7 +70,8 @@ def report(d, fx):
     w("## System calls per request\n")
     w(f"Run {fx.get('date', '?')} on commit `{fx.get('commit', '?')}`, strangler {fx.get('strangler', '?')}; "
       f"{fx.get('nginx', '')}, {fx.get('haproxy', '')}; {fx.get('strace', '')}; {fx.get('perf', '')}. "
-      f"Pinning: {fx.get('pinning', '?')}.\n")
+      f"Pinning: {fx.get('pinning', '?')}. Load average {fx.get('loadavg', '?')} at the start, {fx.get('loadavg_end', '?')} "
+      "at the end (other jobs share these cores).\n")
     w(f"`bench/syscalls.sh`. The proxies of `bench/run.sh` (one worker, keep-alive to the origin), GET /api/item. For "
       f"each proxy and number of connections, two passes over the same load: a wrk -t1 -cN -d{dur}s run that starts "
       "1 s after the counter is attached and ends 0.5 s before it is detached, so every request's syscalls are "

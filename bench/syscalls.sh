@@ -3,7 +3,7 @@
 # HAProxy — one command:
 #
 #     bench/syscalls.sh                      # ~2.5 min; writes bench/results/syscalls.md
-#     SC_DURATION=2 LEVELS="1 50" bench/syscalls.sh   # quick check
+#     SC_DURATION=2 SC_LEVELS="1 50" bench/syscalls.sh   # quick check
 #
 # The proxies of bench/run.sh (one worker, pinned alone on the proxy core,
 # keep-alive to the origin), GET /api/item. For each proxy and level, two passes
@@ -17,15 +17,15 @@
 #      names strace saw (kernel tracepoints: no stop, the proxy runs at speed).
 # Each count is divided by the requests wrk completed in that pass.
 #
-# Environment: SC_DURATION=3 LEVELS="1 50 500" PROXIES="strangler nginx haproxy"
+# Environment: SC_DURATION=3 SC_LEVELS="1 50 500" SC_PROXIES="strangler nginx haproxy"
 #   BENCH_PORT_BASE=28100 STRANGLER_BIN SKIP_BUILD=1 PIN=1 KEEP_TMP=1 OUT=bench/results/syscalls.md
 set -euo pipefail
 ROUNDS=1   # one pass of each kind per proxy and level
 # shellcheck source=bench/scenario_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/scenario_lib.sh"
 SC_DURATION="${SC_DURATION:-3}"
-read -r -a LEVELS <<<"${LEVELS:-1 50 500}"
-read -r -a PROXIES <<<"${PROXIES:-strangler nginx haproxy}"
+read -r -a LEVELS <<<"${SC_LEVELS:-1 50 500}"
+read -r -a PROXIES <<<"${SC_PROXIES:-strangler nginx haproxy}"
 
 need_tools nginx:nginx haproxy:haproxy wrk:wrk curl:curl python3:python3 taskset:util-linux ss:iproute2 pgrep:procps strace:strace perf:linux-perf
 scenario_setup
@@ -98,6 +98,7 @@ for c in "${LEVELS[@]}"; do
 done
 for p in "${PROXIES[@]}"; do alive "${PID_OF[$p]}" || log "WARNING: $p exited during the run"; done
 fact elapsed "$(( $(date +%s) - START_TS ))"
+fact loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 out="${OUT:-$BENCH_DIR/results/syscalls.md}"
 mkdir -p "$(dirname "$out")"
 python3 "$BENCH_DIR/syscalls.py" report "$TMP/sc" "$FACTS" >"$TMP/syscalls.md"
