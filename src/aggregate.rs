@@ -60,7 +60,7 @@ async fn fetch(
     *req.version_mut() = Version::HTTP_11;
     *req.headers_mut() = headers;
     let timeout = timeout.unwrap_or(up.config.timeout.0);
-    let result = up.send(req, &Default::default(), timeout).await;
+    let result = up.send(req, &Default::default(), timeout, false).await;
     crate::blame::Outcome::of(&result).settle(permit, None, &up.name);
     let resp = result.map_err(PartError::Proxy)?;
     let (parts, body) = resp.into_parts();

@@ -117,6 +117,9 @@ pub struct Served {
     pub ramp: Option<Arc<crate::ramp::Ramp>>,
     /// A ramp's sticky cookie, new for this client: set on the answer.
     pub set_cookie: Option<http::HeaderValue>,
+    /// The answer's fields as the upstream sent them, passed on raw (its
+    /// map then holds only what the proxy adds).
+    pub raw: Option<strangler_wire::raw::RawFields>,
 }
 
 pub struct Call<'a> {
@@ -127,6 +130,9 @@ pub struct Call<'a> {
     pub body: CallBody,
     /// The call's own deadline (`grpc-timeout`), over the route's timeout.
     deadline: Option<Duration>,
+    /// The answer's fields may pass raw to the client (`strangler_wire::raw`):
+    /// nothing on the way reads them.
+    pub pass: bool,
 }
 
 impl<'a> Call<'a> {
@@ -144,6 +150,7 @@ impl<'a> Call<'a> {
             outgoing,
             body,
             deadline: None,
+            pass: false,
         }
     }
 
@@ -204,7 +211,7 @@ impl<'a> Call<'a> {
             outcome.settle(permit, Some(self.metrics), &up.name);
             // Success, or the client's failure: no retry, no fallback.
             let Some(failure) = outcome.failure() else {
-                return result.map(|r| self.respond(r));
+                return result.map(|r| self.respond(r, served));
             };
             if let Some(policy) = retry {
                 let wanted = failure.retry_on().is_some_and(|k| policy.on.contains(&k));
@@ -231,7 +238,7 @@ impl<'a> Call<'a> {
             {
                 return Box::pin(self.fall_back(up, fb, served)).await;
             }
-            return result.map(|r| self.respond(r));
+            return result.map(|r| self.respond(r, served));
         }
     }
 
@@ -250,7 +257,7 @@ impl<'a> Call<'a> {
         let timeout = (self.route.timeout).unwrap_or(up.config.timeout.0);
         let (up, added) = (Arc::clone(up), self.outgoing.added.clone());
         tokio::spawn(async move {
-            let result = up.send(req, &added, timeout).await;
+            let result = up.send(req, &added, timeout, false).await;
             let outcome = Outcome::of(&result);
             tracing::debug!(upstream = %up.name, ?outcome, "breaker probe (a copy)");
             outcome.settle(trial, None, &up.name);
@@ -267,7 +274,7 @@ impl<'a> Call<'a> {
         let timeout = (self.deadline)
             .or(self.route.timeout)
             .unwrap_or(up.config.timeout.0);
-        up.send(req, &self.outgoing.added, timeout).await
+        up.send(req, &self.outgoing.added, timeout, self.pass).await
     }
 
     async fn fall_back(
@@ -289,10 +296,19 @@ impl<'a> Call<'a> {
             .fell_back(&self.route.name, &from.name, &to.name);
         let result = self.send(to, body, true).await;
         Outcome::of(&result).settle(permit, Some(self.metrics), &to.name);
-        result.map(|r| self.respond(r))
+        result.map(|r| self.respond(r, served))
     }
 
-    fn respond(&self, resp: Response<UpstreamBody>) -> Response<ProxyBody> {
+    /// The answer relayed; its fields, when they came raw, noted in `served`
+    /// for the writer.
+    fn respond(
+        &self,
+        mut resp: Response<UpstreamBody>,
+        served: &mut Served,
+    ) -> Response<ProxyBody> {
+        if let UpstreamBody::H1(b) = resp.body_mut() {
+            served.raw = b.take_raw();
+        }
         relay(resp, self.route, self.snap)
     }
 }

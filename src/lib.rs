@@ -50,6 +50,7 @@ pub(crate) mod proxy;
 pub mod ramp;
 pub(crate) mod reload;
 pub(crate) mod request;
+pub(crate) mod request_id;
 pub(crate) mod retry;
 pub(crate) mod routing;
 pub(crate) mod server;

@@ -25,7 +25,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
 use strangler_wire::Handled;
@@ -34,7 +34,7 @@ use crate::body::{empty, BoxError, FromClient, Guarded, ProxyBody};
 use crate::config::Limits;
 use crate::dispatch::{buffer, Call, CallBody, Outgoing, Served, MAX_REPLAY_BODY};
 use crate::error::{ErrorContext, ProxyError};
-use crate::headers::{self, X_REQUEST_ID};
+use crate::headers::X_REQUEST_ID;
 use crate::retry::idempotent;
 use crate::routing::{Route, Target};
 use crate::shadow::plan::ShadowPlan;
@@ -65,8 +65,13 @@ where
     let Handled {
         mut response,
         request_id,
+        raw,
         ..
     } = answer(&mut slot, &state, &conn).await;
+    if let Some(raw) = raw {
+        // Not asked for over HTTP/2 (see `forward`); hyper writes maps only.
+        raw.append_to(response.headers_mut());
+    }
     response.headers_mut().insert(&X_REQUEST_ID, request_id);
     response
 }
@@ -97,6 +102,7 @@ where
                 grpc: false,
             }),
             request_id: HeaderValue::from_static(""),
+            raw: None,
             header_read_timeout: None,
         };
     };
@@ -104,19 +110,18 @@ where
     let mut record = Record {
         state,
         started,
-        request_id: headers::request_id(r.headers()),
-        method: r.method().clone(),
-        uri: r.uri().clone(),
+        request_id: crate::request_id::request_id(r.headers()),
+        line: Record::line(r.method(), r.uri()),
         peer: conn.peer,
         served: Served::default(),
         written: false,
     };
     let served = &mut record.served;
-    let (mut resp, status) =
+    let (mut resp, status, raw) =
         match forward(slot, state, &snapshot, *conn, &record.request_id, served).await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                (resp, status)
+                (resp, status, served.raw.take())
             }
             Err(e) => {
                 // Logged and counted by the status the error stands for,
@@ -128,7 +133,7 @@ where
                     request_id: record.request_id.to_str().unwrap_or(""),
                     grpc: served.grpc,
                 });
-                (resp, status)
+                (resp, status, None)
             }
         };
     if served.set_cookie.is_some() || snapshot.config.debug_headers {
@@ -140,6 +145,7 @@ where
     Handled {
         response: resp,
         request_id,
+        raw,
         // The one snapshot of this request says it: no second load.
         header_read_timeout: Some(snapshot.config.limits.header_read_timeout),
     }
@@ -194,8 +200,16 @@ where
     let picked = admit::pick(route, &parts, conn, served);
     let headers = std::mem::take(&mut parts.headers);
     let mut token = None;
-    let (mut headers, added) =
-        admit::headers(headers, snap, conn, &authority, request_id, &mut token);
+    let from_target = parts.uri.authority().is_some();
+    let (mut headers, added) = admit::headers(
+        headers,
+        snap,
+        conn,
+        &authority,
+        request_id,
+        &mut token,
+        from_target,
+    );
     let upgrade = crate::tunnel::asked(&parts.method, token, &mut parts.extensions);
     if let (Some(asked), Some(picked)) = (upgrade, picked) {
         // An HTTP/1.1 upgrade carrying a body is answered as a plain request.
@@ -247,9 +261,15 @@ where
     // Only a shadow comparison needs the primary's own latency.
     let started = (!matches!(plan, ShadowPlan::None)).then(Instant::now);
     let metrics = &state.metrics;
-    let result = Call::new(snap, route, metrics, outgoing, body)
-        .run(picked, served)
-        .await;
+    let mut call = Call::new(snap, route, metrics, outgoing, body);
+    // The answer's fields pass raw to an HTTP/1.x client when nothing on
+    // the way reads or rewrites them: no comparison, no gRPC, no debug
+    // fields (hyper, for HTTP/2, writes maps only).
+    call.pass = parts.version != Version::HTTP_2
+        && matches!(plan, ShadowPlan::None)
+        && !served.grpc
+        && !snap.config.debug_headers;
+    let result = call.run(picked, served).await;
 
     // 5. respond (and tee)
     let log = &state.shadow_log;

@@ -6,9 +6,10 @@ use http::request::Parts;
 use http::{header, HeaderValue, Method, Version};
 
 use crate::error::ProxyError;
+use crate::headers::Found;
 
 pub const MAX_URI: usize = 8 * 1024;
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const MAX_HEADER_BYTES: usize = strangler_wire::MAX_FIELD_BYTES;
 /// The wire's: its parser has slots for no more.
 pub const MAX_HEADERS: usize = strangler_wire::MAX_HEADERS;
 
@@ -22,12 +23,10 @@ pub fn check(req: &Parts) -> Result<HeaderValue, ProxyError> {
         return Err(ProxyError::UriTooLong);
     }
     let h = &req.headers;
-    if h.len() > MAX_HEADERS
-        || h.iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum::<usize>()
-            > MAX_HEADER_BYTES
-    {
+    // Their bytes are capped where they are read, at MAX_HEADER_BYTES: by
+    // the wire (`strangler_wire::MAX_FIELD_BYTES`, HTTP/1.1) and by the
+    // HTTP/2 listener's `max_header_list_size`.
+    if h.len() > MAX_HEADERS {
         return Err(ProxyError::HeadersTooLarge);
     }
     // A CONNECT is refused, unless extended (RFC 8441, over HTTP/2): a
@@ -46,11 +45,10 @@ pub fn check(req: &Parts) -> Result<HeaderValue, ProxyError> {
             "authority-form targets are only valid for CONNECT",
         ));
     }
-    let mut hosts = h.get_all(header::HOST).iter();
-    let host = match (hosts.next(), hosts.next()) {
-        (_, Some(_)) => return Err(ProxyError::BadRequest("more than one Host header")),
-        (Some(v), None) => Some(v),
-        (None, None) => None,
+    let host = match crate::headers::find(h, &header::HOST) {
+        Found::Many => return Err(ProxyError::BadRequest("more than one Host header")),
+        Found::One(v) => Some(v),
+        Found::None => None,
     };
     if let Some(authority) = uri.authority() {
         match uri.scheme_str() {
@@ -77,9 +75,10 @@ pub fn check(req: &Parts) -> Result<HeaderValue, ProxyError> {
         }
         None => return Err(ProxyError::BadRequest("missing Host header")),
     };
-    match host.to_str() {
-        Ok(text) if valid_host(text) => Ok(host.clone()),
-        _ => Err(ProxyError::BadRequest("malformed Host header")),
+    if valid_host(host.as_bytes()) {
+        Ok(host.clone())
+    } else {
+        Err(ProxyError::BadRequest("malformed Host header"))
     }
 }
 
@@ -90,67 +89,78 @@ fn uri_len(uri: &http::Uri) -> usize {
 
 /// A Host value: `host[:port]` of RFC 3986 characters (reg-name, IPv4, or
 /// a bracketed IPv6 literal), no userinfo, path, or whitespace. Checked by
-/// byte class, without building an `Authority` (every request pays it).
-fn valid_host(v: &str) -> bool {
-    let b = v.as_bytes();
+/// byte class in one pass, without building an `Authority` (every request
+/// pays it); a byte past ASCII is BAD, so no UTF-8 check is needed.
+fn valid_host(b: &[u8]) -> bool {
     if b.is_empty() || b.len() > 255 {
         return false;
     }
-    // Bytes counted by class, without a branch per byte.
-    let mut seen = [0u32; 5];
-    for &c in b {
-        seen[HOST_BYTES[c as usize] as usize] += 1;
-    }
-    let [bad, _, colons, opens, closes] = seen;
-    if bad > 0 {
+    // The classes seen, OR-ed: one load and one OR a byte.
+    let seen = b.iter().fold(0u8, |acc, &c| acc | HOST_BYTES[c as usize]);
+    if seen & BAD != 0 {
         return false;
     }
-    let shape_ok = if b[0] == b'[' {
-        // An IPv6 literal: one pair of brackets, then nothing or a port.
-        opens == 1
-            && closes == 1
-            && v.split_once(']')
-                .is_some_and(|(_, after)| after.is_empty() || after.starts_with(':'))
-    } else {
-        opens == 0 && closes == 0 && colons <= 1
+    if seen & (OPEN | CLOSE) == 0 {
+        // A reg-name or IPv4 address, and a port after one `:`.
+        return match b.iter().position(|&c| c == b':') {
+            None => true,
+            Some(i) => port_ok(&b[i + 1..]),
+        };
+    }
+    // An IPv6 literal: one pair of brackets, first, then nothing or a port.
+    let (Some(open), Some(close)) = (
+        b.iter().rposition(|&c| c == b'['),
+        b.iter().position(|&c| c == b']'),
+    ) else {
+        return false;
     };
-    shape_ok && (colons == 0 || port_ok(v))
+    let brackets = b.iter().filter(|&&c| c == b'[' || c == b']').count();
+    if open != 0 || brackets != 2 || close < open {
+        return false;
+    }
+    match &b[close + 1..] {
+        [] => true,
+        [b':', port @ ..] => port_ok(port),
+        _ => false,
+    }
 }
 
-/// The class of each byte in a Host value: 0 not allowed, 1 a reg-name or
-/// IPv4 character (RFC 3986 unreserved, sub-delims, `%`), 2 `:`, 3 `[`, 4 `]`.
+const BAD: u8 = 1;
+const COLON: u8 = 2;
+const OPEN: u8 = 4;
+const CLOSE: u8 = 8;
+
+/// The class of each byte in a Host value, a bit each: [`BAD`] (not
+/// allowed), [`COLON`], [`OPEN`] `[`, [`CLOSE`] `]`, or none for a reg-name or
+/// IPv4 character (RFC 3986 unreserved, sub-delims, `%`).
 static HOST_BYTES: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
         let c = i as u8;
         t[i] = match c {
-            b':' => 2,
-            b'[' => 3,
-            b']' => 4,
+            b':' => COLON,
+            b'[' => OPEN,
+            b']' => CLOSE,
             b'-' | b'.' | b'_' | b'~' | b'%' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*'
-            | b'+' | b';' | b'=' => 1,
-            c if c.is_ascii_alphanumeric() => 1,
-            _ => 0,
+            | b'+' | b';' | b'=' => 0,
+            c if c.is_ascii_alphanumeric() => 0,
+            _ => BAD,
         };
         i += 1;
     }
     t
 };
 
-/// The port after the host, if any, is a number that fits in 16 bits.
-fn port_ok(v: &str) -> bool {
-    let after_host = match v.strip_prefix('[') {
-        Some(rest) => match rest.split_once(']') {
-            Some((_, after)) => after,
-            None => return false,
-        },
-        None => v,
-    };
-    match after_host.rsplit_once(':') {
-        Some((_, port)) => port.parse::<u16>().is_ok(),
-        None => true,
-    }
+/// A port: a number that fits in 16 bits.
+fn port_ok(digits: &[u8]) -> bool {
+    !digits.is_empty()
+        && digits.len() <= 5
+        && digits.iter().all(u8::is_ascii_digit)
+        && digits
+            .iter()
+            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+            <= 65535
 }
 
 #[cfg(test)]

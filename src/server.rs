@@ -59,7 +59,7 @@ impl Handler for Edge {
     }
 
     fn refuse(&self, why: Refusal) -> Response<ProxyBody> {
-        let id = crate::headers::request_id(&HeaderMap::new());
+        let id = crate::request_id::request_id(&HeaderMap::new());
         ProxyError::from(why).into_response(ErrorContext {
             route: None,
             upstream: None,
@@ -87,7 +87,7 @@ fn http2() -> hyper::server::conn::http2::Builder<TokioExecutor> {
         .max_concurrent_streams(100)
         // RFC 8441: WebSocket over HTTP/2 (extended CONNECT, `crate::tunnel`).
         .enable_connect_protocol()
-        .max_header_list_size(64 * 1024)
+        .max_header_list_size(crate::request::MAX_HEADER_BYTES as u32)
         .max_pending_accept_reset_streams(20)
         .max_local_error_reset_streams(100)
         .keep_alive_interval(Some(Duration::from_secs(30)));

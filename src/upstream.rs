@@ -319,9 +319,10 @@ impl Upstream {
         mut req: Request<ProxyBody>,
         added: &Added,
         timeout: Duration,
+        pass: bool,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
         if let Some(pool) = &self.pool {
-            return match pool.send(req, added.as_slice(), timeout).await {
+            return match pool.send(req, added.as_slice(), timeout, pass).await {
                 Ok(resp) => Ok(resp.map(UpstreamBody::H1)),
                 Err(e) => Err(classify_h1(e)),
             };

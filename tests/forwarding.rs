@@ -40,6 +40,59 @@ async fn hop_by_hop_headers_never_cross_in_either_direction() {
     assert!(lower.contains("x-up-kept: 1"), "{r}");
 }
 
+/// An answer no `Connection` field names others in passes on as its bytes
+/// came (`strangler_wire::raw`): the same rules, checked on that path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_passed_raw_loses_its_hop_by_hop_fields_and_keeps_the_rest() {
+    let up = upstream()
+        .header("Keep-Alive", "timeout=99")
+        .header("Proxy-Connection", "keep-alive")
+        .header("TE", "trailers")
+        .header("Trailer", "x-t")
+        .header("X-Request-Id", "theirs")
+        .header("X-Up-Kept", "1")
+        .header("Set-Cookie", "a=1")
+        .header("Set-Cookie", "b=2")
+        .body("hello")
+        .spawn()
+        .await;
+    let p = spawn_proxy(&simple_config(&up.url()));
+    let head = |method: &str| {
+        format!(
+            "{method} /a HTTP/1.1\r\nHost: shop\r\nX-Request-Id: mine\r\nConnection: close\r\n\r\n"
+        )
+    };
+    let r = raw(p.addr, head("GET").as_bytes()).await;
+    assert_eq!(status_of(&r), 200, "{r}");
+    let lower = r.to_ascii_lowercase();
+    for gone in [
+        "keep-alive: timeout",
+        "proxy-connection",
+        "\r\nte:",
+        "trailer:",
+        "theirs",
+    ] {
+        assert!(!lower.contains(gone), "{gone} reached the client: {r}");
+    }
+    for kept in [
+        "x-up-kept: 1",
+        "set-cookie: a=1",
+        "set-cookie: b=2",
+        "content-length: 5",
+    ] {
+        assert!(lower.contains(kept), "{kept} missing: {r}");
+    }
+    assert_eq!(lower.matches("x-request-id:").count(), 1, "{r}");
+    assert!(lower.contains("x-request-id: mine"), "{r}");
+    assert!(r.ends_with("\r\n\r\nhello"), "{r}");
+    // A HEAD answer keeps the length of the body it does not carry.
+    let r = raw(p.addr, head("HEAD").as_bytes()).await;
+    let lower = r.to_ascii_lowercase();
+    assert!(lower.contains("content-length: 5"), "{r}");
+    assert!(lower.ends_with("\r\n\r\n"), "{r}");
+    assert!(!lower.contains("keep-alive: timeout"), "{r}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn underscore_names_and_spoofed_forwarding_headers_are_dropped() {
     let up = upstream().spawn().await;

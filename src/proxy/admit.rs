@@ -70,7 +70,9 @@ pub(super) fn pick(route: &Route, parts: &Parts, conn: Conn, served: &mut Served
 /// The headers the request leaves with (hop-by-hop and spoofable ones
 /// gone, Host the authority it was routed by), and the fields the proxy
 /// sets (`X-Forwarded-*`, `X-Request-Id`), kept apart until written.
-/// `upgrade`: the `Upgrade` value when `Connection` lists `upgrade`.
+/// `upgrade`: the `Upgrade` value when `Connection` lists `upgrade`;
+/// `from_target`: the authority is the target's (absolute form, HTTP/2
+/// `:authority`), not the one Host field's.
 pub(super) fn headers(
     mut h: HeaderMap,
     snap: &Snapshot,
@@ -78,6 +80,7 @@ pub(super) fn headers(
     authority: &HeaderValue,
     request_id: &HeaderValue,
     upgrade: &mut Option<HeaderValue>,
+    from_target: bool,
 ) -> (HeaderMap, Added) {
     let trusted = snap
         .config
@@ -96,9 +99,7 @@ pub(super) fn headers(
     );
     // Forward by the authority the request was routed by (absolute form, or
     // HTTP/2 `:authority`); an origin-form Host is already that value.
-    if h.get(header::HOST)
-        .is_none_or(|v| v.as_bytes() != authority.as_bytes())
-    {
+    if from_target && headers::find(&h, &header::HOST).one() != Some(authority) {
         h.insert(header::HOST, authority.clone());
     }
     added.set(&X_REQUEST_ID, request_id.clone());
@@ -106,5 +107,10 @@ pub(super) fn headers(
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {
-    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    headers::find(h, &header::CONTENT_LENGTH)
+        .one()?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }

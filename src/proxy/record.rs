@@ -22,14 +22,24 @@ pub(super) struct Record<'a> {
     pub(super) state: &'a ProxyState,
     pub(super) started: Instant,
     pub(super) request_id: HeaderValue,
-    pub(super) method: http::Method,
-    pub(super) uri: http::Uri,
+    /// The request line, kept only when the access log is on.
+    pub(super) line: Option<(http::Method, http::Uri)>,
     pub(super) peer: SocketAddr,
     pub(super) served: Served,
     pub(super) written: bool,
 }
 
 impl Record<'_> {
+    /// The request line to log, when the access log is on (`RUST_LOG`):
+    /// otherwise nothing is copied.
+    pub(super) fn line(
+        method: &http::Method,
+        uri: &http::Uri,
+    ) -> Option<(http::Method, http::Uri)> {
+        tracing::enabled!(target: "strangler::access", tracing::Level::INFO)
+            .then(|| (method.clone(), uri.clone()))
+    }
+
     pub(super) fn write(&mut self, status: u16, bytes: Option<u64>) {
         if std::mem::replace(&mut self.written, true) {
             return;
@@ -51,20 +61,22 @@ impl Record<'_> {
         }
         let route = Name(served.route.unwrap_or_else(|| Arc::clone(&NONE)));
         let upstream = Name(served.upstream.unwrap_or_else(|| Arc::clone(&NONE)));
-        tracing::info!(
-            target: "strangler::access",
-            request_id = self.request_id.to_str().unwrap_or(""),
-            method = %self.method,
-            path = self.uri.path(),
-            route = &*route.0,
-            upstream = &*upstream.0,
-            status,
-            bytes,
-            // Whole microseconds: no float noise (0.12337200000000001).
-            duration_ms = elapsed.as_micros() as f64 / 1000.0,
-            peer = %self.peer,
-            "request"
-        );
+        if let Some((method, uri)) = &self.line {
+            tracing::info!(
+                target: "strangler::access",
+                request_id = self.request_id.to_str().unwrap_or(""),
+                method = %method,
+                path = uri.path(),
+                route = &*route.0,
+                upstream = &*upstream.0,
+                status,
+                bytes,
+                // Whole microseconds: no float noise (0.12337200000000001).
+                duration_ms = elapsed.as_micros() as f64 / 1000.0,
+                peer = %self.peer,
+                "request"
+            );
+        }
         let m = &self.state.metrics;
         match &served.metrics {
             Some(rm) => rm.record(m, &route, &upstream, status, elapsed.as_secs_f64()),

@@ -143,7 +143,10 @@ impl ShadowCopy {
         let up = Arc::clone(&self.upstream);
         let started = Instant::now();
         let answer = match self.request() {
-            Ok(req) => up.send(req, &Default::default(), up.config.timeout.0).await,
+            Ok(req) => {
+                up.send(req, &Default::default(), up.config.timeout.0, false)
+                    .await
+            }
             Err(e) => Err(e),
         };
         let latency_ms = millis(started.elapsed());

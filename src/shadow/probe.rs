@@ -124,7 +124,9 @@ impl Probe {
         *req.version_mut() = Version::HTTP_11;
         *req.headers_mut() = headers;
         let started = Instant::now();
-        let answer = up.send(req, &Default::default(), up.config.timeout.0).await;
+        let answer = up
+            .send(req, &Default::default(), up.config.timeout.0, false)
+            .await;
         let latency_ms = millis(started.elapsed());
         crate::blame::Outcome::of(&answer).settle(permit, None, &up.name);
         let (parts, body) = answer.map_err(|_| "no answer")?.into_parts();

@@ -129,12 +129,14 @@ impl Pool {
 
     /// Send `req` (its URI's path and query as the target) and return once
     /// the response head is in, within `timeout`; the body streams from the
-    /// connection.
+    /// connection. `pass`: the answer's fields may be passed raw (its map
+    /// then empty, its body holding them: [`ResponseBody::take_raw`]).
     pub async fn send(
         self: &Arc<Self>,
         req: Request<BoxedBody>,
         added: &[(&HeaderName, HeaderValue)],
         timeout: Duration,
+        pass: bool,
     ) -> Result<Response<ResponseBody>, SendError> {
         let now = Instant::now();
         let deadline = now + timeout;
@@ -160,6 +162,7 @@ impl Pool {
             now,
             deadline,
             timeout,
+            pass,
         };
         if body.is_end_stream() {
             // Nothing to stream: a stale pooled connection can be retried.
@@ -227,7 +230,7 @@ impl Pool {
                 let r = match upload.as_mut() {
                     None => tokio::select! {
                         biased;
-                        r = read_head(&mut rd, &mut buf) => r,
+                        r = read_head(&mut rd, &mut buf, at.pass) => r,
                         () = timer.as_mut() => return Err(SendError::Timeout),
                     },
                     Some(up) => tokio::select! {
@@ -246,7 +249,7 @@ impl Pool {
                             timer.as_mut().reset(Instant::now() + at.timeout);
                             continue;
                         }
-                        r = read_head(&mut rd, &mut buf) => r,
+                        r = read_head(&mut rd, &mut buf, at.pass) => r,
                     },
                 };
                 if let Some(r) = final_head(r, upload_failed.take())? {
@@ -293,6 +296,8 @@ struct Stamp {
     now: Instant,
     deadline: Instant,
     timeout: Duration,
+    /// The answer's fields may pass raw.
+    pass: bool,
 }
 
 /// Whether an idle pooled connection is still usable.

@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
+use crate::raw::{self, Line, RawFields};
 use crate::Limits;
 
 pub(crate) use crate::present::note_field;
@@ -19,12 +20,16 @@ pub use crate::present::{Codings, Length, Present};
 pub const MAX_HEADERS: usize = 100;
 /// Longest head accepted: 64 KiB of header fields plus an 8 KiB request line.
 pub const MAX_HEAD: usize = 72 * 1024;
+/// Most bytes of a request's header fields (after the request line), the
+/// line ends included.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeadError {
     /// Not HTTP/1.x, or a malformed line or field.
     Malformed,
-    /// Over [`MAX_HEAD`] bytes or [`MAX_HEADERS`] fields.
+    /// Over [`MAX_HEAD`] bytes, [`MAX_FIELD_BYTES`] of fields or
+    /// [`MAX_HEADERS`] fields.
     TooLarge,
     /// Body framing a proxy must refuse (smuggling vectors).
     Framing(&'static str),
@@ -43,8 +48,11 @@ pub struct RequestHead {
 pub struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
+    /// Empty when the fields are passed raw.
     pub headers: HeaderMap,
     pub present: Present,
+    /// The fields passed raw ([`parse_response_passing`]).
+    pub raw: Option<RawFields>,
 }
 
 pub(super) fn version(v: Option<u8>) -> Version {
@@ -223,6 +231,12 @@ pub fn parse_request_within(
     let ver = version(req.version);
     let mut store = SpanStore::new();
     let spans = store.of(buf, req.headers);
+    if spans
+        .first()
+        .is_some_and(|f| len - f.name.0 as usize > MAX_FIELD_BYTES)
+    {
+        return Err(HeadError::TooLarge);
+    }
     // The head becomes shared bytes: the target and the values point into it.
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len))
@@ -239,6 +253,16 @@ pub fn parse_request_within(
 
 /// Take a response head off the front of `buf`; `Ok(None)`: incomplete.
 pub fn parse_response(buf: &mut BytesMut) -> Result<Option<ResponseHead>, HeadError> {
+    parse_response_with(buf, false)
+}
+
+/// [`parse_response`], its fields passed raw ([`RawFields`], the map left
+/// empty) when they can be.
+pub fn parse_response_passing(buf: &mut BytesMut) -> Result<Option<ResponseHead>, HeadError> {
+    parse_response_with(buf, true)
+}
+
+fn parse_response_with(buf: &mut BytesMut, pass: bool) -> Result<Option<ResponseHead>, HeadError> {
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS + 1];
     let mut resp = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
@@ -254,11 +278,48 @@ pub fn parse_response(buf: &mut BytesMut) -> Result<Option<ResponseHead>, HeadEr
     let mut store = SpanStore::new();
     let spans = store.of(buf, resp.headers);
     let head = buf.split_to(len).freeze();
-    let (headers, present) = header_map(spans, &head, 1)?;
+    let mut present = Present::default();
+    let raw = if pass {
+        passing(spans, &head, &mut present)
+    } else {
+        None
+    };
+    let headers = match raw {
+        Some(_) => HeaderMap::new(),
+        None => {
+            let (headers, p) = header_map(spans, &head, 1)?;
+            present = p;
+            headers
+        }
+    };
     Ok(Some(ResponseHead {
         status,
         version: ver,
         headers,
         present,
+        raw,
     }))
+}
+
+/// The fields of `head` as [`RawFields`], what they say noted in `present`;
+/// `None`: they cannot pass raw (see `crate::raw`).
+fn passing(spans: &[Span], head: &Bytes, present: &mut Present) -> Option<RawFields> {
+    let mut named_other = false;
+    let lines = spans.iter().map(|s| {
+        let name = s.name_in(head);
+        let keep = note_field(name, s.value_in(head), present);
+        let what = if name.len() == 14 && crate::present::parsed_is(name, b"content-length") {
+            Line::Length
+        } else if !keep || raw::dropped(name) {
+            // A Connection with tokens other than close/keep-alive is kept
+            // by `note_field` (for the map to strip what it names).
+            named_other |= keep && crate::present::parsed_is(name, b"connection");
+            Line::Drop
+        } else {
+            Line::Keep
+        };
+        (s.name.0 as usize, what)
+    });
+    let raw = RawFields::of(head, lines)?;
+    (!named_other).then_some(raw)
 }

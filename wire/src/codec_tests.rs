@@ -84,7 +84,7 @@ fn heads_are_written_with_their_framing() {
     let closing = write_response_head(
         &mut out,
         StatusCode::NOT_FOUND,
-        &h,
+        ResponseFields { raw: None, map: &h },
         &[],
         Framing::Chunked,
         false,
@@ -159,7 +159,7 @@ fn added_fields_follow_the_map_and_replace_its_fields_of_their_name() {
     write_response_head(
         &mut out,
         StatusCode::OK,
-        &h,
+        ResponseFields { raw: None, map: &h },
         &[&added[..1]],
         Framing::Length(0),
         false,

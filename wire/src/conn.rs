@@ -49,11 +49,18 @@ pub(super) fn readable_alive(rd: &OwnedReadHalf) -> bool {
     }
 }
 
+/// Read a response head; `pass`: its fields passed raw when they can be.
 pub(super) async fn read_head(
     rd: &mut OwnedReadHalf,
     buf: &mut BytesMut,
+    pass: bool,
 ) -> Result<codec::ResponseHead, SendError> {
-    read_head_with(rd, buf, codec::parse_response).await
+    let parse = if pass {
+        codec::parse_response_passing
+    } else {
+        codec::parse_response
+    };
+    read_head_with(rd, buf, parse).await
 }
 
 /// Read until `parse` takes a response head off the buffer.

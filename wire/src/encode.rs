@@ -7,6 +7,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 
 use super::framing::Framing;
+use super::raw::RawFields;
 
 /// Fields a head carries beside its map (a proxy's own: a request id,
 /// forwarding fields), in one or more lists: written after the map's, each
@@ -103,13 +104,22 @@ pub enum Persist {
     Upgrade,
 }
 
-/// Status line, fields (`headers` and `added`, see `write_fields`), framing and connection
-/// fields; returns whether the connection closes after this response (asked
-/// by `persist`, or by a `Connection: close` among `headers`).
+/// A response's fields: the upstream's passed raw, if any (see
+/// [`crate::raw`]), and its map.
+#[derive(Clone, Copy)]
+pub struct ResponseFields<'a> {
+    pub raw: Option<&'a RawFields>,
+    pub map: &'a HeaderMap,
+}
+
+/// Status line, fields (raw ones, then the map's and `added`, see
+/// `write_fields`), framing and connection fields; returns whether the
+/// connection closes after this response (asked by `persist`, or by a
+/// `Connection: close` in the map).
 pub fn write_response_head(
     out: &mut Vec<u8>,
     status: StatusCode,
-    headers: &HeaderMap,
+    fields: ResponseFields<'_>,
     added: AddedFields<'_>,
     framing: Framing,
     keep_length: bool,
@@ -120,7 +130,10 @@ pub fn write_response_head(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.extend_from_slice(b"\r\n");
-    let listed = write_fields(out, headers, added, keep_length);
+    if let Some(raw) = fields.raw {
+        raw.write(out, keep_length);
+    }
+    let listed = write_fields(out, fields.map, added, keep_length);
     write_framing(out, framing);
     let close = listed || persist == Persist::Close;
     if close {

@@ -19,6 +19,7 @@ use http::{HeaderValue, Request, Response};
 
 use crate::body::BoxedBody;
 use crate::bridge::RequestBody;
+use crate::raw::RawFields;
 use crate::Limits;
 
 /// A handler's answer to one request.
@@ -28,6 +29,9 @@ pub struct Handled {
     pub response: Response<BoxedBody>,
     /// Written as the response's `X-Request-Id` field, as the head goes out.
     pub request_id: HeaderValue,
+    /// The upstream's fields, passed on as they came (`crate::raw`),
+    /// written before the response's map.
+    pub raw: Option<RawFields>,
     /// The header read timeout of the configuration this answer was made
     /// under: the connection's next request gets it (`None`: keep the one
     /// in use). The handler loads its configuration once per request.

@@ -9,6 +9,7 @@
 //! - [`codec`]: heads parsed ([`present`]: what their fields say about
 //!   framing, noted as they are read); [`encode`]: heads written;
 //! - [`framing`]: how a body is delimited (smuggling refused), and decoded;
+//! - [`raw`]: an upstream answer's fields passed on as they came;
 //! - [`mod@write`]: a response or a body onto a connection, in few writes;
 //! - [`bridge`]: a client's request body, fed to the handler on demand;
 //! - [`handler`]: what a server connection asks of its caller
@@ -39,11 +40,12 @@ pub mod handler;
 pub mod kept;
 pub mod pipeline;
 pub mod present;
+pub mod raw;
 pub mod server;
 pub mod tunnel;
 pub mod write;
 
-pub use codec::{MAX_HEAD, MAX_HEADERS};
+pub use codec::{MAX_FIELD_BYTES, MAX_HEAD, MAX_HEADERS};
 pub use handler::{Handled, Handler, Refusal};
 pub use server::boxed_with;
 

@@ -161,6 +161,6 @@ fn connection_tokens(value: &[u8], p: &mut Present) -> bool {
 /// lower-cases a letter and turns no other byte httparse accepts (no CR, no
 /// control byte) into a letter or `-`: one OR and compare a byte, where
 /// `eq_ignore_ascii_case` maps both sides.
-fn parsed_is(parsed: &[u8], lower: &[u8]) -> bool {
+pub(crate) fn parsed_is(parsed: &[u8], lower: &[u8]) -> bool {
     parsed.len() == lower.len() && parsed.iter().zip(lower).all(|(a, b)| a | 0x20 == *b)
 }

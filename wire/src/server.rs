@@ -31,7 +31,7 @@ use crate::drain::Watch;
 use crate::framing::{self, Decoder, Framing};
 use crate::handler::{Handled, Handler, Refusal};
 use crate::tunnel;
-use crate::write::{refuse, write_response};
+use crate::write::{refuse, write_response, How};
 use crate::{Limits, CLIENT_CLOSED};
 
 /// The field a handler's request id is written as.
@@ -229,6 +229,7 @@ where
     let Handled {
         response: resp,
         request_id,
+        raw,
         header_read_timeout,
     } = fed!(handling, feed, rd, buf, Some(&mut *wr));
     if let Some(t) = header_read_timeout {
@@ -260,14 +261,12 @@ where
     let written = {
         let id = [(&X_REQUEST_ID, request_id)];
         let added: [&[_]; 1] = [&id];
-        let mut writing = pin!(write_response(
-            wr,
-            resp,
-            &added,
+        let how = How {
             is_head,
             version,
-            close_after
-        ));
+            close: close_after,
+        };
+        let mut writing = pin!(write_response(wr, resp, raw.as_ref(), &added, how));
         fed!(writing, feed, rd, buf, None::<&mut W>)
     };
     match written {

@@ -20,6 +20,7 @@ impl Handler for Nothing {
         *response.status_mut() = http::StatusCode::NO_CONTENT;
         Handled {
             response,
+            raw: None,
             request_id: HeaderValue::from_static("t"),
             header_read_timeout: None,
         }

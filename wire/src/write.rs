@@ -13,8 +13,9 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::encode::{self, AddedFields, Persist};
+use super::encode::{self, AddedFields, Persist, ResponseFields};
 use super::framing::Framing;
+use super::raw::RawFields;
 use crate::body::{BodyError, BoxError, BoxedBody};
 
 /// Writes are gathered up to this size before they go out.
@@ -118,7 +119,12 @@ pub async fn refuse<W: AsyncWrite + Unpin>(
     wr: &mut W,
     resp: Response<BoxedBody>,
 ) -> io::Result<()> {
-    write_response(wr, resp, &[], false, Version::HTTP_11, true).await?;
+    let how = How {
+        is_head: false,
+        version: Version::HTTP_11,
+        close: true,
+    };
+    write_response(wr, resp, None, &[], how).await?;
     wr.shutdown().await
 }
 
@@ -134,7 +140,10 @@ pub async fn switching<W: AsyncWrite + Unpin>(
     encode::write_response_head(
         &mut out,
         StatusCode::SWITCHING_PROTOCOLS,
-        resp.headers(),
+        ResponseFields {
+            raw: None,
+            map: resp.headers(),
+        },
         added,
         Framing::None,
         false,
@@ -144,16 +153,30 @@ pub async fn switching<W: AsyncWrite + Unpin>(
     wr.flush().await
 }
 
-/// Write a response, with the `added` fields in its head; `Ok(true)`: the
-/// connection can carry another request.
+/// What a response answers: a HEAD request or not, of which version, and
+/// whether the connection closes after it.
+#[derive(Debug, Clone, Copy)]
+pub struct How {
+    pub is_head: bool,
+    pub version: Version,
+    pub close: bool,
+}
+
+/// Write a response, with `raw` fields (an upstream's, passed on as they
+/// came) and the `added` ones in its head; `Ok(true)`: the connection can
+/// carry another request.
 pub async fn write_response<W: AsyncWrite + Unpin>(
     wr: &mut W,
     resp: Response<BoxedBody>,
+    raw: Option<&RawFields>,
     added: AddedFields<'_>,
-    is_head: bool,
-    version: Version,
-    mut close: bool,
+    how: How,
 ) -> io::Result<bool> {
+    let How {
+        is_head,
+        version,
+        mut close,
+    } = how;
     let (parts, body) = resp.into_parts();
     let headers = parts.headers;
     let status = parts.status;
@@ -189,7 +212,7 @@ pub async fn write_response<W: AsyncWrite + Unpin>(
     let close = encode::write_response_head(
         &mut out,
         status,
-        &headers,
+        ResponseFields { raw, map: &headers },
         added,
         framing,
         keep_length,

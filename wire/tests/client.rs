@@ -39,7 +39,10 @@ async fn exchanges_reuse_one_pooled_connection() {
         .header("host", "up")
         .body(empty())
         .unwrap();
-    let resp = pool.send(req, &[], Duration::from_secs(2)).await.unwrap();
+    let resp = pool
+        .send(req, &[], Duration::from_secs(2), false)
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["x-a"], "1");
     assert_eq!(
@@ -53,7 +56,10 @@ async fn exchanges_reuse_one_pooled_connection() {
         .header("host", "up")
         .body(full("payload"))
         .unwrap();
-    let resp = pool.send(req, &[], Duration::from_secs(2)).await.unwrap();
+    let resp = pool
+        .send(req, &[], Duration::from_secs(2), false)
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(
         resp.into_body().collect().await.unwrap().to_bytes(),
@@ -74,7 +80,7 @@ async fn a_refused_connection_is_a_connect_error() {
     drop(listener);
     let pool = Pool::new(&addr.to_string(), Duration::from_secs(2), 4);
     let req = Request::builder().uri("/").body(empty()).unwrap();
-    let got = pool.send(req, &[], Duration::from_secs(2)).await;
+    let got = pool.send(req, &[], Duration::from_secs(2), false).await;
     assert!(matches!(got, Err(SendError::Connect(_))), "{:?}", got.err());
 }
 
@@ -89,7 +95,7 @@ async fn no_answer_in_time_is_a_timeout() {
     });
     let pool = Pool::new(&addr.to_string(), Duration::from_secs(2), 4);
     let req = Request::builder().uri("/slow").body(empty()).unwrap();
-    let got = pool.send(req, &[], Duration::from_millis(100)).await;
+    let got = pool.send(req, &[], Duration::from_millis(100), false).await;
     assert!(matches!(got, Err(SendError::Timeout)), "{:?}", got.err());
 }
 

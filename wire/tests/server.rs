@@ -25,6 +25,7 @@ impl Handler for Echo {
         let Some(req) = slot.take() else {
             return Handled {
                 response: Response::new(full("no request")),
+                raw: None,
                 request_id: id,
                 header_read_timeout: None,
             };
@@ -54,6 +55,7 @@ impl Handler for Echo {
         let short = (parts.uri.path() == "/short").then_some(Duration::from_millis(50));
         Handled {
             response,
+            raw: None,
             request_id: id,
             header_read_timeout: short,
         }

@@ -11,7 +11,7 @@ use http::{HeaderName, HeaderValue, Response, StatusCode, Version};
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use strangler_wire::body::{empty, full, BodyError, BoxError, BoxedBody};
-use strangler_wire::write::write_response;
+use strangler_wire::write::{write_response, How};
 
 /// A body of these pieces, its size unknown.
 struct Pieces(VecDeque<&'static str>);
@@ -37,9 +37,19 @@ async fn written(resp: Response<BoxedBody>, is_head: bool, version: Version) -> 
     let mut out = Vec::new();
     let id = HeaderName::from_static("x-request-id");
     let added = [(&id, HeaderValue::from_static("abc"))];
-    let reuse = write_response(&mut out, resp, &[&added], is_head, version, false)
-        .await
-        .unwrap();
+    let reuse = write_response(
+        &mut out,
+        resp,
+        None,
+        &[&added],
+        How {
+            is_head,
+            version,
+            close: false,
+        },
+    )
+    .await
+    .unwrap();
     (String::from_utf8(out).unwrap(), reuse)
 }
 
@@ -147,7 +157,18 @@ impl Body for Broken {
 async fn a_body_that_fails_fails_the_write() {
     let mut out = Vec::new();
     let resp = Response::new(Broken(false).boxed());
-    let got = write_response(&mut out, resp, &[], false, Version::HTTP_11, false).await;
+    let got = write_response(
+        &mut out,
+        resp,
+        None,
+        &[],
+        How {
+            is_head: false,
+            version: Version::HTTP_11,
+            close: false,
+        },
+    )
+    .await;
     let e = got.unwrap_err();
     assert!(
         e.get_ref()

@@ -16,6 +16,7 @@ use super::{Connection, Pool, SendError, Upload};
 use crate::body::BoxError;
 use crate::codec::ResponseHead;
 use crate::framing::{self, Decoded, Decoder};
+use crate::raw::RawFields;
 
 /// A response body read straight from the upstream connection; the
 /// connection goes back to the pool when the body is complete.
@@ -32,6 +33,8 @@ pub struct ResponseBody {
     since: Instant,
     /// A chunked body's trailer fields, given as the last frame.
     trailers: Option<Box<http::HeaderMap>>,
+    /// The head's fields, when passed raw (its map is then empty).
+    raw: Option<RawFields>,
 }
 
 impl ResponseBody {
@@ -60,6 +63,7 @@ impl ResponseBody {
             reuse,
             since,
             trailers: None,
+            raw: head.raw,
         };
         if body.decoder.is_done() {
             body.finish();
@@ -69,6 +73,12 @@ impl ResponseBody {
         *resp.version_mut() = head.version;
         *resp.headers_mut() = head.headers;
         Ok(resp)
+    }
+
+    /// The head's fields, when they were passed raw: the caller writes them
+    /// on (`crate::raw`), or builds them into the map.
+    pub fn take_raw(&mut self) -> Option<RawFields> {
+        self.raw.take()
     }
 
     fn finish(&mut self) {
