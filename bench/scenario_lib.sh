@@ -149,13 +149,13 @@ pin_tree() { # pin_tree PID CPU
   done
 }
 
-# run_h2load LABEL CONNS STREAMS SECS URL [PID]: h2load -t1 over TLS (CLIENT_ENV applies).
+# run_h2load LABEL CONNS STREAMS SECS URL [PID] [h2load options]: h2load -t1 (CLIENT_ENV applies).
 # Prints the run_wrk line: requests duration rps p50 p99 non2xx sockerr cpu user sys
 run_h2load() {
-  local label="$1" conns="$2" m="$3" secs="$4" url="$5" pid="${6:-}" out lf u0=0 s0=0 u1=0 s1=0
+  local label="$1" conns="$2" m="$3" secs="$4" url="$5" pid="${6:-}" out lf u0=0 s0=0 u1=0 s1=0 opts=("${@:7}")
   out="$TMP/logs/h2load-$label-c$conns-$(date +%s%N).txt"; lf="$out.log"
   [[ -n $pid ]] && read -r u0 s0 < <(cpu_ticks "$pid")
-  pin "$CLIENT_CPU" env "${CLIENT_ENV[@]}" h2load -t1 -c"$conns" -m"$m" -D"$secs" -T10 -N10 --log-file="$lf" "$url" >"$out" 2>&1 \
+  pin "$CLIENT_CPU" env "${CLIENT_ENV[@]}" h2load -t1 -c"$conns" -m"$m" -D"$secs" -T10 -N10 "${opts[@]}" --log-file="$lf" "$url" >"$out" 2>&1 \
     || log "h2load exited non-zero for $label: $(tail -n 3 "$out")"
   [[ -n $pid ]] && read -r u1 s1 < <(cpu_ticks "$pid")
   local p50 p99

@@ -195,14 +195,19 @@ def tls(rows, fx):
     w("")
     w("### Requests over TLS\n")
     c, m = fx.get("conns", "50"), fx.get("streams", "10")
-    w(f"HTTP/1.1: `wrk -t1 -c{c} -d{fx.get('duration')}s https://127.0.0.1:PORT/api/item` (no ALPN: HTTP/1.1). "
+    w(f"HTTP/1.1: `wrk -t1 -c{c} -d{fx.get('duration')}s https://127.0.0.1:PORT/api/item` (no ALPN: HTTP/1.1), and the "
+      f"same load from a second client, `h2load --h1 -t1 -c{c} -m1 -D{fx.get('duration')}` (wrk sends the IP address as SNI, "
+      "h2load sends none). "
       f"HTTP/2: `h2load -t1 -c{c} -m{m} -D{fx.get('duration')} https://127.0.0.1:PORT/api/item` (ALPN h2; "
       "p50/p99 from its per-request log). Connections (and their handshakes) are made once, at the start.\n")
     o += pair_table(rows, [
-        (f"HTTP/1.1 @{c}", "strangler/h1", "nginx/h1", int(c), "strangler", "NGINX"),
+        (f"HTTP/1.1 @{c} (wrk)", "strangler/h1", "nginx/h1", int(c), "strangler", "NGINX"),
+        (f"HTTP/1.1 @{c} (h2load --h1)", "strangler/h1-h2load", "nginx/h1-h2load", int(c), "strangler", "NGINX"),
         (f"HTTP/2 @{c}x{m}", "strangler/h2", "nginx/h2", int(c), "strangler", "NGINX"),
     ])
     o += target_table(rows, [("nginx/h1", f"NGINX, HTTP/1.1 @{c}"), ("strangler/h1", f"strangler, HTTP/1.1 @{c}"),
+                             ("nginx/h1-h2load", f"NGINX, HTTP/1.1 @{c}, h2load --h1"),
+                             ("strangler/h1-h2load", f"strangler, HTTP/1.1 @{c}, h2load --h1"),
                              ("nginx/h2", f"NGINX, HTTP/2 @{c}x{m}"), ("strangler/h2", f"strangler, HTTP/2 @{c}x{m}")])
     w(NOTES)
     for t in ("nginx", "strangler"):
@@ -295,7 +300,9 @@ def scale(rows, fx):
       "its own origin port (`ss -Htano state time-wait '( dport = :P or sport = :P )'`), all of them and those that "
       "entered TIME_WAIT during this run (time left ≥ 59 s − the run's length); and `ss -Htan state time-wait | wc -l` "
       "for the whole machine (wrk's closed client connections of every run of the last minute included). Medians "
-      "over rounds.\n")
+      "over rounds. Idle pooled connections that time out (left from a run at a higher level) land in TIME_WAIT too, "
+      "so TIME_WAIT without new connections is not churn: **new connections per second is the churn**. HAProxy "
+      "closes with a reset, which leaves no TIME_WAIT.\n")
     w("| proxy | connections | new upstream conns per run | per second | TIME_WAIT, its origin port | of them from this run | "
       "TIME_WAIT, whole machine |")
     w("|---|---:|---:|---:|---:|---:|---:|")

@@ -13,7 +13,8 @@
 # offers only TLS 1.3 and TLS_AES_128_GCM_SHA256, so both servers negotiate it;
 # what s_client negotiates with each (default client and the bench's) is reported.
 # Per round and target: full handshakes/s (s_time -new), resumed (s_time -reuse),
-# req/s over HTTP/1.1 (wrk, $CONNS connections) and over HTTP/2 (h2load -c$CONNS -m$STREAMS).
+# req/s over HTTP/1.1 (wrk, $CONNS connections; and h2load --h1 -c$CONNS -m1, a second
+# HTTP/1.1 client) and over HTTP/2 (h2load -c$CONNS -m$STREAMS).
 #
 # Environment: ROUNDS=3 DURATION=5 (s, wrk and h2load) HS_DURATION=3 (s, s_time)
 #   CONNS=50 STREAMS=10 BENCH_PORT_BASE=28100 STRANGLER_BIN SKIP_BUILD=1 PIN=1 KEEP_TMP=1
@@ -106,6 +107,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
     record "$t/reuse" 1 "$r" "$(client_cpu run_stime "$t" reuse "$HS_DURATION" "127.0.0.1:$p" /api/item "$pid")"
     record "$t/h1" "$CONNS" "$r" "$(client_cpu run_wrk "$t-h1" "$CONNS" "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")"
     record "$t/h2" "$CONNS" "$r" "$(client_cpu run_h2load "$t-h2" "$CONNS" "$STREAMS" "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")"
+    # The same HTTP/1.1 load from another client (no SNI for an IP address, unlike wrk).
+    record "$t/h1-h2load" "$CONNS" "$r" "$(client_cpu run_h2load "$t-h1h2load" "$CONNS" 1 "$DURATION" "https://127.0.0.1:$p/api/item" "$pid" --h1)"
   done
 done
 for t in nginx strangler; do
