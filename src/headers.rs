@@ -145,10 +145,14 @@ impl Default for Added {
 }
 
 impl Added {
-    /// Add `name: value`, replacing an added field of that name. Beyond
+    /// Add `name: value` (`name`: one of this module's statics), replacing
+    /// an added field of that name. Beyond
     /// [`ADDED`] distinct names it is dropped (a bug: debug builds assert).
     pub fn set(&mut self, name: &'static HeaderName, value: HeaderValue) {
-        if let Some(f) = self.fields[..self.len].iter_mut().find(|f| f.0 == name) {
+        // The names are this module's statics: one name, one address (a
+        // comparison of the names would compare their bytes).
+        let same = |f: &&mut (&'static HeaderName, HeaderValue)| std::ptr::eq(f.0, name);
+        if let Some(f) = self.fields[..self.len].iter_mut().find(same) {
             f.1 = value;
         } else if self.len < ADDED {
             self.fields[self.len] = (name, value);
