@@ -49,7 +49,7 @@ fn defaults_come_from_the_seed() {
     let order = &cfg.upstreams["order"];
     assert_eq!(order.connect_timeout.0, Duration::from_secs(2));
     assert_eq!(order.timeout.0, Duration::from_secs(5));
-    assert_eq!(order.max_idle, 1024);
+    assert_eq!(order.max_idle, 65_536);
     assert_eq!(order.breaker.failure_threshold.0, 5);
     assert_eq!(order.breaker.recovery_timeout.0, Duration::from_secs(30));
     assert_eq!(order.breaker.success_threshold.0, 2);

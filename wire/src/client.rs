@@ -13,6 +13,7 @@
 //! Here: [`Pool`] (checkout, connect, the exchange) and [`SendError`];
 //! in `response`: the [`ResponseBody`].
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -68,7 +69,8 @@ pub struct Pool {
     authority: String,
     connect_timeout: Duration,
     max_idle: usize,
-    idle: Mutex<Vec<(Connection, Instant)>>,
+    /// Oldest first: checkout takes the newest, expiry drops the oldest.
+    idle: Mutex<VecDeque<(Connection, Instant)>>,
 }
 
 type Upload = Pin<Box<dyn Future<Output = (OwnedWriteHalf, Result<(), SendError>)> + Send + Sync>>;
@@ -79,13 +81,13 @@ impl Pool {
             authority: authority.to_owned(),
             connect_timeout,
             max_idle,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(VecDeque::new()),
         })
     }
 
     fn checkout(&self, now: Instant) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some((conn, since)) = idle.pop() {
+        while let Some((conn, since)) = idle.pop_back() {
             if now.saturating_duration_since(since) < POOL_IDLE_TIMEOUT && alive(&conn) {
                 return Some(conn);
             }
@@ -98,13 +100,13 @@ impl Pool {
         // Checkout takes the newest; the oldest, at the front, would wait
         // there for ever (holding a socket the upstream may have closed).
         while idle
-            .first()
+            .front()
             .is_some_and(|(_, t)| since.saturating_duration_since(*t) >= POOL_IDLE_TIMEOUT)
         {
-            idle.remove(0);
+            idle.pop_front();
         }
         if idle.len() < self.max_idle {
-            idle.push((conn, since));
+            idle.push_back((conn, since));
         }
     }
 
