@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # TLS termination, strangler against NGINX, paired by round — one command:
 #
-#     bench/tls.sh                          # ~2.5 min; writes bench/results/tls.md
+#     bench/tls.sh                          # ~2.5 min (3 rounds); writes bench/results/tls.md
 #     ROUNDS=1 DURATION=3 HS_DURATION=2 bench/tls.sh   # quick check
 #
 # One ECDSA P-256 self-signed certificate (openssl, in the temp dir) for both:
