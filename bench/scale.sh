@@ -8,8 +8,8 @@
 # CLIENT_CPU), each round, at 50, 500 and 5,000 connections (SCALE_LEVELS):
 #   NGINX (worker_processes 1, keepalive 64), HAProxy (nbthread 1, http-reuse
 #   always), strangler (workers: 1, max_idle: 64), and strangler with the
-#   shipped defaults (workers: 1, no max_idle in its config; max_idle is 1024),
-#   and NGINX with `keepalive 1024` (the same idle pool as strangler's default).
+#   shipped defaults (workers: 1, no max_idle in its config: 65,536 since commit
+#   626e2d5, 1,024 before), and NGINX with `keepalive 1024`.
 # Each proxy has its own origin port, so that after each run the sockets in
 # TIME_WAIT between it and the origin can be counted (ss); the origin NGINX's
 # stub_status `accepts` delta is the new upstream connections of the run.

@@ -279,7 +279,8 @@ def scale(rows, fx):
     o = header(fx, "Many connections, upstream churn, two workers", (
         "`bench/scale.sh`. Proxies as in `bench/run.sh` (one worker, keep-alive to the origin: NGINX `keepalive 64`, "
         "HAProxy `http-reuse always`, strangler `max_idle: 64`), plus strangler with the **shipped defaults** (no "
-        "`max_idle` in its config: 1024 idle connections kept), and NGINX with `keepalive 1024` beside it. Each proxy has its "
+        "`max_idle` in its config: 65,536 idle connections kept since commit 626e2d5, 1,024 before), and NGINX with "
+        "`keepalive 1024` beside it. Each proxy has its "
         "own origin port. wrk -t1 at each level; every measured run follows "
         f"{fx.get('level_warmup', '1')} s of the same load (unmeasured), so that the pools are filled to the level's concurrency; "
         f"`ulimit -n` {fx.get('nofile', '?')}; HAProxy maxconn {fx.get('haproxy_maxconn', '?')}; NGINX "

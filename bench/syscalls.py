@@ -143,7 +143,7 @@ def report(d, fx):
     w("The proxies have `bench/run.sh`'s settings: strangler `max_idle: 64`, NGINX `keepalive 64`, HAProxy `http-reuse "
       "always` (no idle limit). Above 64 concurrent requests strangler and NGINX close and open upstream connections "
       "(socket, connect, close, strangler's shutdown, NGINX's ioctl; `bench/scale.sh` has the churn and strangler's "
-      "shipped default, 1024); HAProxy keeps them.\n")
+      "shipped default, 65,536); HAProxy keeps them.\n")
     w("Perf's \"all syscalls\" (raw_syscalls:sys_enter) includes syscalls strace did not see in its pass; a name missing "
       "from the perf column had no tracepoint. Failed = calls that returned an error (EAGAIN from a non-blocking read or "
       "accept, EINPROGRESS from a non-blocking connect, ETIMEDOUT from a futex wait).\n")
