@@ -86,9 +86,14 @@ impl ResponseBody {
             return;
         };
         let wr = self.wr.take();
-        if let (true, None, Some(wr), true) = (self.reuse, &self.upload, wr, buf.is_empty()) {
-            self.pool
-                .put_back(Connection { rd, wr, buf, timer }, self.since);
+        match (self.reuse, &self.upload, wr, buf.is_empty()) {
+            (true, None, Some(wr), true) => {
+                self.pool
+                    .put_back(Connection { rd, wr, buf, timer }, self.since);
+            }
+            // Not to be reused: closed with the read half (see `Connection::close`).
+            (_, _, Some(wr), _) => wr.forget(),
+            _ => {}
         }
         self.upload = None;
     }
