@@ -100,8 +100,15 @@ enum Command {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // rustls warns of what a client's hello carries (an IP address as SNI,
+    // as wrk and scripts send it), once per connection: the client's doing,
+    // not the proxy's, and no use at WARN. A RUST_LOG naming rustls decides.
+    let names_rustls = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("rustls"));
+    if let (false, Ok(quiet)) = (names_rustls, "rustls::msgs::handshake=error".parse()) {
+        filter = filter.add_directive(quiet);
+    }
     // Colour only for a person at a terminal, and never with NO_COLOR.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());

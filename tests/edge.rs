@@ -1,6 +1,7 @@
 //! The edge: HTTPS with ALPN h2 and http/1.1, h2c, certificate rotation by
 //! reload, the metrics' names and labels, JSON access logs, and a graceful
-//! drain on SIGTERM that loses no in-flight request.
+//! drain on SIGTERM that loses no in-flight request; a client sending an IP
+//! address as SNI fills no log.
 
 mod support;
 use std::time::{Duration, Instant};
@@ -333,4 +334,45 @@ async fn logs_to_a_pipe_carry_no_colour_codes() {
         (us - us.round()).abs() < 1e-6,
         "not whole microseconds: {ms}"
     );
+}
+
+/// A client that sends an IP address as its SNI (wrk, curl to an IP, many
+/// scripts) is the client's doing: rustls ignores the name, and the proxy's
+/// log at its default level says nothing of it for each connection (it said
+/// "WARN rustls… Illegal SNI extension" once per connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ip_address_as_sni_fills_no_log() {
+    let up = upstream().spawn().await;
+    let (cert, key) = self_signed("edge-one");
+    let dir = tempfile::tempdir().unwrap();
+    write_pair(dir.path(), &cert, &key);
+    let b = spawn_binary_in(
+        dir,
+        |port, admin| {
+            format!(
+                "listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\n\
+                 tls: {{ cert: certs/edge.crt, key: certs/edge.key }}\n\
+                 upstreams: {{ up: {{ url: \"{}\" }} }}\n\
+                 routes:\n  - {{ name: all, match: {{ path_prefix: / }}, upstream: up }}\n",
+                up.url()
+            )
+        },
+        Logs::Text,
+    )
+    .await;
+    let connect = format!("127.0.0.1:{}", b.port);
+    for _ in 0..3 {
+        let out = std::process::Command::new("openssl")
+            .args(["s_client", "-connect", &connect, "-servername", "127.0.0.1"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl s_client (Debian package openssl)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("TLSv1.3"), "no TLS 1.3 handshake: {text}");
+    }
+    b.sigterm();
+    let (status, lines) = b.stop().await;
+    assert!(status.success(), "{status:?}");
+    let noisy: Vec<_> = lines.iter().filter(|l| l.contains("SNI")).collect();
+    assert!(noisy.is_empty(), "{noisy:#?}");
 }
