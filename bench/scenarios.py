@@ -11,6 +11,8 @@ RESULTS.tsv: one run a line (as bench/run.sh's, plus key=value extras):
 import statistics
 import sys
 
+from summarize import facts, us  # the same as bench/run.sh's report
+
 
 def load(path):
     rows = []
@@ -33,25 +35,9 @@ def load(path):
     return rows
 
 
-def facts(path):
-    d = {}
-    with open(path) as f:
-        for line in f:
-            if "=" in line:
-                k, v = line.rstrip("\n").split("=", 1)
-                d[k] = v
-    return d
-
-
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
-
-
-def us(v):
-    if v is None:
-        return "–"
-    return f"{v / 1000:.2f} ms" if v >= 1000 else f"{v:.0f} µs"
 
 
 def cpu(v):
@@ -157,6 +143,17 @@ NOTES = ("Paired by round: each round runs the targets back to back (alternating
          "Failed = non-2xx answers + socket errors.\n")
 
 
+def footer(w, fx):
+    """The notes, the proxies' log lines that say error/warn/panic/alert, the wall time."""
+    w(NOTES)
+    for k in sorted(fx):
+        if k.startswith("log_") and fx[k] not in ("0", ""):
+            t = k[4:]
+            tail = fx.get("logtail_" + t) or fx.get(f"{t}_log_tail", "")
+            w(f"{t}'s log has {fx[k]} lines with error/warn/panic/alert" + (f": `{tail}`" if tail else "") + ".\n")
+    w(f"Wall time: {fx.get('elapsed', '?')} s.")
+
+
 def tls(rows, fx):
     o = header(fx, "TLS termination: strangler vs NGINX", (
         f"`bench/tls.sh`. One ECDSA P-256 self-signed certificate for both; NGINX `listen ... ssl http2`, "
@@ -209,12 +206,7 @@ def tls(rows, fx):
                              ("nginx/h1-h2load", f"NGINX, HTTP/1.1 @{c}, h2load --h1"),
                              ("strangler/h1-h2load", f"strangler, HTTP/1.1 @{c}, h2load --h1"),
                              ("nginx/h2", f"NGINX, HTTP/2 @{c}x{m}"), ("strangler/h2", f"strangler, HTTP/2 @{c}x{m}")])
-    w(NOTES)
-    for t in ("nginx", "strangler"):
-        if fx.get(f"log_{t}", "0") not in ("0", ""):
-            w(f"{t}'s log has {fx[f'log_{t}']} lines with error/warn/panic" +
-              (f": `{fx.get('strangler_log_tail', '')}`" if t == "strangler" else "") + ".\n")
-    w(f"Wall time: {fx.get('elapsed', '?')} s.")
+    footer(w, fx)
     return o
 
 
@@ -265,12 +257,7 @@ def mirror(rows, fx):
       "stopped are counted (0.3 s after it). NGINX's `mirror` holds the client connection's next request until "
       "the mirror subrequest has finished; strangler sends the copy beside the request and answers the client "
       "without waiting for it.\n")
-    w(NOTES)
-    for t in ("nginx-proxy", "strangler"):
-        if fx.get(f"log_{t}", "0") not in ("0", ""):
-            w(f"{t}'s log has {fx[f'log_{t}']} lines with error/warn/panic" +
-              (f": `{fx.get('strangler_log_tail', '')}`" if t == "strangler" else "") + ".\n")
-    w(f"Wall time: {fx.get('elapsed', '?')} s.")
+    footer(w, fx)
     return o
 
 
@@ -333,12 +320,7 @@ def scale(rows, fx):
             gain.append(f"{label} 2 workers / 1 worker: req/s {spread(rr)}, CPU per request {spread(cr)}")
     if gain:
         w("Paired by round, " + "; ".join(gain) + ".\n")
-    w(NOTES)
-    for k in sorted(fx):
-        if k.startswith("log_") and fx[k] not in ("0", ""):
-            t = k[4:]
-            w(f"{t}'s log has {fx[k]} lines with error/warn/panic/alert: `{fx.get('logtail_' + t, '')}`\n")
-    w(f"Wall time: {fx.get('elapsed', '?')} s.")
+    footer(w, fx)
     return o
 
 
@@ -365,8 +347,7 @@ def pingora(rows, fx):
     o += target_table(rows, [("nginx", "NGINX"), ("strangler", "strangler"), ("pingora", "pingora peer")], 1)
     o += pair_table(rows, [("@1", "pingora", "nginx", 1, "pingora", "NGINX"), ("@1", "strangler", "nginx", 1, "strangler", "NGINX"),
                            ("@1", "strangler", "pingora", 1, "strangler", "pingora")])
-    w(NOTES)
-    w(f"Wall time: {fx.get('elapsed', '?')} s.")
+    footer(w, fx)
     return o
 
 
