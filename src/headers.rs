@@ -27,6 +27,20 @@ static HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
+/// The hop-by-hop names, in the order `strip_hop_by_hop_noting`'s bits
+/// count them (bit 0: Connection, bit 6: Upgrade); the same names as the
+/// wire's list for answers passed raw (`strangler_wire::raw::HOP_BY_HOP`).
+static HOP_BY_HOP: [&HeaderName; 8] = [
+    &header::CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &header::TE,
+    &header::TRAILER,
+    &header::TRANSFER_ENCODING,
+    &header::UPGRADE,
+    &HTTP2_SETTINGS,
+];
+
 /// Remove the hop-by-hop headers, including those `Connection` names.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     strip_hop_by_hop_noting(h, &mut None);
@@ -38,16 +52,7 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
 pub fn strip_hop_by_hop_noting(h: &mut HeaderMap, upgrade: &mut Option<HeaderValue>) {
     // One pass to see which are there; most messages carry none or only
     // `Connection`, and removing an absent name still costs a hash.
-    let hop: [&HeaderName; 8] = [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::TE,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-        &HTTP2_SETTINGS,
-    ];
+    let hop = &HOP_BY_HOP;
     let mut present = 0u8;
     for k in h.keys() {
         // Only names of these lengths can be hop-by-hop: most fields are
@@ -307,6 +312,12 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn the_hop_by_hop_names_are_the_wires() {
+        let ours: Vec<&str> = HOP_BY_HOP.iter().map(|n| n.as_str()).collect();
+        assert_eq!(ours, strangler_wire::raw::HOP_BY_HOP);
     }
 
     #[test]

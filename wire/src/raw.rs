@@ -45,8 +45,22 @@ pub(crate) enum Line {
     Length,
 }
 
-/// The hop-by-hop names (RFC 9110 §7.6.1, and those proxies agree on) and
-/// the one the proxy writes itself: never passed on.
+/// The hop-by-hop names (RFC 9110 §7.6.1, and those proxies agree on):
+/// the one list, which the proxy's map stripping (`headers::HOP_BY_HOP`)
+/// is tested against.
+pub const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+];
+
+/// [`HOP_BY_HOP`] and the one field the proxy writes itself: never passed
+/// on. Matched by length first (every field of an answer is asked).
 pub(crate) fn dropped(name: &[u8]) -> bool {
     let is = |n: &[u8]| parsed_is(name, n);
     match name.len() {
@@ -194,6 +208,25 @@ mod tests {
         let parsed = parse_response_passing(&mut buf).unwrap().unwrap();
         assert!(parsed.headers.get("x-secret").is_some());
         assert!(parsed.headers.get("connection").is_some());
+    }
+
+    #[test]
+    fn dropped_is_the_hop_by_hop_list_and_x_request_id() {
+        for n in HOP_BY_HOP.iter().chain(&["x-request-id"]) {
+            assert!(dropped(n.as_bytes()), "{n}");
+            assert!(dropped(n.to_ascii_uppercase().as_bytes()), "{n}");
+        }
+        for n in [
+            "content-type",
+            "server",
+            "date",
+            "set-cookie",
+            "connections",
+            "tee",
+            "x-request",
+        ] {
+            assert!(!dropped(n.as_bytes()), "{n}");
+        }
     }
 
     #[test]
