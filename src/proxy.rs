@@ -55,13 +55,20 @@ pub struct Conn {
 static AGGREGATE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("(aggregate)"));
 
 /// One request, answered with its `X-Request-Id` (for HTTP/2: hyper writes
-/// the map).
-pub async fn handle<B>(req: Request<B>, state: Arc<ProxyState>, conn: Conn) -> Response<ProxyBody>
+/// the map). The request comes boxed: with only a pointer and small values
+/// as arguments, the caller's `boxed_with` builds this ~5 KB future in its
+/// box, not on the stack first (callgrind over h2c: ~480 instructions a
+/// request of `memcpy` less, for one small allocation).
+pub async fn handle<B>(
+    req: Box<Request<B>>,
+    state: Arc<ProxyState>,
+    conn: Conn,
+) -> Response<ProxyBody>
 where
     B: Body<Data = Bytes> + Send + Sync + 'static,
     B::Error: Into<BoxError>,
 {
-    let mut slot = Some(req);
+    let mut slot = Some(*req);
     let Handled {
         mut response,
         request_id,
@@ -72,6 +79,12 @@ where
         // Not asked for over HTTP/2 (see `forward`); hyper writes maps only.
         raw.append_to(response.headers_mut());
     }
+    // Unique to each answer: HPACK would insert every one in the
+    // connection's dynamic table, evicting the fields that do repeat
+    // (`server`, `content-type`…) and re-adding them after. Never indexed,
+    // it is sent as a literal and the table keeps what is worth keeping.
+    let mut request_id = request_id;
+    request_id.set_sensitive(true);
     response.headers_mut().insert(&X_REQUEST_ID, request_id);
     response
 }
