@@ -18,12 +18,30 @@
 #     PROFILER=callgrind OUT=/tmp/plain.md bench/profile.sh
 #     PROFILER=callgrind TARGET_PATH=/shadowed/item OUT=/tmp/shadowed.md bench/profile.sh
 #
+# PROTO=h2c does the same over HTTP/2 with prior knowledge, cleartext (callgrind
+# only): the client is `h2load -t1 -c10 -m10 -n N`, a fixed number of requests
+# (H2_WARMUP, then H2_REQUESTS counted), and instructions per request = the
+# dump's total / h2load's succeeded requests. strangler and HAProxy detect the
+# HTTP/2 preface on their plain port; NGINX 1.22 gets `listen ... http2` on a
+# port of its own (BENCH_PORT_BASE+7). Writes bench/results/profile-h2.md.
+#
+#     PROTO=h2c bench/profile.sh
+#
 # Environment: PROFILE_DURATION=10 (s) CONNS=50 FREQ=1999 PROFILER=auto|perf|callgrind
 #              TARGET_PATH=/api/item (/shadowed/item: the route with a shadow)
 #              COMPARE=1 (callgrind: NGINX and HAProxy too; /api/item only)
+#              PROTO=h1|h2c  H2_WARMUP=2000 H2_REQUESTS=20000 H2_CONNS=10 H2_STREAMS=10 (h2c)
 #              SKIP_BUILD=1 KEEP_TMP=1 BENCH_PORT_BASE=28100 PIN=1
-#              OUT=bench/results/profile.md
+#              OUT=bench/results/profile.md (h2c: bench/results/profile-h2.md)
 set -euo pipefail
+
+# The command as given (the variables set for it), for the h2c report.
+CMDLINE=""
+for v in PROTO PROFILER COMPARE TARGET_PATH H2_WARMUP H2_REQUESTS H2_CONNS H2_STREAMS \
+  SKIP_BUILD STRANGLER_BIN BENCH_PORT_BASE PIN KEEP_TMP TMP_PREFIX OUT; do
+  if [[ -n ${!v+x} ]]; then CMDLINE+="$v=${!v} "; fi
+done
+CMDLINE+="$0"
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -31,13 +49,27 @@ PROFILE_DURATION="${PROFILE_DURATION:-10}"
 CONNS="${CONNS:-50}"
 FREQ="${FREQ:-1999}"
 PROFILER="${PROFILER:-auto}"
-OUT="${OUT:-$BENCH_DIR/results/profile.md}"
+PROTO="${PROTO:-h1}"
+case $PROTO in
+  h1) OUT="${OUT:-$BENCH_DIR/results/profile.md}" ;;
+  h2c)
+    # HTTP/2 is counted with callgrind only (the perf profile drives wrk, HTTP/1.1).
+    [[ $PROFILER == perf ]] && die "PROTO=h2c: callgrind only (the perf profile is HTTP/1.1)"
+    PROFILER=callgrind
+    H2_WARMUP="${H2_WARMUP:-2000}" H2_REQUESTS="${H2_REQUESTS:-20000}"
+    H2_CONNS="${H2_CONNS:-10}" H2_STREAMS="${H2_STREAMS:-10}"
+    NGINX_H2C_PORT=$((PORT_BASE + 7))   # NGINX 1.22: h2c with prior knowledge needs its own `listen ... http2`
+    ALL_PORTS+=("$NGINX_H2C_PORT")
+    OUT="${OUT:-$BENCH_DIR/results/profile-h2.md}" ;;
+  *) die "PROTO=$PROTO: h1 or h2c" ;;
+esac
 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 need_tools nginx:nginx wrk:wrk curl:curl python3:python3 ss:iproute2 pgrep:procps
 if [[ $PROFILER != callgrind ]]; then need_tools perf:linux-perf; fi
+if [[ $PROTO == h2c ]]; then need_tools h2load:nghttp2-client; fi
 [[ "${SKIP_BUILD:-0}" == 1 ]] || build_strangler
 [[ -x "$STRANGLER_BIN" ]] || die "$STRANGLER_BIN missing (unset SKIP_BUILD)"
 check_ports_free
@@ -76,23 +108,58 @@ if [[ $PROFILER == callgrind ]]; then
   # /shadowed they would just proxy it, with nothing to compare.
   [[ $TARGET_PATH == /api/item ]] && COMPARE="${COMPARE:-1}" || COMPARE=0
   [[ $COMPARE == 1 ]] && need_tools haproxy:haproxy
-  # cg_run NAME URL cmd...: run cmd under callgrind, warm it up, count the
-  # instructions of a PROFILE_DURATION wrk run only (counters zeroed before,
-  # dumped after: startup and shutdown left out). Sets CG_REQ, CG_RPS, CG_IR.
+  # cg_load LABEL URL warm|count: one load run, printed as run_wrk's line
+  # (requests duration rps p50 p99 non2xx sockerr ...). h1: wrk -t1 -c10, 2 s to
+  # warm up, PROFILE_DURATION s to count. h2c: h2load -t1 over H2_CONNS
+  # connections of H2_STREAMS concurrent streams, H2_WARMUP or H2_REQUESTS
+  # requests; "requests" are h2load's succeeded ones, sockerr its failed +
+  # errored + timed out (no latencies: 0 0).
+  cg_load() {
+    local label="$1" url="$2" phase="$3" n out
+    if [[ $PROTO == h1 ]]; then
+      if [[ $phase == warm ]]; then run_wrk "$label" 10 2 "$url"; else run_wrk "$label" 10 "$PROFILE_DURATION" "$url"; fi
+      return
+    fi
+    if [[ $phase == warm ]]; then n=$H2_WARMUP; else n=$H2_REQUESTS; fi
+    out="$TMP/logs/h2load-$label.txt"
+    pin "$CLIENT_CPU" timeout 1200 h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" -n"$n" "$url" >"$out" 2>&1 \
+      || log "h2load exited non-zero for $label: $(tail -n 3 "$out")"
+    awk '
+      /^finished in/ { d = $3; sub(/,$/, "", d)
+        if (d ~ /us$/) { sub(/us$/, "", d); d /= 1e6 } else if (d ~ /ms$/) { sub(/ms$/, "", d); d /= 1e3 } else sub(/s$/, "", d) }
+      /^requests:/ { ok = $8; bad = $10 + $12 + $14 }
+      /^status codes:/ { s2 = $3 }
+      END { printf "%d %.2f %.0f 0 0 %d %d\n", ok, d, (d > 0 ? ok / d : 0), ok - s2, bad }' "$out"
+  }
+  # cg_run NAME URL LOAD_URL cmd...: run cmd under callgrind, wait until URL
+  # answers, warm it up, count the instructions of one load run on LOAD_URL only
+  # (counters zeroed before, dumped after: startup and shutdown left out).
+  # Sets CG_REQ, CG_RPS, CG_NON2XX, CG_ERR, CG_IR, CG_I1, CG_D1, and CG_UPCONN:
+  # the connections the origin accepted meanwhile (its stub_status; the second
+  # reading's own connection taken off).
   cg_run() {
-    local name="$1" url="$2" pid line
-    shift 2
+    local name="$1" url="$2" load_url="$3" pid line a0 a1
+    shift 3
     pid=$(start_bg "cg-$name" "$PROXY_CPU" env RUST_LOG=warn valgrind --tool=callgrind \
       --cache-sim=yes --callgrind-out-file="$TMP/callgrind.$name.out" "$@")
     PIDS+=("$pid")
     wait_http "$url" 120 || die "$name under valgrind did not start: $(tail "$TMP/logs/cg-$name.out")"
-    run_wrk "cg-$name-warm" 10 2 "$url" >/dev/null
+    cg_load "cg-$name-warm" "$load_url" warm >/dev/null
+    # h2load closes its connections as it exits: let the proxy (slowed by
+    # valgrind) finish the warm-up's before the zero, and the counted run's
+    # before the dump, so that the count has exactly one run's connections.
+    if [[ $PROTO == h2c ]]; then sleep 2; fi
+    read -r _ a0 _ < <(stub_status "$ORIGIN_PORT")
     callgrind_control -z "$pid" >/dev/null || die "callgrind_control could not zero $name's counters"
-    line=$(run_wrk "cg-$name" 10 "$PROFILE_DURATION" "$url")
+    line=$(cg_load "cg-$name" "$load_url" count)
+    if [[ $PROTO == h2c ]]; then sleep 2; fi
     callgrind_control -d "$pid" >/dev/null || die "callgrind_control could not dump $name's counters"
+    read -r _ a1 _ < <(stub_status "$ORIGIN_PORT")
+    CG_UPCONN=$((a1 - a0 - 1))
     kill -TERM "$pid"
     for _ in $(seq 300); do alive "$pid" || break; sleep 0.1; done
-    read -r CG_REQ _ CG_RPS _ <<<"$line"
+    read -r CG_REQ _ CG_RPS _ _ CG_NON2XX CG_ERR _ <<<"$line"
+    ((CG_NON2XX + CG_ERR == 0)) || log "$name: $CG_NON2XX non-2xx answers, $CG_ERR failed requests in the counted run"
     # The dump's event totals, by name: Ir, and the simulated L1 misses
     # (instruction; data read + write).
     read -r CG_IR CG_I1 CG_D1 < <(awk '
@@ -102,40 +169,151 @@ if [[ $PROFILER == callgrind ]]; then
   }
   per_req() { ((${1:-0} > 0)) && echo $((${2:-0} / $1)) || echo "n/a"; }
   row() { echo "| $1 | $CG_REQ | $(per_req "$CG_REQ" "$CG_IR") | $(per_req "$CG_REQ" "$CG_I1") | $(per_req "$CG_REQ" "$CG_D1") |"; }
-  log "callgrind: strangler under valgrind (~50x slower), wrk -c10 for ${PROFILE_DURATION}s"
-  cg_run strangler "$URL" "$STRANGLER_BIN" run --config "$TMP/strangler/routes.yaml"
-  req=$CG_REQ rps=$CG_RPS
-  rows=("$(row strangler)")
+  rows=()
+  declare -A IR_PER_REQ=()
+  add_row() { # add_row LABEL: the last cg_run's row of the report (not in a subshell: h2c keeps IR_PER_REQ)
+    if [[ $PROTO == h1 ]]; then rows+=("$(row "$1")"); return; fi
+    IR_PER_REQ[$1]=$(per_req "$CG_REQ" "$CG_IR")
+    rows+=("| $1 | $CG_REQ | $((CG_NON2XX + CG_ERR)) | $CG_RPS | $CG_UPCONN | ${IR_PER_REQ[$1]} | $(per_req "$CG_REQ" "$CG_I1") | $(per_req "$CG_REQ" "$CG_D1") |")
+  }
+  ratio() { # ratio A B: A / B to 2 decimals, or n/a
+    awk -v a="${IR_PER_REQ[$1]:-n/a}" -v b="${IR_PER_REQ[$2]:-n/a}" \
+      'BEGIN { if (a ~ /^[0-9]+$/ && b ~ /^[0-9]+$/ && b > 0) printf "%.2f", a / b; else print "n/a" }'
+  }
+  if [[ $PROTO == h1 ]]; then
+    LOAD_DESC="wrk -c10 for ${PROFILE_DURATION}s"
+    NGINX_URL="http://127.0.0.1:$NGINX_PORT$TARGET_PATH" NGINX_CONF="$TMP/nginx-proxy.conf"
+  else
+    LOAD_DESC="h2load -c$H2_CONNS -m$H2_STREAMS, $H2_WARMUP requests to warm up, $H2_REQUESTS counted"
+    NGINX_URL="http://127.0.0.1:$NGINX_H2C_PORT$TARGET_PATH" NGINX_CONF="$TMP/nginx-proxy-h2c.conf"
+    # The proxy config of bench/run.sh plus one plain HTTP/2 port.
+    sed "s|^\( *listen 127.0.0.1:$NGINX_PORT backlog=4096;\)\$|&\n    listen 127.0.0.1:$NGINX_H2C_PORT http2;|" \
+      "$TMP/nginx-proxy.conf" >"$NGINX_CONF"
+    grep -q "listen 127.0.0.1:$NGINX_H2C_PORT http2;" "$NGINX_CONF" || die "could not add the http2 listen to $NGINX_CONF"
+  fi
+  log "callgrind: strangler under valgrind (~50x slower), $LOAD_DESC"
+  cg_run strangler "$URL" "$URL" "$STRANGLER_BIN" run --config "$TMP/strangler/routes.yaml"
+  req=$CG_REQ rps=$CG_RPS CG_IR_STRANGLER=$CG_IR
+  add_row strangler
   if [[ $COMPARE == 1 ]]; then
     log "callgrind: NGINX as the proxy (one process: master_process off)"
-    cg_run nginx "http://127.0.0.1:$NGINX_PORT$TARGET_PATH" \
-      nginx -p "$TMP" -e "$TMP/logs/cg-nginx.err" -c "$TMP/nginx-proxy.conf" -g 'daemon off; master_process off;'
-    rows+=("$(row NGINX)")
+    cg_run nginx "http://127.0.0.1:$NGINX_PORT$TARGET_PATH" "$NGINX_URL" \
+      nginx -p "$TMP" -e "$TMP/logs/cg-nginx.err" -c "$NGINX_CONF" -g 'daemon off; master_process off;'
+    add_row NGINX
     log "callgrind: HAProxy as the proxy"
-    cg_run haproxy "http://127.0.0.1:$HAPROXY_PORT$TARGET_PATH" haproxy -db -f "$TMP/haproxy.cfg"
-    rows+=("$(row HAProxy)")
+    cg_run haproxy "http://127.0.0.1:$HAPROXY_PORT$TARGET_PATH" "http://127.0.0.1:$HAPROXY_PORT$TARGET_PATH" \
+      haproxy -db -f "$TMP/haproxy.cfg"
+    add_row HAProxy
   fi
-  {
-    echo "# strangler request-path profile (callgrind)"
-    echo
-    echo "Commit \`$COMMIT\`, $(date -u +%Y-%m-%dT%H:%MZ). Each proxy under valgrind, alone on CPU $PROXY_CPU: a 2 s warm-up, then its counters zeroed, wrk -t1 -c10 ${PROFILE_DURATION}s on GET $TARGET_PATH, its counters dumped. strangler: $req requests ($rps req/s, slowed by valgrind)."
-    echo
-    echo "**User-space instructions per request** (the kernel's work is not counted: the perf profile shows the same syscalls per request for strangler and NGINX):"
-    echo
-    echo "| proxy | requests | instructions / request | L1i misses / request | L1d misses / request |"
-    echo "|---|---:|---:|---:|---:|"
-    printf '%s\n' "${rows[@]}"
-    echo
-    echo "L1 misses are valgrind's simulation ($(grep -a -m2 '^desc: [ID]1 cache' "$TMP/callgrind.strangler.out.1" | sed 's/^desc: //' | paste -sd';' | sed 's/;/; /')), not the CPU's counters: a guide to how much code and data a request touches, not a time."
-    echo
-    echo "strangler's instructions by function, inclusive (a dump taken mid-run gives callgrind_annotate no usable self costs: it puts them all on the bottom frame):"
-    echo
-    echo '```'
-    # sed reads to the end: `head` would end the pipe early and, under
-    # pipefail, the script with it.
-    callgrind_annotate --inclusive=yes --show=Ir "$TMP/callgrind.strangler.out.1" 2>/dev/null | sed -n 18,90p
-    echo '```'
-  } >"$OUT"
+  mkdir -p "$(dirname "$OUT")"
+  if [[ $PROTO == h1 ]]; then
+    {
+      echo "# strangler request-path profile (callgrind)"
+      echo
+      echo "Commit \`$COMMIT\`, $(date -u +%Y-%m-%dT%H:%MZ). Each proxy under valgrind, alone on CPU $PROXY_CPU: a 2 s warm-up, then its counters zeroed, wrk -t1 -c10 ${PROFILE_DURATION}s on GET $TARGET_PATH, its counters dumped. strangler: $req requests ($rps req/s, slowed by valgrind)."
+      echo
+      echo "**User-space instructions per request** (the kernel's work is not counted: the perf profile shows the same syscalls per request for strangler and NGINX):"
+      echo
+      echo "| proxy | requests | instructions / request | L1i misses / request | L1d misses / request |"
+      echo "|---|---:|---:|---:|---:|"
+      printf '%s\n' "${rows[@]}"
+      echo
+      echo "L1 misses are valgrind's simulation ($(grep -a -m2 '^desc: [ID]1 cache' "$TMP/callgrind.strangler.out.1" | sed 's/^desc: //' | paste -sd';' | sed 's/;/; /')), not the CPU's counters: a guide to how much code and data a request touches, not a time."
+      echo
+      echo "strangler's instructions by function, inclusive (a dump taken mid-run gives callgrind_annotate no usable self costs: it puts them all on the bottom frame):"
+      echo
+      echo '```'
+      # sed reads to the end: `head` would end the pipe early and, under
+      # pipefail, the script with it.
+      callgrind_annotate --inclusive=yes --show=Ir "$TMP/callgrind.strangler.out.1" 2>/dev/null | sed -n 18,90p
+      echo '```'
+    } >"$OUT"
+  else
+    {
+      echo "# strangler request-path profile, HTTP/2 cleartext (callgrind)"
+      echo
+      echo "Commit \`$COMMIT\`, $(date -u +%Y-%m-%dT%H:%MZ); strangler binary \`$STRANGLER_BIN\` (sha256 \`$(sha256sum "$STRANGLER_BIN" | cut -c1-12)\`)."
+      echo
+      echo "Command: \`$CMDLINE\`"
+      echo
+      echo "**Method.** GET $TARGET_PATH over HTTP/2 with prior knowledge, cleartext (h2c), to each proxy in turn; each forwards over HTTP/1.1 keep-alive to the NGINX origin (1 KiB JSON), as in \`bench/run.sh\`. Each proxy runs under \`valgrind --tool=callgrind --cache-sim=yes\`, alone on CPU $PROXY_CPU (h2load and the origin on CPU $CLIENT_CPU):"
+      echo
+      echo "1. warm-up: \`h2load -t1 -c$H2_CONNS -m$H2_STREAMS -n$H2_WARMUP http://127.0.0.1:PORT$TARGET_PATH\`, then 2 s for the proxy to finish with h2load's connections;"
+      echo "2. counters zeroed (\`callgrind_control -z\`);"
+      echo "3. counted run: \`h2load -t1 -c$H2_CONNS -m$H2_STREAMS -n$H2_REQUESTS http://127.0.0.1:PORT$TARGET_PATH\` ($H2_CONNS new connections, $H2_STREAMS concurrent streams each), then 2 s, so their closes are counted too;"
+      echo "4. counters dumped (\`callgrind_control -d\`): **instructions per request = the dump's total Ir / h2load's succeeded requests** (the connections' setup and teardown included, spread over the run's requests; startup and shutdown left out)."
+      echo
+      echo "strangler: \`workers: 1\`, RUST_LOG=warn (no access log), \`max_idle: 64\`; it detects the HTTP/2 preface on its plain listener. NGINX $(nginx -v 2>&1 | sed 's|^.*/||'): the proxy config of \`bench/run.sh\` (\`keepalive 64\`, one process: \`master_process off\`) plus \`listen 127.0.0.1:PORT http2;\` on a port of its own (NGINX cannot take h2c with prior knowledge and HTTP/1.1 on one port). HAProxy: the config of \`bench/run.sh\` unchanged; its HTTP frontend detects the HTTP/2 preface on the plain \`bind\` (as strangler does)."
+      echo
+      echo "**User-space instructions per h2c request** (the kernel's work is not counted):"
+      echo
+      echo "| proxy | requests (h2load succeeded) | failed or non-2xx | req/s under valgrind | new upstream connections | instructions / request | L1i misses / request | L1d misses / request |"
+      echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+      printf '%s\n' "${rows[@]}"
+      echo
+      if [[ $COMPARE == 1 ]]; then
+        echo "strangler / NGINX: **$(ratio strangler NGINX)**; strangler / HAProxy: **$(ratio strangler HAProxy)** (instructions per request)."
+        echo
+      fi
+      echo "New upstream connections: what the origin accepted between the zero and the dump (its stub_status); 0 means every request went over connections the proxy already had. The user-space work of opening and closing them is in the proxy's count: with $((H2_CONNS * H2_STREAMS)) streams in flight and at most 64 idle connections kept (\`keepalive 64\`, \`max_idle: 64\`), a proxy may open and close some."
+      echo
+      echo "L1 misses are valgrind's simulation ($(grep -a -m2 '^desc: [ID]1 cache' "$TMP/callgrind.strangler.out.1" | sed 's/^desc: //' | paste -sd';' | sed 's/;/; /')), not the CPU's counters: a guide to how much code and data a request touches, not a time."
+      echo
+      # Self costs: callgrind_annotate (3.19) adds the cost of a call whose count
+      # is 0 (made before the zero, its frame still on the stack: main, the
+      # runtime's loop) to the caller's *self* cost, so all of it lands on the
+      # bottom frame; counted as the call it is once its count is 1. Entries are
+      # summed by function name (code inlined from several source files is
+      # listed once per file).
+      sed 's/^calls=0 /calls=1 /' "$TMP/callgrind.strangler.out.1" >"$TMP/callgrind.strangler.self"
+      callgrind_annotate --show=Ir --threshold=100 --auto=no "$TMP/callgrind.strangler.self" 2>/dev/null | awk '
+        /file:function/ { on = 1; next }
+        on && match($0, /^ *[0-9,]+ +\( *[0-9.]+%\) +/) {
+          ir = $1; gsub(/,/, "", ir)
+          fn = substr($0, RLENGTH + 1); sub(/ \[[^]]*\]$/, "", fn); sub(/^[^:]*:/, "", fn)
+          gsub(/::h[0-9a-f]{16}/, "", fn); cost[fn] += ir
+        }
+        END { for (f in cost) printf "%d\t%s\n", cost[f], f }' | sort -t"$(printf '\t')" -k1,1nr >"$TMP/strangler-self.tsv"
+      echo "**strangler's instructions per request by crate** (self costs, below):"
+      echo
+      echo "| group | instructions / request | % |"
+      echo "|---|---:|---:|"
+      # The crate of a function: the first path segment of its name, generic
+      # wrappers (`<T as Trait>`, `core::ptr::drop_in_place<T>`, slices) peeled off.
+      awk -F'\t' '
+        {
+          f = $2
+          while (sub(/^(<|\[|&mut |&|\*const |\*mut |dyn |core::ptr::drop_in_place<)/, "", f)) {}
+          split(f, a, "::"); c = a[1]
+          if (c ~ /^_*(mem(cpy|move|set|cmp)|bcmp)/) k = "libc memcpy / memmove / memset / memcmp"
+          else if (c ~ /^(_?mi_|_int_|__libc_(malloc|free|realloc|calloc)$|(malloc|free|realloc|calloc|cfree)$|__rust_)/) k = "allocator (mimalloc, __rust_alloc)"
+          else if (c == "h2") k = "h2 (HTTP/2 frames, HPACK, streams)"
+          else if (c ~ /^hyper(_util)?$/) k = "hyper"
+          else if (c == "http") k = "http (HeaderMap, Uri, …)"
+          else if (c == "httparse") k = "httparse"
+          else if (c == "bytes") k = "bytes"
+          else if (c ~ /^tokio/) k = "tokio"
+          else if (c ~ /^strangler/) k = "strangler (src/ and wire/)"
+          else if (c ~ /^(core|alloc|std)$/) k = "Rust core / alloc / std"
+          else k = "other (libc, syscall wrappers, other crates)"
+          sum[k] += $1
+        }
+        END { for (k in sum) printf "%d\t%s\n", sum[k], k }' "$TMP/strangler-self.tsv" | sort -t"$(printf '\t')" -k1,1nr |
+        awk -F'\t' -v n="$req" -v total="$CG_IR_STRANGLER" '
+          { printf "| %s | %.0f | %.1f |\n", $2, (n > 0 ? $1 / n : 0), (total > 0 ? 100 * $1 / total : 0) }'
+      echo
+      echo "A function counts for the crate its name starts with (\`<h2::proto::streams::streams::OpaqueStreamRef as core::ops::drop::Drop>::drop\` is h2's, \`hyper::proto::h2::server::H2Stream::poll2\` hyper's); code inlined into it counts for it."
+      echo
+      echo "**strangler's top 15 functions by self cost** (\`callgrind_annotate\` of the counted dump, exclusive Ir divided by its $req requests):"
+      echo
+      echo "| # | instructions / request | % of total | function |"
+      echo "|---:|---:|---:|---|"
+      awk -F'\t' -v n="$req" -v total="$CG_IR_STRANGLER" 'NR <= 15 {
+          f = $2; gsub(/\|/, "\\|", f)
+          printf "| %d | %.0f | %.2f | `%s` |\n", NR, (n > 0 ? $1 / n : 0), (total > 0 ? 100 * $1 / total : 0), f
+        }' "$TMP/strangler-self.tsv"
+    } >"$OUT"
+  fi
   cat "$OUT"
   exit 0
 fi
