@@ -13,7 +13,10 @@
 #
 # With callgrind it reports the user-space instructions per request of
 # strangler, NGINX and HAProxy (counted over one wrk run each, startup left
-# out): unlike time, a count the machine's load does not move.
+# out): unlike time, a count the machine's load does not move. NGINX is counted
+# twice over HTTP/1.1: with the proxy config of bench/run.sh, and as "NGINX,
+# same fields", that config also setting the fields strangler sets by default
+# (X-Request-Id both ways, X-Forwarded-For/Proto/Host).
 #
 #     PROFILER=callgrind OUT=/tmp/plain.md bench/profile.sh
 #     PROFILER=callgrind TARGET_PATH=/shadowed/item OUT=/tmp/shadowed.md bench/profile.sh
@@ -35,7 +38,7 @@
 #              OUT=bench/results/profile.md (h2c: bench/results/profile-h2.md)
 set -euo pipefail
 
-# The command as given (the variables set for it), for the h2c report.
+# The command as given (the variables set for it), for the callgrind reports.
 CMDLINE=""
 for v in PROTO PROFILER COMPARE TARGET_PATH H2_WARMUP H2_REQUESTS H2_CONNS H2_STREAMS \
   SKIP_BUILD STRANGLER_BIN BENCH_PORT_BASE PIN KEEP_TMP TMP_PREFIX OUT; do
@@ -183,6 +186,40 @@ if [[ $PROFILER == callgrind ]]; then
   if [[ $PROTO == h1 ]]; then
     LOAD_DESC="wrk -c10 for ${PROFILE_DURATION}s"
     NGINX_URL="http://127.0.0.1:$NGINX_PORT$TARGET_PATH" NGINX_CONF="$TMP/nginx-proxy.conf"
+    # "NGINX, same fields": the proxy config of bench/run.sh, its `location /`
+    # doing per request the header work strangler does by default
+    # (src/headers.rs, src/request_id.rs; no trusted_proxies): X-Request-Id,
+    # the client's when sane (1-128 visible ASCII) else a new one ($request_id:
+    # 32 hex digits, not a UUID), sent upstream and returned on the answer;
+    # X-Forwarded-For (the peer: the client's is not trusted), -Proto, -Host set;
+    # the client's Forwarded and X-Real-IP dropped, with the hop-by-hop fields
+    # NGINX does not drop itself (static empty values: no work per request).
+    NGINX_SAME_CONF="$TMP/nginx-proxy-same.conf"
+    awk '
+      /^http \{$/ { print
+        print "  map $http_x_request_id $rid {"
+        print "    \"\" $request_id;"
+        print "    \"~^[!-~]{1,128}$\" $http_x_request_id;"
+        print "    default $request_id;"
+        print "  }"
+        next }
+      /^    location \/ \{$/ { loc = 1 }
+      loc && /^      proxy_set_header X-Forwarded-For / { done++
+        print "      proxy_set_header X-Forwarded-For $remote_addr;"
+        print "      proxy_set_header X-Forwarded-Proto $scheme;"
+        print "      proxy_set_header X-Forwarded-Host $http_host;"
+        print "      proxy_set_header X-Request-Id $rid;"
+        print "      proxy_set_header Forwarded \"\";"
+        print "      proxy_set_header X-Real-IP \"\";"
+        print "      proxy_set_header Proxy-Connection \"\";"
+        print "      proxy_set_header Trailer \"\";"
+        print "      proxy_set_header HTTP2-Settings \"\";"
+        print "      add_header X-Request-Id $rid always;"
+        next }
+      loc && /^    \}$/ { loc = 0 }
+      { print }
+      END { exit done == 1 ? 0 : 1 }' "$NGINX_CONF" >"$NGINX_SAME_CONF" \
+      || die "could not make $NGINX_SAME_CONF from $NGINX_CONF (its \`location /\` changed?)"
   else
     LOAD_DESC="h2load -c$H2_CONNS -m$H2_STREAMS, $H2_WARMUP requests to warm up, $H2_REQUESTS counted"
     NGINX_URL="http://127.0.0.1:$NGINX_H2C_PORT$TARGET_PATH" NGINX_CONF="$TMP/nginx-proxy-h2c.conf"
@@ -200,6 +237,17 @@ if [[ $PROFILER == callgrind ]]; then
     cg_run nginx "http://127.0.0.1:$NGINX_PORT$TARGET_PATH" "$NGINX_URL" \
       nginx -p "$TMP" -e "$TMP/logs/cg-nginx.err" -c "$NGINX_CONF" -g 'daemon off; master_process off;'
     add_row NGINX
+    if [[ $PROTO == h1 ]]; then
+      log "callgrind: NGINX, same fields (X-Request-Id, X-Forwarded-For/Proto/Host as strangler sets them)"
+      cg_run nginx-same "http://127.0.0.1:$NGINX_PORT$TARGET_PATH" "$NGINX_URL" \
+        nginx -p "$TMP" -e "$TMP/logs/cg-nginx-same.err" -c "$NGINX_SAME_CONF" -g 'daemon off; master_process off;'
+      add_row "NGINX, same fields"
+      # Of that, OpenSSL's RAND_bytes (inclusive), behind $request_id. awk reads
+      # to the end: an early exit would end the pipe and, under pipefail, the script.
+      SAME_RAND=$(callgrind_annotate --inclusive=yes --show=Ir --threshold=100 --auto=no \
+        "$TMP/callgrind.nginx-same.out.1" 2>/dev/null | awk -v n="$CG_REQ" '
+          !done && /:RAND_bytes \[/ { ir = $1; gsub(/,/, "", ir); if (n > 0) printf "%.0f", ir / n; done = 1 }')
+    fi
     log "callgrind: HAProxy as the proxy"
     cg_run haproxy "http://127.0.0.1:$HAPROXY_PORT$TARGET_PATH" "http://127.0.0.1:$HAPROXY_PORT$TARGET_PATH" \
       haproxy -db -f "$TMP/haproxy.cfg"
@@ -212,12 +260,18 @@ if [[ $PROFILER == callgrind ]]; then
       echo
       echo "Commit \`$COMMIT\`, $(date -u +%Y-%m-%dT%H:%MZ). Each proxy under valgrind, alone on CPU $PROXY_CPU: a 2 s warm-up, then its counters zeroed, wrk -t1 -c10 ${PROFILE_DURATION}s on GET $TARGET_PATH, its counters dumped. strangler: $req requests ($rps req/s, slowed by valgrind)."
       echo
+      echo "Command: \`$CMDLINE\`"
+      echo
       echo "**User-space instructions per request** (the kernel's work is not counted: the perf profile shows the same syscalls per request for strangler and NGINX):"
       echo
       echo "| proxy | requests | instructions / request | L1i misses / request | L1d misses / request |"
       echo "|---|---:|---:|---:|---:|"
       printf '%s\n' "${rows[@]}"
       echo
+      if [[ $COMPARE == 1 ]]; then
+        echo "**NGINX** $(nginx -v 2>&1 | sed 's|^.*/||'): the proxy config of \`bench/run.sh\` (one process: \`master_process off\`; \`keepalive 64\`), which sets X-Forwarded-For only (\`\$proxy_add_x_forwarded_for\`): the baseline. **NGINX, same fields**: that config, its \`location /\` doing per request the header work strangler does by default (no \`trusted_proxies\`): X-Request-Id, the client's when it is 1-128 visible ASCII (a \`map\`), else NGINX's \`\$request_id\` (32 hex digits from OpenSSL's \`RAND_bytes\`, not a v4 UUID as strangler's), sent upstream (\`proxy_set_header\`) and returned on the answer (\`add_header ... always\`); X-Forwarded-For set to the peer (\`\$remote_addr\`: the client's is not trusted), X-Forwarded-Proto \`\$scheme\`, X-Forwarded-Host the client's Host (\`\$http_host\`); the client's Forwarded and X-Real-IP dropped (NGINX drops the hop-by-hop fields itself). RAND_bytes alone is ${SAME_RAND:-n/a} of its instructions per request (strangler draws its ids from a per-thread wyrand generator, not a cryptographic one). Neither NGINX row keeps per-route metrics: strangler's count includes its request counter and latency histogram and its circuit breaker's accounting. No access log anywhere (NGINX \`access_log off\`, strangler RUST_LOG=warn)."
+        echo
+      fi
       echo "L1 misses are valgrind's simulation ($(grep -a -m2 '^desc: [ID]1 cache' "$TMP/callgrind.strangler.out.1" | sed 's/^desc: //' | paste -sd';' | sed 's/;/; /')), not the CPU's counters: a guide to how much code and data a request touches, not a time."
       echo
       echo "strangler's instructions by function, inclusive (a dump taken mid-run gives callgrind_annotate no usable self costs: it puts them all on the bottom frame):"
