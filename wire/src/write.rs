@@ -1,7 +1,9 @@
 //! Writing to a connection: a response (head framed from the body's size,
 //! `Connection: close` when asked), and any body, framed as its head said.
-//! What is ready is gathered into one write (head included); what is not
-//! yet ready is waited for only after flushing what is gathered.
+//! What is ready is gathered into one write (head included; a body's lone
+//! chunk is gathered from where it is, not copied, when the writer takes
+//! several buffers at once); what is not yet ready is waited for only after
+//! flushing what is gathered.
 
 use std::future::poll_fn;
 use std::io;
@@ -51,15 +53,17 @@ where
     let mut body = pin!(body);
     let mut sent = 0u64;
     let mut trailers = None;
+    // A chunk that fits is held, not copied behind `out`, while it is the
+    // only one: it then goes out with the head in one gathering write. A
+    // second chunk, or a writer that cannot gather, copies it after all.
+    let gathers = wr.is_write_vectored() && framing != Framing::Chunked;
+    let mut held: Option<bytes::Bytes> = None;
     loop {
         // Take what is ready; flush before waiting for more.
         let frame = match poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await {
             Poll::Ready(f) => f,
             Poll::Pending => {
-                if !out.is_empty() {
-                    wr.write_all(out).await?;
-                    out.clear();
-                }
+                flush(wr, out, held.take()).await?;
                 body.frame().await
             }
         };
@@ -82,6 +86,9 @@ where
                 "the body is longer than its length",
             ))));
         }
+        if let Some(h) = held.take() {
+            out.extend_from_slice(&h);
+        }
         if framing == Framing::Chunked {
             encode::chunk_header(out, data.len());
         }
@@ -89,6 +96,8 @@ where
             wr.write_all(out).await?;
             out.clear();
             wr.write_all(&data).await?;
+        } else if gathers {
+            held = Some(data);
         } else {
             out.extend_from_slice(&data);
         }
@@ -106,10 +115,34 @@ where
         }
         out.extend_from_slice(b"\r\n");
     }
-    if !out.is_empty() {
-        wr.write_all(out).await?;
-        out.clear();
+    Ok(flush(wr, out, held).await?)
+}
+
+/// Write `out`, then `held` (gathered into one write where the writer
+/// takes several buffers at once), and empty `out`.
+async fn flush<W>(wr: &mut W, out: &mut Vec<u8>, held: Option<bytes::Bytes>) -> io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+{
+    let mut b: &[u8] = held.as_deref().unwrap_or_default();
+    let mut a: &[u8] = out;
+    while !a.is_empty() && !b.is_empty() {
+        let n = wr
+            .write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)])
+            .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        if n >= a.len() {
+            b = &b[n - a.len()..];
+            a = &[];
+        } else {
+            a = &a[n..];
+        }
     }
+    wr.write_all(a).await?;
+    wr.write_all(b).await?;
+    out.clear();
     Ok(())
 }
 
@@ -206,6 +239,8 @@ pub async fn write_response<W: AsyncWrite + Unpin>(
         Persist::Default
     };
     let mut out = Vec::with_capacity(match framing {
+        // The body is gathered from where it is (see `body`).
+        Framing::Length(_) if wr.is_write_vectored() => 512,
         Framing::Length(n) if n <= WRITE_CHUNK as u64 => 512 + n as usize,
         _ => 1024,
     });

@@ -176,3 +176,132 @@ async fn a_body_that_fails_fails_the_write() {
         "{e}"
     );
 }
+
+/// A sink that takes at most `max` bytes a write, from several buffers at
+/// once when `gathers` (as a socket's `writev` may stop anywhere).
+struct Trickle {
+    out: Vec<u8>,
+    max: usize,
+    gathers: bool,
+}
+
+impl tokio::io::AsyncWrite for Trickle {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let n = buf.len().min(self.max);
+        self.out.extend_from_slice(&buf[..n]);
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        if !self.gathers {
+            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
+            return self.poll_write(cx, first);
+        }
+        let mut n = 0;
+        for b in bufs {
+            let take = b.len().min(self.max - n);
+            self.out.extend_from_slice(&b[..take]);
+            n += take;
+            if n == self.max {
+                break;
+            }
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.gathers
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A body of `pieces` that declares its length, and is not ready once
+/// before each piece after the first when `waits` (the writer then sends
+/// what it gathered before waiting).
+struct Declared {
+    pieces: VecDeque<&'static str>,
+    len: u64,
+    waits: bool,
+    ready: bool,
+}
+
+impl Body for Declared {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.waits && !std::mem::replace(&mut self.ready, false) {
+            self.ready = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let piece = self.pieces.pop_front();
+        if let Some(p) = piece {
+            self.len -= p.len() as u64;
+        }
+        Poll::Ready(piece.map(|p| Ok(Frame::data(Bytes::from(p)))))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.len)
+    }
+}
+
+#[tokio::test]
+async fn writes_that_take_a_few_bytes_at_a_time_lose_nothing() {
+    const HEAD: &str = "HTTP/1.1 200 OK\r\nx-request-id: abc\r\ncontent-length: 11\r\n\r\n";
+    for pieces in [
+        &["hello world"][..],
+        &["hello", " ", "world"],
+        &["", "hello world"],
+    ] {
+        for waits in [false, true] {
+            for (max, gathers) in [(3, true), (3, false), (1, true), (64, true), (70, true)] {
+                let body = Declared {
+                    pieces: pieces.iter().copied().collect(),
+                    len: 11,
+                    waits,
+                    ready: true,
+                };
+                let mut sink = Trickle {
+                    out: Vec::new(),
+                    max,
+                    gathers,
+                };
+                let id = HeaderName::from_static("x-request-id");
+                let added = [(&id, HeaderValue::from_static("abc"))];
+                let how = How {
+                    is_head: false,
+                    version: Version::HTTP_11,
+                    close: false,
+                };
+                let reuse =
+                    write_response(&mut sink, Response::new(body.boxed()), None, &[&added], how)
+                        .await
+                        .unwrap();
+                let got = String::from_utf8(sink.out).unwrap();
+                let case = format!("{pieces:?} waits={waits} max={max} gathers={gathers}");
+                assert_eq!(got, format!("{HEAD}hello world"), "{case}");
+                assert!(reuse, "{case}");
+            }
+        }
+    }
+}
