@@ -64,8 +64,11 @@ fn fresh() -> HeaderValue {
         text[at] = hi;
         text[at + 1] = lo;
     }
+    // One allocation, shared by every clone (the id goes upstream, into the
+    // log and back to the client); a copied slice would be reallocated as
+    // shared at its first clone.
     // SAFETY: hex digits and `-` only: visible ASCII, a valid field value.
-    unsafe { HeaderValue::from_maybe_shared_unchecked(Bytes::copy_from_slice(&text)) }
+    unsafe { HeaderValue::from_maybe_shared_unchecked(Bytes::from_owner(text)) }
 }
 
 #[cfg(test)]

@@ -78,7 +78,9 @@ pub struct Pool {
     authority: String,
     connect_timeout: Duration,
     max_idle: usize,
-    /// Oldest first: checkout takes the newest, expiry drops the oldest.
+    /// Oldest first, each with the instant it expires (compared, not
+    /// subtracted, on every checkout): checkout takes the newest, expiry
+    /// drops the oldest.
     idle: Mutex<VecDeque<(Connection, Instant)>>,
 }
 
@@ -96,8 +98,8 @@ impl Pool {
 
     fn checkout(&self, now: Instant) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some((conn, since)) = idle.pop_back() {
-            if now.saturating_duration_since(since) < POOL_IDLE_TIMEOUT && alive(&conn) {
+        while let Some((conn, expires)) = idle.pop_back() {
+            if now < expires && alive(&conn) {
                 return Some(conn);
             }
             conn.close();
@@ -109,16 +111,14 @@ impl Pool {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         // Checkout takes the newest; the oldest, at the front, would wait
         // there for ever (holding a socket the upstream may have closed).
-        while idle
-            .front()
-            .is_some_and(|(_, t)| since.saturating_duration_since(*t) >= POOL_IDLE_TIMEOUT)
-        {
+        while idle.front().is_some_and(|(_, expires)| *expires <= since) {
             if let Some((old, _)) = idle.pop_front() {
                 old.close();
             }
         }
         if idle.len() < self.max_idle {
-            idle.push_back((conn, since));
+            let expires = since.checked_add(POOL_IDLE_TIMEOUT).unwrap_or(since);
+            idle.push_back((conn, expires));
         } else {
             conn.close();
         }

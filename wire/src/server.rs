@@ -366,7 +366,12 @@ async fn read_fresh<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> io:
         let mut rb = ReadBuf::uninit(&mut stack);
         match Pin::new(&mut *rd).poll_read(cx, &mut rb) {
             Poll::Ready(Ok(())) => {
-                buf.extend_from_slice(rb.filled());
+                if buf.capacity() == 0 {
+                    // Allocated at the size read, without growing an empty buffer.
+                    *buf = BytesMut::from(rb.filled());
+                } else {
+                    buf.extend_from_slice(rb.filled());
+                }
                 Poll::Ready(Ok(rb.filled().len()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
