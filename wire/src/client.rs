@@ -218,7 +218,15 @@ impl Pool {
         // The connection's own timer, moved forward: no timer registration.
         // With a body to upload it is not polled until the upload is done:
         // `timeout` measures the upstream, not a slow client's upload.
-        timer.as_mut().reset(at.deadline);
+        // Moved only when it would fire early or too late (requests may
+        // have different timeouts: routes, gRPC deadlines), and then a
+        // little late ([`late_by`]): the requests that follow on this
+        // connection find it in range and leave it (a comparison, not a
+        // timer update).
+        let late = (at.deadline.checked_add(late_by(at.timeout))).unwrap_or(at.deadline);
+        if !(at.deadline..=late).contains(&timer.deadline()) {
+            timer.as_mut().reset(late);
+        }
         let (resp_head, wr, upload) = {
             let mut upload: Option<Upload> = None;
             let mut wr = match body {
@@ -314,6 +322,13 @@ struct Stamp {
     timeout: Duration,
     /// The answer's fields may pass raw.
     pass: bool,
+}
+
+/// How late an upstream's timeout may fire, so that a connection's timer
+/// is moved once in a while rather than for every request: 1/32 of it,
+/// at most a second.
+fn late_by(timeout: Duration) -> Duration {
+    (timeout / 32).min(Duration::from_secs(1))
 }
 
 /// Whether an idle pooled connection is still usable.

@@ -114,3 +114,48 @@ fn idempotent_methods_follow_rfc_9110() {
         assert!(!strangler_wire::idempotent(&m), "{m}");
     }
 }
+
+/// A server that answers its connection's first request at once and
+/// never answers the second.
+async fn answers_once() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let _ = read_request(&mut s).await;
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        let _ = read_request(&mut s).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_reused_connection_times_out_by_each_request_s_own_timeout() {
+    // The connection's timer was set for a long first timeout; the second
+    // request's short one must still hold, and not fire before its time.
+    for (first, second) in [(20_000, 300), (300, 300)] {
+        let addr = answers_once().await;
+        let pool = Pool::new(&addr.to_string(), Duration::from_secs(2), 4);
+        let req = Request::builder().uri("/one").body(empty()).unwrap();
+        let resp = pool
+            .send(req, &[], Duration::from_millis(first), false)
+            .await
+            .unwrap();
+        resp.into_body().collect().await.unwrap();
+        let req = Request::builder().uri("/two").body(empty()).unwrap();
+        let started = std::time::Instant::now();
+        let got = pool
+            .send(req, &[], Duration::from_millis(second), false)
+            .await;
+        let took = started.elapsed();
+        assert!(matches!(got, Err(SendError::Timeout)), "{:?}", got.err());
+        assert!(took >= Duration::from_millis(second), "early: {took:?}");
+        assert!(
+            took < Duration::from_secs(10),
+            "the first timeout held: {took:?}"
+        );
+    }
+}
