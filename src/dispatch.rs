@@ -74,11 +74,13 @@ impl<'a> Outgoing<'a> {
             None => up.uri_for(self.path, self.query)?,
         };
         *req.version_mut() = Version::HTTP_11;
-        *req.headers_mut() = if last {
-            std::mem::take(&mut self.headers)
+        if last {
+            // Swapped: the request's own empty map is the one left behind
+            // (none made, none dropped here).
+            std::mem::swap(req.headers_mut(), &mut self.headers);
         } else {
-            self.headers.clone()
-        };
+            *req.headers_mut() = self.headers.clone();
+        }
         Ok(req)
     }
 }
