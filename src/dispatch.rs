@@ -31,7 +31,9 @@ pub struct Outgoing<'a> {
     pub method: Method,
     pub path: &'a str,
     pub query: Option<&'a str>,
-    pub headers: HeaderMap,
+    /// The request's own map, made ready in place (`admit::headers`); the
+    /// last try swaps it into the request that leaves.
+    pub headers: &'a mut HeaderMap,
     /// The fields the proxy sets (X-Forwarded-*, X-Request-Id).
     pub added: crate::headers::Added,
 }
@@ -41,20 +43,21 @@ impl<'a> Outgoing<'a> {
     /// `parts.uri`'s; when normalizing changed nothing, the client's path
     /// and query go on as they are (no string built).
     pub fn new(
-        parts: &'a http::request::Parts,
+        method: &Method,
+        uri: &'a http::Uri,
         path: &'a std::borrow::Cow<'a, str>,
-        headers: HeaderMap,
+        headers: &'a mut HeaderMap,
         added: crate::headers::Added,
     ) -> Self {
         let original = match path {
-            std::borrow::Cow::Borrowed(_) => parts.uri.path_and_query().cloned(),
+            std::borrow::Cow::Borrowed(_) => uri.path_and_query().cloned(),
             std::borrow::Cow::Owned(_) => None,
         };
         Outgoing {
             original,
-            method: parts.method.clone(),
+            method: method.clone(),
             path,
-            query: parts.uri.query(),
+            query: uri.query(),
             headers,
             added,
         }
@@ -77,7 +80,7 @@ impl<'a> Outgoing<'a> {
         if last {
             // Swapped: the request's own empty map is the one left behind
             // (none made, none dropped here).
-            std::mem::swap(req.headers_mut(), &mut self.headers);
+            std::mem::swap(req.headers_mut(), self.headers);
         } else {
             *req.headers_mut() = self.headers.clone();
         }
@@ -175,7 +178,7 @@ impl<'a> Call<'a> {
             .filter(|_| idempotent(&self.outgoing.method) && self.body.replayable());
         let attempts = retry.map_or(1, |r| r.attempts.0);
         if served.grpc {
-            self.deadline = crate::grpc::timeout(&self.outgoing.headers);
+            self.deadline = crate::grpc::timeout(self.outgoing.headers);
         }
         up.budget.record_request(Instant::now());
         let mut attempt = 1;

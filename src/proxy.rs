@@ -211,11 +211,11 @@ where
     // Only a POST can be a gRPC call: other requests pay no header lookup.
     served.grpc = parts.method == Method::POST && crate::grpc::is_grpc(&parts.headers);
     let picked = admit::pick(route, &parts, conn, served);
-    let headers = std::mem::take(&mut parts.headers);
     let mut token = None;
     let from_target = parts.uri.authority().is_some();
-    let (mut headers, added) = admit::headers(
-        headers,
+    // In place: the request's own map is the one that leaves (see `Outgoing`).
+    let added = admit::headers(
+        &mut parts.headers,
         snap,
         conn,
         &authority,
@@ -234,7 +234,7 @@ where
                 method: &parts.method,
                 path: &normalized,
                 query: parts.uri.query(),
-                headers,
+                headers: std::mem::take(&mut parts.headers),
                 added,
             };
             // Boxed, like the other rare paths.
@@ -242,9 +242,9 @@ where
         }
     }
     let Some(picked) = picked else {
-        added.insert_into(&mut headers);
+        added.insert_into(&mut parts.headers);
         // Boxed, like the other rare paths: the common request's future stays small.
-        return Box::pin(compose(snap, route, &captures, &headers, served)).await;
+        return Box::pin(compose(snap, route, &captures, &parts.headers, served)).await;
     };
 
     // 2. prepare the body
@@ -265,12 +265,18 @@ where
     // 3. plan the shadow copy
     let named = Named::new(request_id, route, &parts.method, &normalized);
     let plan = shadow.map_or(ShadowPlan::None, |target| {
-        let original = Original::new(parts.uri.query(), &headers, &added, &body, fits);
+        let original = Original::new(parts.uri.query(), &parts.headers, &added, &body, fits);
         shadowing::plan(&state.shadow_log, snap, target, &named, &original)
     });
 
     // 4. dispatch
-    let outgoing = Outgoing::new(&parts, &normalized, headers, added);
+    let outgoing = Outgoing::new(
+        &parts.method,
+        &parts.uri,
+        &normalized,
+        &mut parts.headers,
+        added,
+    );
     // Only a shadow comparison needs the primary's own latency.
     let started = (!matches!(plan, ShadowPlan::None)).then(Instant::now);
     let metrics = &state.metrics;

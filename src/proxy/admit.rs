@@ -67,28 +67,29 @@ pub(super) fn pick(route: &Route, parts: &Parts, conn: Conn, served: &mut Served
     }
 }
 
-/// The headers the request leaves with (hop-by-hop and spoofable ones
-/// gone, Host the authority it was routed by), and the fields the proxy
-/// sets (`X-Forwarded-*`, `X-Request-Id`), kept apart until written.
+/// Make `h` the headers the request leaves with (hop-by-hop and spoofable
+/// ones gone, Host the authority it was routed by), in place; returned: the
+/// fields the proxy sets (`X-Forwarded-*`, `X-Request-Id`), kept apart
+/// until written.
 /// `upgrade`: the `Upgrade` value when `Connection` lists `upgrade`;
 /// `from_target`: the authority is the target's (absolute form, HTTP/2
 /// `:authority`), not the one Host field's.
 pub(super) fn headers(
-    mut h: HeaderMap,
+    h: &mut HeaderMap,
     snap: &Snapshot,
     conn: Conn,
     authority: &HeaderValue,
     request_id: &HeaderValue,
     upgrade: &mut Option<HeaderValue>,
     from_target: bool,
-) -> (HeaderMap, Added) {
+) -> Added {
     let trusted = snap
         .config
         .trusted_proxies
         .iter()
         .any(|n| n.contains(&conn.peer.ip()));
     let mut added = headers::prepare_request(
-        &mut h,
+        h,
         &Origin {
             peer: conn.peer.ip(),
             trusted,
@@ -99,11 +100,11 @@ pub(super) fn headers(
     );
     // Forward by the authority the request was routed by (absolute form, or
     // HTTP/2 `:authority`); an origin-form Host is already that value.
-    if from_target && headers::find(&h, &header::HOST).one() != Some(authority) {
+    if from_target && headers::find(h, &header::HOST).one() != Some(authority) {
         h.insert(header::HOST, authority.clone());
     }
     added.set(&X_REQUEST_ID, request_id.clone());
-    (h, added)
+    added
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {
