@@ -71,7 +71,7 @@ where
     let mut slot = Some(*req);
     let Handled {
         mut response,
-        request_id,
+        mut request_id,
         raw,
         ..
     } = answer(&mut slot, &state, &conn).await;
@@ -83,7 +83,6 @@ where
     // connection's dynamic table, evicting the fields that do repeat
     // (`server`, `content-type`…) and re-adding them after. Never indexed,
     // it is sent as a literal and the table keeps what is worth keeping.
-    let mut request_id = request_id;
     request_id.set_sensitive(true);
     response.headers_mut().insert(&X_REQUEST_ID, request_id);
     response
