@@ -376,3 +376,31 @@ async fn an_ip_address_as_sni_fills_no_log() {
     let noisy: Vec<_> = lines.iter().filter(|l| l.contains("SNI")).collect();
     assert!(noisy.is_empty(), "{noisy:#?}");
 }
+
+/// The harness's free ports are released before the binary binds them, so
+/// another test can take one in between: the binary then exits on the bind
+/// error and the harness starts it again on new ports (once seen as "timed
+/// out waiting for: the proxy to be ready" in a full run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_taken_before_start_up_is_replaced_by_the_harness() {
+    let up = upstream().spawn().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let tries = std::sync::atomic::AtomicUsize::new(0);
+    let p = spawn_binary(
+        |port, admin| {
+            let first = tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            let port = if first { taken_port } else { port };
+            let listen =
+                format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\n");
+            simple_config(&up.url()).replace("listen: 127.0.0.1:0\n", &listen)
+        },
+        Logs::Quiet,
+    )
+    .await;
+    assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_ne!(p.port, taken_port);
+    let r = send("GET", &p.url("/hello"), &[], "").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    drop(taken);
+}

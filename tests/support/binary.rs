@@ -1,11 +1,12 @@
 //! The `strangler` binary as a user runs it: `strangler [--log-format json]
 //! run --config routes.yaml` in a temp dir, on free loopback ports, ready
-//! when `/-/ready` says so. Killed on drop unless the test ended it.
+//! when `/-/ready` says so (started again on new ports if one was taken
+//! before it bound it). Killed on drop unless the test ended it.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
-use super::{eventually, try_send, PATIENCE};
+use super::{try_send, PATIENCE};
 
 pub struct Binary {
     pub port: u16,
@@ -32,44 +33,89 @@ pub enum Logs {
 }
 
 /// `config(port, admin)` is the routes.yaml.
-pub async fn spawn_binary(config: impl FnOnce(u16, u16) -> String, logs: Logs) -> Binary {
+pub async fn spawn_binary(config: impl Fn(u16, u16) -> String, logs: Logs) -> Binary {
     let dir = tempfile::tempdir().expect("tempdir");
     spawn_binary_in(dir, config, logs).await
 }
 
+/// Tries at taking a pair of free ports before the harness gives up.
+const ATTEMPTS: usize = 3;
+
 /// As [`spawn_binary`], in a dir the test prepared (a FIFO, certificates).
+///
+/// A port released by [`free_port`] can be taken by another test's
+/// outgoing connection before the binary binds it; the binary then exits
+/// with a bind error. That child is spawned again on new ports, up to
+/// [`ATTEMPTS`] times; any other early exit fails the test with its log.
 pub async fn spawn_binary_in(
-    dir: tempfile::TempDir,
-    config: impl FnOnce(u16, u16) -> String,
+    mut dir: tempfile::TempDir,
+    config: impl Fn(u16, u16) -> String,
     logs: Logs,
 ) -> Binary {
-    let (port, admin) = (free_port(), free_port());
-    std::fs::write(dir.path().join("routes.yaml"), config(port, admin)).expect("config");
+    for attempt in 1..=ATTEMPTS {
+        let (port, admin) = (free_port(), free_port());
+        std::fs::write(dir.path().join("routes.yaml"), config(port, admin)).expect("config");
+        let mut b = Binary {
+            port,
+            admin,
+            child: Some(spawn_child(&dir, logs)),
+            dir,
+        };
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let ready = try_send("GET", &b.admin_url("/-/ready"), &[], "").await;
+            if ready.is_ok_and(|r| r.status == 200) {
+                return b;
+            }
+            let child = b.child.as_mut().expect("running");
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = read_log(child, &b.dir);
+                let taken = log.contains("Address already in use") || log.contains("AddrInUse");
+                assert!(
+                    taken && attempt < ATTEMPTS,
+                    "strangler exited before ready ({status}) on ports {port}/{admin}: {log}"
+                );
+                b.child = None;
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out after {PATIENCE:?} waiting for: the proxy to be ready"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        dir = std::mem::replace(&mut b.dir, tempfile::tempdir().expect("tempdir"));
+    }
+    unreachable!("the last attempt returns or fails")
+}
+
+fn spawn_child(dir: &tempfile::TempDir, logs: Logs) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_strangler"));
     match logs {
-        Logs::Quiet => cmd.stderr(Stdio::null()),
-        Logs::Json => cmd.args(["--log-format", "json"]).stderr(Stdio::piped()),
+        // To a file when quiet (nothing reads it, so a pipe could fill
+        // up), so that an early exit can still say why.
+        Logs::Quiet => cmd.stderr(std::fs::File::create(quiet_log(dir)).expect("log")),
         Logs::Text => cmd.stderr(Stdio::piped()),
+        Logs::Json => cmd.args(["--log-format", "json"]).stderr(Stdio::piped()),
     };
     cmd.env("RUST_LOG", "info").env_remove("NO_COLOR");
-    let child = cmd
-        .args(["run", "--config"])
+    cmd.args(["run", "--config"])
         .arg(dir.path().join("routes.yaml"))
         .spawn()
-        .expect("spawn strangler");
-    let b = Binary {
-        port,
-        admin,
-        dir,
-        child: Some(child),
-    };
-    eventually(PATIENCE, "the proxy to be ready", || async {
-        try_send("GET", &b.admin_url("/-/ready"), &[], "")
-            .await
-            .is_ok_and(|r| r.status == 200)
-    })
-    .await;
-    b
+        .expect("spawn strangler")
+}
+
+fn quiet_log(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("stderr.log")
+}
+
+/// The whole log of a child that has exited.
+fn read_log(child: &mut Child, dir: &tempfile::TempDir) -> String {
+    let mut log = std::fs::read_to_string(quiet_log(dir)).unwrap_or_default();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut log);
+    }
+    log
 }
 
 impl Binary {
