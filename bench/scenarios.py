@@ -197,15 +197,36 @@ def tls(rows, fx):
       "h2load sends none). "
       f"HTTP/2: `h2load -t1 -c{c} -m{m} -D{fx.get('duration')} https://127.0.0.1:PORT/api/item` (ALPN h2; "
       "p50/p99 from its per-request log). Connections (and their handshakes) are made once, at the start.\n")
+    cover = fx.get("cover", "?")
+    w(f"HTTP/2 puts {int(c) * int(m)} requests in flight, so it runs twice: against the pair above, which keep at most "
+      f"64 idle upstream connections (`keepalive 64`, `max_idle: 64`), fewer than the load needs; and against a "
+      f"second pair whose cap covers it (`keepalive {cover}`, `max_idle: {cover}`), as an operator sizes it for this "
+      "load. Under the smaller cap both close connections the load needs again a moment later and open new ones; "
+      "the last table counts them (the origin's accepted connections during each run, over its requests).\n")
     o += pair_table(rows, [
         (f"HTTP/1.1 @{c} (wrk)", "strangler/h1", "nginx/h1", int(c), "strangler", "NGINX"),
         (f"HTTP/1.1 @{c} (h2load --h1)", "strangler/h1-h2load", "nginx/h1-h2load", int(c), "strangler", "NGINX"),
-        (f"HTTP/2 @{c}x{m}", "strangler/h2", "nginx/h2", int(c), "strangler", "NGINX"),
+        (f"HTTP/2 @{c}x{m}, idle cap {cover}", "strangler/h2-cover", "nginx/h2-cover", int(c), "strangler", "NGINX"),
+        (f"HTTP/2 @{c}x{m}, idle cap 64", "strangler/h2", "nginx/h2", int(c), "strangler", "NGINX"),
     ])
     o += target_table(rows, [("nginx/h1", f"NGINX, HTTP/1.1 @{c}"), ("strangler/h1", f"strangler, HTTP/1.1 @{c}"),
                              ("nginx/h1-h2load", f"NGINX, HTTP/1.1 @{c}, h2load --h1"),
                              ("strangler/h1-h2load", f"strangler, HTTP/1.1 @{c}, h2load --h1"),
-                             ("nginx/h2", f"NGINX, HTTP/2 @{c}x{m}"), ("strangler/h2", f"strangler, HTTP/2 @{c}x{m}")])
+                             ("nginx/h2-cover", f"NGINX, HTTP/2 @{c}x{m}, idle cap {cover}"),
+                             ("strangler/h2-cover", f"strangler, HTTP/2 @{c}x{m}, idle cap {cover}"),
+                             ("nginx/h2", f"NGINX, HTTP/2 @{c}x{m}, idle cap 64"),
+                             ("strangler/h2", f"strangler, HTTP/2 @{c}x{m}, idle cap 64")])
+    w("Upstream connections opened per request, HTTP/2 (all rounds):\n")
+    w("| idle cap | NGINX | strangler |")
+    w("|---|---:|---:|")
+    for key, label in (("h2-cover", str(cover)), ("h2", "64")):
+        cells = []
+        for t in ("nginx", "strangler"):
+            st = stat(rows, f"{t}/{key}", int(c))
+            cells.append("–" if not st or not st["requests"] else
+                         f"{st['extra_sum']('upconn') / st['requests']:.3f} ({st['extra_sum']('upconn'):,.0f})")
+        w(f"| {label} | {cells[0]} | {cells[1]} |")
+    w("")
     footer(w, fx)
     return o
 

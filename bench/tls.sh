@@ -14,10 +14,14 @@
 # what s_client negotiates with each (default client and the bench's) is reported.
 # Per round and target: full handshakes/s (s_time -new), resumed (s_time -reuse),
 # req/s over HTTP/1.1 (wrk, $CONNS connections; and h2load --h1 -c$CONNS -m1, a second
-# HTTP/1.1 client) and over HTTP/2 (h2load -c$CONNS -m$STREAMS).
+# HTTP/1.1 client) and over HTTP/2 (h2load -c$CONNS -m$STREAMS). Both keep at most
+# 64 idle upstream connections (keepalive 64 / max_idle: 64), under HTTP/2's
+# $CONNS x $STREAMS requests in flight: so the HTTP/2 load also runs against a
+# second pair whose cap covers it (keepalive / max_idle: $COVER), and each
+# HTTP/2 run counts the upstream connections opened (the origin's accepts).
 #
 # Environment: ROUNDS=3 DURATION=5 (s, wrk and h2load) HS_DURATION=3 (s, s_time)
-#   CONNS=50 STREAMS=10 BENCH_PORT_BASE=28100 STRANGLER_BIN SKIP_BUILD=1 PIN=1 KEEP_TMP=1
+#   CONNS=50 STREAMS=10 COVER=CONNS*STREAMS BENCH_PORT_BASE=28100 STRANGLER_BIN SKIP_BUILD=1 PIN=1 KEEP_TMP=1
 #   OUT=bench/results/tls.md
 set -euo pipefail
 # shellcheck source=bench/scenario_lib.sh
@@ -26,13 +30,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/scenario_lib.sh"
 HS_DURATION="${HS_DURATION:-3}"
 CONNS="${CONNS:-50}"
 STREAMS="${STREAMS:-10}"
+COVER="${COVER:-$((CONNS * STREAMS))}"
 NGINX_TLS_PORT=$(xport 7)
 STRANGLER_TLS_PORT=$(xport 8)
-ALL_PORTS+=("$NGINX_TLS_PORT" "$STRANGLER_TLS_PORT")
+NGINX_COVER_PORT=$(xport 9)
+STRANGLER_COVER_PORT=$(xport 10)
+COVER_ADMIN_PORT=$(xport 11)
+ALL_PORTS+=("$NGINX_TLS_PORT" "$STRANGLER_TLS_PORT" "$NGINX_COVER_PORT" "$STRANGLER_COVER_PORT" "$COVER_ADMIN_PORT")
 
 need_tools nginx:nginx wrk:wrk h2load:nghttp2-client openssl:openssl curl:curl python3:python3 taskset:util-linux ss:iproute2 pgrep:procps
 scenario_setup
-fact hs_duration "$HS_DURATION"; fact conns "$CONNS"; fact streams "$STREAMS"
+fact hs_duration "$HS_DURATION"; fact conns "$CONNS"; fact streams "$STREAMS"; fact cover "$COVER"
 fact h2load "$(h2load --version | awk '{print $2}')"
 fact openssl "$(openssl version | awk '{print $1, $2}')"
 
@@ -54,7 +62,7 @@ MinProtocol = TLSv1.3
 Ciphersuites = TLS_AES_128_GCM_SHA256
 EOF
 CLIENT_ENV=("OPENSSL_CONF=$TMP/tls/client.cnf")
-nginx_proxy_conf nginx-tls "$NGINX_TLS_PORT" "$ORIGIN_PORT" 1 "ssl http2" "\
+NGINX_TLS="\
     ssl_certificate $TMP/tls/cert.pem;
     ssl_certificate_key $TMP/tls/key.pem;
     ssl_protocols TLSv1.3;
@@ -62,7 +70,11 @@ nginx_proxy_conf nginx-tls "$NGINX_TLS_PORT" "$ORIGIN_PORT" 1 "ssl http2" "\
     ssl_session_cache shared:TLS:10m;
     ssl_session_tickets off;
     http2_max_concurrent_streams 100;"
+nginx_proxy_conf nginx-tls "$NGINX_TLS_PORT" "$ORIGIN_PORT" 1 "ssl http2" "$NGINX_TLS"
+nginx_proxy_conf nginx-cover "$NGINX_COVER_PORT" "$ORIGIN_PORT" 1 "ssl http2" "${NGINX_TLS//shared:TLS:/shared:TLSC:}" "$COVER"
 strangler_simple_conf "$TMP/strangler-tls" "$STRANGLER_TLS_PORT" "$ADMIN_PORT" "$ORIGIN_PORT" 1 64 "tls: { cert: cert.pem, key: key.pem }"
+strangler_simple_conf "$TMP/strangler-cover" "$STRANGLER_COVER_PORT" "$COVER_ADMIN_PORT" "$ORIGIN_PORT" 1 "$COVER" "tls: { cert: cert.pem, key: key.pem }"
+cp "$TMP/tls/cert.pem" "$TMP/tls/key.pem" "$TMP/strangler-cover/"
 
 start_origin
 NGINX_TLS_PID=$(start_bg nginx-tls "$PROXY_CPU" nginx -p "$TMP" -e "$TMP/logs/nginx-tls.err" -c "$TMP/nginx-tls.conf" -g 'daemon off;')
@@ -72,8 +84,27 @@ STRANGLER_TLS_PID=$(start_bg strangler-tls "$PROXY_CPU" env RUST_LOG=warn "$STRA
 PIDS+=("$STRANGLER_TLS_PID")
 wait_up strangler-tls "https://127.0.0.1:$STRANGLER_TLS_PORT/" -k
 
+NGINX_COVER_PID=$(start_bg nginx-cover "$PROXY_CPU" nginx -p "$TMP" -e "$TMP/logs/nginx-cover.err" -c "$TMP/nginx-cover.conf" -g 'daemon off;')
+PIDS+=("$NGINX_COVER_PID")
+wait_up nginx-cover "https://127.0.0.1:$NGINX_COVER_PORT/" -k
+STRANGLER_COVER_PID=$(start_bg strangler-cover "$PROXY_CPU" env RUST_LOG=warn "$STRANGLER_BIN" run --config "$TMP/strangler-cover/routes.yaml")
+PIDS+=("$STRANGLER_COVER_PID")
+wait_up strangler-cover "https://127.0.0.1:$STRANGLER_COVER_PORT/" -k
+
 declare -A PORT_OF=([nginx]="$NGINX_TLS_PORT" [strangler]="$STRANGLER_TLS_PORT")
 declare -A PID_OF=([nginx]="$NGINX_TLS_PID" [strangler]="$STRANGLER_TLS_PID")
+declare -A COVER_PORT_OF=([nginx]="$NGINX_COVER_PORT" [strangler]="$STRANGLER_COVER_PORT")
+declare -A COVER_PID_OF=([nginx]="$NGINX_COVER_PID" [strangler]="$STRANGLER_COVER_PID")
+
+# upstream_conns FN ARGS...: a load function's line plus "upconn=N", the
+# connections the origin accepted meanwhile (only one proxy is loaded at a time).
+upstream_conns() {
+  local a0 a1 line
+  read -r _ a0 _ _ < <(stub_status "$ORIGIN_PORT")
+  line=$("$@")
+  read -r _ a1 _ _ < <(stub_status "$ORIGIN_PORT")
+  echo "$line upconn=$((a1 - a0))"
+}
 
 # What each negotiates: with OpenSSL's default client offer, and with the bench's.
 negotiated() { # negotiated PORT [env...]
@@ -96,6 +127,7 @@ done
 log "warm-up: ${WARMUP}s per target"
 for t in nginx strangler; do
   run_wrk "warm-$t" "$CONNS" "$WARMUP" "https://127.0.0.1:${PORT_OF[$t]}/api/item" >/dev/null
+  run_h2load "warm-$t-cover" "$CONNS" "$STREAMS" "$WARMUP" "https://127.0.0.1:${COVER_PORT_OF[$t]}/api/item" >/dev/null
 done
 
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -106,7 +138,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
     record "$t/new" 1 "$r" "$(client_cpu run_stime "$t" new "$HS_DURATION" "127.0.0.1:$p" /api/item "$pid")"
     record "$t/reuse" 1 "$r" "$(client_cpu run_stime "$t" reuse "$HS_DURATION" "127.0.0.1:$p" /api/item "$pid")"
     record "$t/h1" "$CONNS" "$r" "$(client_cpu run_wrk "$t-h1" "$CONNS" "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")"
-    record "$t/h2" "$CONNS" "$r" "$(client_cpu run_h2load "$t-h2" "$CONNS" "$STREAMS" "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")"
+    record "$t/h2" "$CONNS" "$r" "$(upstream_conns client_cpu run_h2load "$t-h2" "$CONNS" "$STREAMS" "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")"
+    record "$t/h2-cover" "$CONNS" "$r" "$(upstream_conns client_cpu run_h2load "$t-h2cover" "$CONNS" "$STREAMS" "$DURATION" "https://127.0.0.1:${COVER_PORT_OF[$t]}/api/item" "${COVER_PID_OF[$t]}")"
     # The same HTTP/1.1 load from another client (no SNI for an IP address, unlike wrk).
     record "$t/h1-h2load" "$CONNS" "$r" "$(client_cpu run_h2load "$t-h1h2load" "$CONNS" 1 "$DURATION" "https://127.0.0.1:$p/api/item" "$pid" --h1)"
   done
@@ -114,6 +147,10 @@ done
 for t in nginx strangler; do
   alive "${PID_OF[$t]}" || log "WARNING: $t exited during the run: $(tail -n 5 "$TMP/logs/$t-tls.out")"
   fact "log_$t" "$(grep -ciE 'error|warn|panic' "$TMP/logs/$t-tls.out" "$TMP/logs/$t-tls.err" 2>/dev/null | awk -F: '{s += $NF} END {print s + 0}')"
+done
+for t in nginx-cover strangler-cover; do
+  pid=$([[ $t == nginx-cover ]] && echo "$NGINX_COVER_PID" || echo "$STRANGLER_COVER_PID")
+  alive "$pid" || log "WARNING: $t exited during the run: $(tail -n 5 "$TMP/logs/$t.out")"
 done
 fact strangler_log_tail "$(grep -iE 'error|warn|panic' "$TMP/logs/strangler-tls.out" | tail -n 3 | tr '\n' ' ' | cut -c1-400)"
 finish_report tls
