@@ -76,20 +76,22 @@ strangler_simple_conf "$TMP/strangler-tls" "$STRANGLER_TLS_PORT" "$ADMIN_PORT" "
 strangler_simple_conf "$TMP/strangler-cover" "$STRANGLER_COVER_PORT" "$COVER_ADMIN_PORT" "$ORIGIN_PORT" 1 "$COVER" "tls: { cert: cert.pem, key: key.pem }"
 cp "$TMP/tls/cert.pem" "$TMP/tls/key.pem" "$TMP/strangler-cover/"
 
-start_origin
-NGINX_TLS_PID=$(start_bg nginx-tls "$PROXY_CPU" nginx -p "$TMP" -e "$TMP/logs/nginx-tls.err" -c "$TMP/nginx-tls.conf" -g 'daemon off;')
-PIDS+=("$NGINX_TLS_PID")
-wait_up nginx-tls "https://127.0.0.1:$NGINX_TLS_PORT/" -k
-STRANGLER_TLS_PID=$(start_bg strangler-tls "$PROXY_CPU" env RUST_LOG=warn "$STRANGLER_BIN" run --config "$TMP/strangler-tls/routes.yaml")
-PIDS+=("$STRANGLER_TLS_PID")
-wait_up strangler-tls "https://127.0.0.1:$STRANGLER_TLS_PORT/" -k
+# start_pair NAME NGINX_PORT STRANGLER_PORT: NGINX ($TMP/nginx-NAME.conf) and strangler
+# ($TMP/strangler-NAME/), each up; their pids in NGINX_PID and STRANGLER_PID.
+start_pair() {
+  NGINX_PID=$(start_bg "nginx-$1" "$PROXY_CPU" nginx -p "$TMP" -e "$TMP/logs/nginx-$1.err" -c "$TMP/nginx-$1.conf" -g 'daemon off;')
+  PIDS+=("$NGINX_PID")
+  wait_up "nginx-$1" "https://127.0.0.1:$2/" -k
+  STRANGLER_PID=$(start_bg "strangler-$1" "$PROXY_CPU" env RUST_LOG=warn "$STRANGLER_BIN" run --config "$TMP/strangler-$1/routes.yaml")
+  PIDS+=("$STRANGLER_PID")
+  wait_up "strangler-$1" "https://127.0.0.1:$3/" -k
+}
 
-NGINX_COVER_PID=$(start_bg nginx-cover "$PROXY_CPU" nginx -p "$TMP" -e "$TMP/logs/nginx-cover.err" -c "$TMP/nginx-cover.conf" -g 'daemon off;')
-PIDS+=("$NGINX_COVER_PID")
-wait_up nginx-cover "https://127.0.0.1:$NGINX_COVER_PORT/" -k
-STRANGLER_COVER_PID=$(start_bg strangler-cover "$PROXY_CPU" env RUST_LOG=warn "$STRANGLER_BIN" run --config "$TMP/strangler-cover/routes.yaml")
-PIDS+=("$STRANGLER_COVER_PID")
-wait_up strangler-cover "https://127.0.0.1:$STRANGLER_COVER_PORT/" -k
+start_origin
+start_pair tls "$NGINX_TLS_PORT" "$STRANGLER_TLS_PORT"
+NGINX_TLS_PID=$NGINX_PID STRANGLER_TLS_PID=$STRANGLER_PID
+start_pair cover "$NGINX_COVER_PORT" "$STRANGLER_COVER_PORT"
+NGINX_COVER_PID=$NGINX_PID STRANGLER_COVER_PID=$STRANGLER_PID
 
 declare -A PORT_OF=([nginx]="$NGINX_TLS_PORT" [strangler]="$STRANGLER_TLS_PORT")
 declare -A PID_OF=([nginx]="$NGINX_TLS_PID" [strangler]="$STRANGLER_TLS_PID")
