@@ -91,7 +91,7 @@ def main():
             rps=med(rps), rps_min=min(rps) if rps else None, rps_max=max(rps) if rps else None,
             p50=med([r["p50"] for r in hi]), p99=med([r["p99"] for r in hi]),
             p50_1=med([r["p50"] for r in lo]), p99_1=med([r["p99"] for r in lo]),
-            rps_1=med([r["rps"] for r in lo]),
+            rps_1=med([r["rps"] for r in lo]), cpu_1=med([r["cpu"] for r in lo]),
             cpu=med([r["cpu"] for r in hi]),
             cpu_u=med([r["cpu_u"] for r in hi]), cpu_s=med([r["cpu_s"] for r in hi]),
             errors=sum(r["non2xx"] + r["sockerr"] for r in allr),
@@ -111,17 +111,17 @@ def main():
       "access logs off.\n")
 
     w(f"## Throughput and latency\n")
-    w(f"| target | req/s @{conns} (median) | min–max | p50 @{conns} | p99 @{conns} | p50 @1 | p99 @1 | "
-      "proxy CPU per request | failed requests |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    w(f"| target | req/s @{conns} (median) | min–max | p50 @{conns} | p99 @{conns} | req/s @1 | p50 @1 | p99 @1 | "
+      "proxy CPU per request | CPU per request @1 | failed requests |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key, label in TARGETS:
         s = stats.get(key)
         if not s:
             continue
         cpu_label = f"{us(s['cpu'])} ({s['cpu_u']:.1f} user + {s['cpu_s']:.1f} sys)" + (" (origin)" if key == "origin" else "")
         w(f"| {label} | {num(s['rps'])} | {num(s['rps_min'])}–{num(s['rps_max'])} | {us(s['p50'])} | "
-          f"{us(s['p99'])} | {us(s['p50_1'])} | {us(s['p99_1'])} | {cpu_label} | "
-          f"{s['errors']} of {s['requests']:,} |")
+          f"{us(s['p99'])} | {num(s['rps_1'])} | {us(s['p50_1'])} | {us(s['p99_1'])} | {cpu_label} | "
+          f"{us(s['cpu_1'])} | {s['errors']} of {s['requests']:,} |")
     w("")
     noisy = [label for key, label in TARGETS if key in stats and stats[key]["rps"]
              and (stats[key]["rps_max"] - stats[key]["rps_min"]) / stats[key]["rps"] > 0.3]
@@ -148,12 +148,13 @@ def main():
         w("")
         w("req/s above 1 is better for strangler; latency and CPU above 1 are worse.\n")
         paired = []
-        for key, label in (("nginx", "NGINX"), ("haproxy", "HAProxy")):
-            rr = per_round(rows, conns, "strangler", key, "rps")
-            cr = per_round(rows, conns, "strangler", key, "cpu")
-            if rr:
-                paired.append(f"| strangler / {label} | {spread(rr)} | {spread(cr)} | "
-                              f"{sum(1 for x in rr if x >= 1)} of {len(rr)} | {sum(1 for x in cr if x <= 1)} of {len(cr)} |")
+        for c in (conns, 1):
+            for key, label in (("nginx", "NGINX"), ("haproxy", "HAProxy")):
+                rr = per_round(rows, c, "strangler", key, "rps")
+                cr = per_round(rows, c, "strangler", key, "cpu")
+                if rr:
+                    paired.append(f"| strangler / {label} @{c} | {spread(rr)} | {spread(cr)} | "
+                                  f"{sum(1 for x in rr if x >= 1)} of {len(rr)} | {sum(1 for x in cr if x <= 1)} of {len(cr)} |")
         if paired:
             w("Paired by round (each round runs the targets back to back, so a ratio taken within a round is "
               "not moved by the machine getting busier or quieter between rounds): the median of the per-round "
