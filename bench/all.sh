@@ -32,7 +32,7 @@ export SKIP_BUILD=1
 
 declare -A RC
 for s in "${SCENARIOS[@]}"; do
-  [[ -x $BENCH_DIR/$s.sh ]] || { log "no bench/$s.sh"; RC[$s]=127; continue; }
+  [[ -x $BENCH_DIR/$s.sh ]] || { log "no executable bench/$s.sh"; echo "no executable bench/$s.sh" >"$LOGS/$s.log"; RC[$s]=127; continue; }
   if [[ $s == run ]]; then out="$RESULTS_DIR/latest.md"; else out="$RESULTS_DIR/$s.md"; fi
   log "=== $s → $out (log: $LOGS/$s.log)"
   t0=$(date +%s)
