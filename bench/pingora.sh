@@ -173,10 +173,7 @@ for t in "${TARGETS[@]}"; do run_wrk "warm-$t" "$CONNS" "$WARMUP" "${URL[$t]}" >
 for ((r = 1; r <= ROUNDS; r++)); do
   case $((r % 3)) in 1) order=(nginx strangler pingora) ;; 2) order=(pingora nginx strangler) ;; 0) order=(strangler pingora nginx) ;; esac
   for t in "${order[@]}"; do
-    read -r _ a0 _ _ < <(stub_status "$ORIGIN_PORT")
-    line=$(run_wrk "$t" "$CONNS" "$DURATION" "${URL[$t]}" "${PID_OF[$t]}")
-    read -r _ a1 _ _ < <(stub_status "$ORIGIN_PORT")
-    record "$t" "$CONNS" "$r" "$line" "upconns=$((a1 - a0 - 1))"
+    record "$t" "$CONNS" "$r" "$(origin_conns run_wrk "$t" "$CONNS" "$DURATION" "${URL[$t]}" "${PID_OF[$t]}")"
   done
   for t in "${order[@]}"; do
     record "$t" 1 "$r" "$(run_wrk "$t" 1 "$LAT_DURATION" "${URL[$t]}" "${PID_OF[$t]}")"

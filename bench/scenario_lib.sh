@@ -192,6 +192,17 @@ run_stime() {
     printf "%d %.2f %.0f 0 0 0 0 %.2f %.2f %.2f reused=%d\n", n, d, (d > 0 ? n / d : 0), (ut + st) * k, ut * k, st * k, r }'
 }
 
+# origin_conns FN ARGS...: a load function's line plus "upconns=N", the connections
+# the origin accepted meanwhile (load one proxy at a time). stub_status counts its
+# own connection: the second read's is taken off.
+origin_conns() {
+  local a0 a1 line
+  read -r _ a0 _ _ < <(stub_status "$ORIGIN_PORT")
+  line=$("$@")
+  read -r _ a1 _ _ < <(stub_status "$ORIGIN_PORT")
+  echo "$line upconns=$((a1 - a0 - 1))"
+}
+
 # client_cpu FN ARGS...: run a load function (run_wrk, run_h2load, run_stime), print its
 # line plus "client=X": the load generator's own CPU (user+sys, from bash's `time`)
 # per request/connection. The load core is shared with the origin; this tells

@@ -224,7 +224,7 @@ def tls(rows, fx):
         for t in ("nginx", "strangler"):
             st = stat(rows, f"{t}/{key}", int(c))
             cells.append("–" if not st or not st["requests"] else
-                         f"{st['extra_sum']('upconn') / st['requests']:.3f} ({st['extra_sum']('upconn'):,.0f})")
+                         f"{st['extra_sum']('upconns') / st['requests']:.3f} ({st['extra_sum']('upconns'):,.0f})")
         w(f"| {label} | {cells[0]} | {cells[1]} |")
     w("")
     footer(w, fx)

@@ -98,16 +98,6 @@ declare -A PID_OF=([nginx]="$NGINX_TLS_PID" [strangler]="$STRANGLER_TLS_PID")
 declare -A COVER_PORT_OF=([nginx]="$NGINX_COVER_PORT" [strangler]="$STRANGLER_COVER_PORT")
 declare -A COVER_PID_OF=([nginx]="$NGINX_COVER_PID" [strangler]="$STRANGLER_COVER_PID")
 
-# upstream_conns FN ARGS...: a load function's line plus "upconn=N", the
-# connections the origin accepted meanwhile (only one proxy is loaded at a time).
-upstream_conns() {
-  local a0 a1 line
-  read -r _ a0 _ _ < <(stub_status "$ORIGIN_PORT")
-  line=$("$@")
-  read -r _ a1 _ _ < <(stub_status "$ORIGIN_PORT")
-  echo "$line upconn=$((a1 - a0))"
-}
-
 # What each negotiates: with OpenSSL's default client offer, and with the bench's.
 negotiated() { # negotiated PORT [env...]
   local port="$1"; shift
@@ -140,8 +130,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
     record "$t/new" 1 "$r" "$(client_cpu run_stime "$t" new "$HS_DURATION" "127.0.0.1:$p" /api/item "$pid")"
     record "$t/reuse" 1 "$r" "$(client_cpu run_stime "$t" reuse "$HS_DURATION" "127.0.0.1:$p" /api/item "$pid")"
     record "$t/h1" "$CONNS" "$r" "$(client_cpu run_wrk "$t-h1" "$CONNS" "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")"
-    record "$t/h2" "$CONNS" "$r" "$(upstream_conns client_cpu run_h2load "$t-h2" "$CONNS" "$STREAMS" "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")"
-    record "$t/h2-cover" "$CONNS" "$r" "$(upstream_conns client_cpu run_h2load "$t-h2cover" "$CONNS" "$STREAMS" "$DURATION" "https://127.0.0.1:${COVER_PORT_OF[$t]}/api/item" "${COVER_PID_OF[$t]}")"
+    record "$t/h2" "$CONNS" "$r" "$(origin_conns client_cpu run_h2load "$t-h2" "$CONNS" "$STREAMS" "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")"
+    record "$t/h2-cover" "$CONNS" "$r" "$(origin_conns client_cpu run_h2load "$t-h2cover" "$CONNS" "$STREAMS" "$DURATION" "https://127.0.0.1:${COVER_PORT_OF[$t]}/api/item" "${COVER_PID_OF[$t]}")"
     # The same HTTP/1.1 load from another client (no SNI for an IP address, unlike wrk).
     record "$t/h1-h2load" "$CONNS" "$r" "$(client_cpu run_h2load "$t-h1h2load" "$CONNS" 1 "$DURATION" "https://127.0.0.1:$p/api/item" "$pid" --h1)"
   done
