@@ -312,6 +312,13 @@ impl Upstream {
         }
     }
 
+    /// The edge's own HTTP/1.1 pool, when this upstream is plain `http`.
+    /// The request path awaits [`Pool::send`] itself and reads its answer
+    /// with [`h1`]: one future layer less than through [`Upstream::send`].
+    pub fn own_pool(&self) -> Option<&Arc<Pool>> {
+        self.pool.as_ref()
+    }
+
     /// Send one request; the response headers must arrive within `timeout`.
     /// `added`: fields to set on the request (see [`Added`]).
     pub async fn send(
@@ -322,10 +329,7 @@ impl Upstream {
         pass: bool,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
         if let Some(pool) = &self.pool {
-            return match pool.send(req, added.as_slice(), timeout, pass).await {
-                Ok(resp) => Ok(resp.map(UpstreamBody::H1)),
-                Err(e) => Err(classify_h1(e)),
-            };
+            return h1(pool.send(req, added.as_slice(), timeout, pass).await);
         }
         added.insert_into(req.headers_mut());
         if crate::grpc::is_grpc(req.headers()) {
@@ -351,6 +355,16 @@ impl Upstream {
             },
             () = clock.expired(timeout) => Err(ProxyError::UpstreamTimeout),
         }
+    }
+}
+
+/// An answer of the own HTTP/1.1 pool ([`Upstream::own_pool`]), or its failure classified.
+pub fn h1(
+    r: Result<Response<ResponseBody>, SendError>,
+) -> Result<Response<UpstreamBody>, ProxyError> {
+    match r {
+        Ok(resp) => Ok(resp.map(UpstreamBody::H1)),
+        Err(e) => Err(classify_h1(e)),
     }
 }
 
