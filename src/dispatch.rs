@@ -42,6 +42,7 @@ impl<'a> Outgoing<'a> {
     /// The request as it leaves: `path` is the normalized form of
     /// `parts.uri`'s; when normalizing changed nothing, the client's path
     /// and query go on as they are (no string built).
+    #[inline(always)]
     pub fn new(
         method: &Method,
         uri: &'a http::Uri,
@@ -160,6 +161,7 @@ pub struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
+    #[inline(always)]
     pub fn new(
         snap: &'a Snapshot,
         route: &'a Route,

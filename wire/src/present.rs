@@ -162,5 +162,72 @@ fn connection_tokens(value: &[u8], p: &mut Present) -> bool {
 /// control byte) into a letter or `-`: one OR and compare a byte, where
 /// `eq_ignore_ascii_case` maps both sides.
 pub(crate) fn parsed_is(parsed: &[u8], lower: &[u8]) -> bool {
-    parsed.len() == lower.len() && parsed.iter().zip(lower).all(|(a, b)| a | 0x20 == *b)
+    if parsed.len() != lower.len() {
+        return false;
+    }
+    // Eight bytes at a time where there are eight (the last word may
+    // overlap the one before): `Content-Length` is two compares, not 14.
+    let word = |b: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    let n = parsed.len();
+    if n < 8 {
+        return parsed.iter().zip(lower).all(|(a, b)| a | 0x20 == *b);
+    }
+    const CASE: u64 = u64::from_ne_bytes([0x20; 8]);
+    let mut at = 0;
+    while at + 8 < n {
+        if word(parsed, at) | CASE != word(lower, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(parsed, n - 8) | CASE == word(lower, n - 8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parsed_is;
+    use proptest::prelude::*;
+
+    /// The definition, a byte at a time.
+    fn bytewise(parsed: &[u8], lower: &[u8]) -> bool {
+        parsed.len() == lower.len() && parsed.iter().zip(lower).all(|(a, b)| a | 0x20 == *b)
+    }
+
+    #[test]
+    fn names_match_in_any_case_and_only_whole() {
+        assert!(parsed_is(b"Content-Length", b"content-length"));
+        assert!(parsed_is(b"CONTENT-LENGTH", b"content-length"));
+        assert!(parsed_is(b"transfer-encoding", b"transfer-encoding"));
+        assert!(parsed_is(b"TE", b"te"));
+        assert!(!parsed_is(b"Content-Lengtx", b"content-length"));
+        assert!(!parsed_is(b"Xontent-Length", b"content-length"));
+        assert!(!parsed_is(b"Content_Length", b"content-length"));
+        assert!(!parsed_is(b"Content-Length ", b"content-length"));
+        assert!(!parsed_is(b"Transfer-Encodin", b"transfer-encoding"));
+        assert!(parsed_is(b"", b""));
+    }
+
+    proptest! {
+        /// Word at a time, the same verdict as byte at a time, for every
+        /// length around the word size and for near misses.
+        #[test]
+        fn wordwise_is_bytewise(
+            lower in "[a-z-]{0,24}",
+            flips in proptest::collection::vec((0usize..24, any::<u8>()), 0..3),
+            upper in any::<bool>(),
+        ) {
+            let lower = lower.into_bytes();
+            let mut parsed = if upper { lower.to_ascii_uppercase() } else { lower.clone() };
+            for (at, b) in flips {
+                if let Some(p) = parsed.get_mut(at) {
+                    *p = b;
+                }
+            }
+            prop_assert_eq!(parsed_is(&parsed, &lower), bytewise(&parsed, &lower));
+        }
+    }
 }
