@@ -156,6 +156,7 @@ impl Added {
     /// Add `name: value` (`name`: one of this module's statics), replacing
     /// an added field of that name. Beyond
     /// [`ADDED`] distinct names it is dropped (a bug: debug builds assert).
+    #[inline]
     pub fn set(&mut self, name: &'static HeaderName, value: HeaderValue) {
         // The names are this module's statics: one name, one address (a
         // comparison of the names would compare their bytes).
@@ -163,7 +164,9 @@ impl Added {
         if let Some(f) = self.fields[..self.len].iter_mut().find(same) {
             f.1 = value;
         } else if self.len < ADDED {
-            self.fields[self.len] = (name, value);
+            // Past `len` a slot holds the static placeholder of `default`:
+            // nothing to drop (forgetting it skips a call through its vtable).
+            std::mem::forget(std::mem::replace(&mut self.fields[self.len], (name, value)));
             self.len += 1;
         } else {
             debug_assert!(false, "more than {ADDED} added fields");
