@@ -141,7 +141,9 @@ macro_rules! send {
                     let added = $call.outgoing.added.as_slice();
                     crate::upstream::h1(pool.send(req, added, timeout, $call.pass).await)
                 }
-                None => ($up.send(req, &$call.outgoing.added, timeout, $call.pass)).await,
+                // Boxed: hyper's client (TLS, HTTP/2 upstreams) is ~2 KB of
+                // state the common request's future need not carry.
+                None => Box::pin($up.send(req, &$call.outgoing.added, timeout, $call.pass)).await,
             },
         }
     };

@@ -282,7 +282,9 @@ impl Pool {
             let reused = pooled.is_some();
             let conn = match pooled.take() {
                 Some(c) => c,
-                None => self.connect(now, deadline).await?,
+                // Boxed: a new connection is rare next to a pooled one, and
+                // its dial is ~400 bytes of state every exchange would carry.
+                None => Box::pin(self.connect(now, deadline)).await?,
             };
             // The exchange is written out here rather than called: an async
             // fn awaited is built, then moved into this future's state, on

@@ -207,11 +207,13 @@ where
     let head = match read_head(rd, buf, *header_timeout, handler.limits()).await {
         Ok(Some(h)) => h,
         Ok(None) => return false,
-        Err(e) => return refused(wr, handler, refusal(e, true)).await,
+        // Boxed, like the other rare paths: the answer to a refused head
+        // (~1.3 KB of state) is not carried by every request's future.
+        Err(e) => return Box::pin(refused(wr, handler, refusal(e, true))).await,
     };
     let (framing, close) = match framing::request_framing(&head) {
         Ok(f) => f,
-        Err(e) => return refused(wr, handler, refusal(e, false)).await,
+        Err(e) => return Box::pin(refused(wr, handler, refusal(e, false))).await,
     };
     // The connection closes after this exchange: the client asked, or its framing.
     let close = close || !keeps_alive(&head);
