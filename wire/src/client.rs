@@ -86,100 +86,6 @@ pub struct Pool {
 
 type Upload = Pin<Box<dyn Future<Output = (OwnedWriteHalf, Result<(), SendError>)> + Send + Sync>>;
 
-/// One exchange on `conn`: the head (and `body`, if any) written, the
-/// answer's head read; an expression of type
-/// `Result<Response<ResponseBody>, SendError>`. A macro so that
-/// `Pool::send` awaits it in its own state (see there).
-macro_rules! exchange {
-    ($pool:expr, $conn:expr, $method:expr, $head:expr, $body:expr, $at:expr) => {
-        'exchange: {
-            let at: Stamp = $at;
-            let Connection {
-                mut rd,
-                wr,
-                mut buf,
-                mut timer,
-            } = $conn;
-            // The connection's own timer, moved forward: no timer registration.
-            // With a body to upload it is not polled until the upload is done:
-            // `timeout` measures the upstream, not a slow client's upload.
-            // Moved only when it would fire early or too late (requests may
-            // have different timeouts: routes, gRPC deadlines), and then a
-            // little late ([`late_by`]): the requests that follow on this
-            // connection find it in range and leave it (a comparison, not a
-            // timer update).
-            let late = (at.deadline.checked_add(late_by(at.timeout))).unwrap_or(at.deadline);
-            if !(at.deadline..=late).contains(&timer.deadline()) {
-                timer.as_mut().reset(late);
-            }
-            let mut upload: Option<Upload> = None;
-            let mut wr = match $body {
-                None => {
-                    let mut wr = wr;
-                    let sent = tokio::select! {
-                        biased;
-                        r = wr.write_all($head) => r,
-                        () = timer.as_mut() => break 'exchange Err(SendError::Timeout),
-                    };
-                    if sent.is_err() {
-                        break 'exchange Err(SendError::Closed);
-                    }
-                    Some(wr)
-                }
-                Some((body, framing)) => {
-                    let up = upload_body(wr, $head.to_vec(), body, framing, at.timeout);
-                    upload = Some(Box::pin(up));
-                    None
-                }
-            };
-            // Read the head while the body (if any) goes out. An upstream
-            // may answer early and stop reading (a 413, say): the upload
-            // then fails, and its answer is still read.
-            let mut upload_failed: Option<SendError> = None;
-            let resp_head = loop {
-                let r = match upload.as_mut() {
-                    None => tokio::select! {
-                        biased;
-                        r = read_head(&mut rd, &mut buf, at.pass) => r,
-                        () = timer.as_mut() => break 'exchange Err(SendError::Timeout),
-                    },
-                    Some(up) => tokio::select! {
-                        biased;
-                        (w, r) = up => {
-                            upload = None;
-                            match r {
-                                Ok(()) => wr = Some(w),
-                                // The client's body failed: that is the error.
-                                Err(e @ SendError::Body(_)) => break 'exchange Err(e),
-                                // The upstream stopped reading it.
-                                Err(SendError::Timeout) => break 'exchange Err(SendError::Timeout),
-                                Err(e) => upload_failed = Some(e),
-                            }
-                            // The request is all out: the answer is due.
-                            timer.as_mut().reset(Instant::now() + at.timeout);
-                            continue;
-                        }
-                        r = read_head(&mut rd, &mut buf, at.pass) => r,
-                    },
-                };
-                match final_head(r, upload_failed.take()) {
-                    Ok(Some(r)) => break r,
-                    Ok(None) => {}
-                    Err(e) => break 'exchange Err(e),
-                }
-            };
-            ResponseBody::respond(
-                $pool,
-                $method,
-                resp_head,
-                (rd, buf, timer),
-                wr,
-                upload,
-                at.now,
-            )
-        }
-    };
-}
 impl Pool {
     pub fn new(authority: &str, connect_timeout: Duration, max_idle: usize) -> Arc<Pool> {
         Arc::new(Pool {
@@ -286,10 +192,95 @@ impl Pool {
                 // its dial is ~400 bytes of state every exchange would carry.
                 None => Box::pin(self.connect(now, deadline)).await?,
             };
-            // The exchange is written out here rather than called: an async
-            // fn awaited is built, then moved into this future's state, on
-            // every request (callgrind: ~150 instructions).
-            let done = exchange!(self, conn, &parts.method, &head, body.take(), at);
+            // The exchange: the head (and the body, if any) written, the
+            // answer's head read. Written out here rather than called: an
+            // async fn awaited is built, then moved into this future's
+            // state, on every request (callgrind: ~150 instructions).
+            let done: Result<Response<ResponseBody>, SendError> = 'exchange: {
+                let Connection {
+                    mut rd,
+                    wr,
+                    mut buf,
+                    mut timer,
+                } = conn;
+                // The connection's own timer, moved forward: no timer registration.
+                // With a body to upload it is not polled until the upload is done:
+                // `timeout` measures the upstream, not a slow client's upload.
+                // Moved only when it would fire early or too late (requests may
+                // have different timeouts: routes, gRPC deadlines), and then a
+                // little late ([`late_by`]): the requests that follow on this
+                // connection find it in range and leave it (a comparison, not a
+                // timer update).
+                let late = (at.deadline.checked_add(late_by(at.timeout))).unwrap_or(at.deadline);
+                if !(at.deadline..=late).contains(&timer.deadline()) {
+                    timer.as_mut().reset(late);
+                }
+                let mut upload: Option<Upload> = None;
+                let mut wr = match body.take() {
+                    None => {
+                        let mut wr = wr;
+                        let sent = tokio::select! {
+                            biased;
+                            r = wr.write_all(&head) => r,
+                            () = timer.as_mut() => break 'exchange Err(SendError::Timeout),
+                        };
+                        if sent.is_err() {
+                            break 'exchange Err(SendError::Closed);
+                        }
+                        Some(wr)
+                    }
+                    Some((body, framing)) => {
+                        let up = upload_body(wr, head.clone(), body, framing, at.timeout);
+                        upload = Some(Box::pin(up));
+                        None
+                    }
+                };
+                // Read the head while the body (if any) goes out. An upstream
+                // may answer early and stop reading (a 413, say): the upload
+                // then fails, and its answer is still read.
+                let mut upload_failed: Option<SendError> = None;
+                let resp_head = loop {
+                    let r = match upload.as_mut() {
+                        None => tokio::select! {
+                            biased;
+                            r = read_head(&mut rd, &mut buf, at.pass) => r,
+                            () = timer.as_mut() => break 'exchange Err(SendError::Timeout),
+                        },
+                        Some(up) => tokio::select! {
+                            biased;
+                            (w, r) = up => {
+                                upload = None;
+                                match r {
+                                    Ok(()) => wr = Some(w),
+                                    // The client's body failed: that is the error.
+                                    Err(e @ SendError::Body(_)) => break 'exchange Err(e),
+                                    // The upstream stopped reading it.
+                                    Err(SendError::Timeout) => break 'exchange Err(SendError::Timeout),
+                                    Err(e) => upload_failed = Some(e),
+                                }
+                                // The request is all out: the answer is due.
+                                timer.as_mut().reset(Instant::now() + at.timeout);
+                                continue;
+                            }
+                            r = read_head(&mut rd, &mut buf, at.pass) => r,
+                        },
+                    };
+                    match final_head(r, upload_failed.take()) {
+                        Ok(Some(r)) => break r,
+                        Ok(None) => {}
+                        Err(e) => break 'exchange Err(e),
+                    }
+                };
+                ResponseBody::respond(
+                    self,
+                    &parts.method,
+                    resp_head,
+                    (rd, buf, timer),
+                    wr,
+                    upload,
+                    at.now,
+                )
+            };
             match done {
                 // Closed before a byte of an answer: the upstream may have
                 // dropped it while idle. Once more, on a new one.
