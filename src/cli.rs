@@ -49,10 +49,25 @@ pub fn run(path: PathBuf, demo: bool, hints: bool) -> ExitCode {
     }
 }
 
-async fn bind(addr: SocketAddr, what: &'static str) -> Result<tokio::net::TcpListener, RunError> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| RunError::Bind { addr, what, source })
+/// How many connections the kernel may complete and queue for `accept`
+/// while the proxy is not running (a CPU-throttled container, a pause):
+/// past it, new clients' SYNs are dropped and they wait a second or more
+/// for a retransmit. std's and mio's default is 128; Linux caps this at
+/// `net.core.somaxconn` (4096 since 5.4).
+const BACKLOG: u32 = 4096;
+
+fn bind(addr: SocketAddr, what: &'static str) -> Result<tokio::net::TcpListener, RunError> {
+    let listen = || {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        // As std and mio do: a restarted proxy rebinds at once.
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(BACKLOG)
+    };
+    listen().map_err(|source| RunError::Bind { addr, what, source })
 }
 
 async fn run_async(
@@ -65,8 +80,8 @@ async fn run_async(
     if demo {
         start_demo(&config).await.map_err(RunError::Demo)?;
     }
-    let proxy = bind(config.listen, "the proxy").await?;
-    let admin = bind(config.admin_listen, "the admin API").await?;
+    let proxy = bind(config.listen, "the proxy")?;
+    let admin = bind(config.admin_listen, "the admin API")?;
     tracing::info!(listen = %config.listen, admin = %config.admin_listen, config = %path.display(), "strangler is serving");
     #[cfg(feature = "demo")]
     if demo && hints {

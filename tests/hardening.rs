@@ -1,7 +1,8 @@
 //! Known attacks on reverse proxies, each sent as raw bytes: request
 //! smuggling (CL.TE, TE.CL, duplicate and malformed Content-Length,
 //! obfuscated Transfer-Encoding), h2c upgrades, huge heads, HTTP/2 floods,
-//! and many idle connections. No smuggled request may reach an upstream,
+//! many idle connections, and a burst of new clients while the proxy is
+//! stopped. No smuggled request may reach an upstream,
 //! and the proxy must stay up.
 
 mod support;
@@ -295,4 +296,72 @@ async fn many_idle_connections_use_bounded_memory() {
     eprintln!("2000 idle connections: RSS grew by {grown} KiB (test process, both ends)");
     assert!(grown < 64 * 1024, "2000 idle connections cost {grown} KiB");
     drop(conns);
+}
+
+/// A burst of new clients while the proxy cannot run (a container
+/// throttled by its CPU quota, a stop): the kernel completes their
+/// handshakes into the listen queue by itself. That queue must hold a burst:
+/// at std's default of 128, the SYNs past it are dropped and those clients
+/// wait a second or more for a retransmit. Once the proxy runs again, every
+/// queued client is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_clients_while_the_proxy_is_stopped_is_queued_then_answered() {
+    const BURST: usize = 300;
+    let up = upstream().body("OK").spawn().await;
+    let p = spawn_binary(
+        |port, admin| {
+            simple_config(&up.url()).replace(
+                "listen: 127.0.0.1:0\n",
+                &format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\n"),
+            )
+        },
+        Logs::Quiet,
+    )
+    .await;
+    p.signal("STOP");
+    let addr = p.addr();
+    let connects: Vec<_> = (0..BURST)
+        .map(|_| {
+            tokio::spawn(tokio::time::timeout(
+                PATIENCE,
+                tokio::net::TcpStream::connect(addr),
+            ))
+        })
+        .collect();
+    let mut conns = Vec::new();
+    for c in connects {
+        if let Ok(Ok(Ok(s))) = c.await {
+            conns.push(s);
+        }
+    }
+    // Still stopped: only the kernel has answered so far.
+    let connected = conns.len();
+    p.signal("CONT");
+    assert_eq!(
+        connected, BURST,
+        "clients whose handshake completed while the proxy was stopped"
+    );
+    let answers: Vec<_> = conns
+        .into_iter()
+        .map(|mut s| {
+            tokio::spawn(async move {
+                let req = b"GET /burst HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n";
+                s.write_all(req).await?;
+                let mut got = Vec::new();
+                tokio::time::timeout(PATIENCE, s.read_to_end(&mut got)).await??;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(got)
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for a in answers {
+        if let Ok(Ok(got)) = a.await {
+            ok += usize::from(got.starts_with(b"HTTP/1.1 200") && got.ends_with(b"OK"));
+        }
+    }
+    assert_eq!(
+        ok, BURST,
+        "queued clients answered 200 once the proxy ran again"
+    );
+    assert_eq!(up.hits(), BURST);
 }

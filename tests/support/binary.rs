@@ -131,12 +131,17 @@ impl Binary {
 
     /// Send SIGTERM.
     pub fn sigterm(&self) {
+        self.signal("TERM");
+    }
+
+    /// Send a signal by name (`TERM`, `STOP`, `CONT`).
+    pub fn signal(&self, name: &str) {
         let pid = self.child.as_ref().map_or(0, Child::id);
         let sent = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args([&format!("-{name}"), &pid.to_string()])
             .status()
             .expect("kill");
-        assert!(sent.success(), "kill -TERM {pid}");
+        assert!(sent.success(), "kill -{name} {pid}");
     }
 
     /// Wait for it to exit (after [`Binary::sigterm`]): its status and the
