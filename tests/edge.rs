@@ -201,12 +201,7 @@ async fn sigterm_drains_and_exits_zero_with_json_access_logs() {
         .spawn()
         .await;
     let p = spawn_binary(
-        |port, admin| {
-            simple_config(&slow.url()).replace(
-                "listen: 127.0.0.1:0\n",
-                &format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\n"),
-            )
-        },
+        |port, admin| simple_on(&slow.url(), port, admin),
         Logs::Json,
     )
     .await;
@@ -304,12 +299,7 @@ async fn every_counter_exists_at_zero_from_start_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_to_a_pipe_carry_no_colour_codes() {
     let up = upstream().spawn().await;
-    let listen = |port: u16, admin: u16| {
-        simple_config(&up.url()).replace(
-            "listen: 127.0.0.1:0\n",
-            &format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\n"),
-        )
-    };
+    let listen = |port: u16, admin: u16| simple_on(&up.url(), port, admin);
     let p = spawn_binary(listen, Logs::Text).await;
     assert_eq!(get(&p.url("/x")).await.status, 200);
     p.sigterm();

@@ -308,16 +308,7 @@ async fn many_idle_connections_use_bounded_memory() {
 async fn a_burst_of_clients_while_the_proxy_is_stopped_is_queued_then_answered() {
     const BURST: usize = 300;
     let up = upstream().body("OK").spawn().await;
-    let p = spawn_binary(
-        |port, admin| {
-            simple_config(&up.url()).replace(
-                "listen: 127.0.0.1:0\n",
-                &format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\n"),
-            )
-        },
-        Logs::Quiet,
-    )
-    .await;
+    let p = spawn_binary(|port, admin| simple_on(&up.url(), port, admin), Logs::Quiet).await;
     p.signal("STOP");
     let addr = p.addr();
     let connects: Vec<_> = (0..BURST)

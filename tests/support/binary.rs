@@ -32,6 +32,15 @@ pub enum Logs {
     Text,
 }
 
+/// [`simple_config`](super::simple_config) on the binary's two ports: a
+/// `config` for [`spawn_binary`].
+pub fn simple_on(upstream_url: &str, port: u16, admin: u16) -> String {
+    super::simple_config(upstream_url).replace(
+        "listen: 127.0.0.1:0\n",
+        &format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\n"),
+    )
+}
+
 /// `config(port, admin)` is the routes.yaml.
 pub async fn spawn_binary(config: impl Fn(u16, u16) -> String, logs: Logs) -> Binary {
     let dir = tempfile::tempdir().expect("tempdir");
