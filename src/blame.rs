@@ -9,6 +9,8 @@
 //! the client's body failed (cut, reset, ─▶ Client    breaker: untouched (permit
 //!   malformed, stalled, too large)                   abandoned), never retried,
 //!                                                   never sent to the fallback
+//! the proxy is out of open files or     ─▶ Client    the same: no upstream
+//!   socket memory at connect                         was tried
 //! ```
 //!
 //! Nothing a client sends can therefore move a breaker: a request body's
@@ -93,6 +95,7 @@ impl Outcome {
             | ProxyError::ClientClosed
             | ProxyError::NotImplemented(_)
             | ProxyError::CircuitOpen { .. }
+            | ProxyError::Overloaded(_)
             | ProxyError::MethodNotAllowed => Outcome::Client,
         }
     }
@@ -132,6 +135,16 @@ impl Outcome {
             }
         }
     }
+}
+
+/// A connect that failed for want of the proxy's own resources — open
+/// files (`EMFILE`, `ENFILE`), socket memory (`ENOBUFS`, `ENOMEM`) — not
+/// for anything the upstream did: a flood of clients must not open a
+/// breaker.
+pub fn proxy_exhausted(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    Errno::from_io_error(e)
+        .is_some_and(|n| [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM].contains(&n))
 }
 
 #[cfg(test)]

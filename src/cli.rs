@@ -22,6 +22,7 @@ pub fn run(path: PathBuf, demo: bool, hints: bool) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    crate::nofile::raise();
     // One worker: a current-thread runtime does the same work without the
     // work-stealing scheduler's cross-thread bookkeeping.
     let mut rt = match config.workers {

@@ -47,6 +47,9 @@ pub enum ProxyError {
     UpstreamTimeout,
     /// The upstream's circuit breaker is open.
     CircuitOpen { retry_after: Duration },
+    /// The proxy itself is out of something an exchange needs (open files,
+    /// socket memory): no upstream was tried, none is blamed.
+    Overloaded(String),
     /// A method the proxy does not forward (CONNECT).
     MethodNotAllowed,
     /// A required aggregate part answered with an error: relayed as is.
@@ -86,6 +89,7 @@ impl ProxyError {
             ProxyError::UpstreamError(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
             ProxyError::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
             ProxyError::CircuitOpen { .. } => (StatusCode::SERVICE_UNAVAILABLE, "circuit_open"),
+            ProxyError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "proxy_overloaded"),
             ProxyError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ProxyError::PartAnswer { status, .. } => (*status, "part_error"),
         }
@@ -97,6 +101,7 @@ impl ProxyError {
         use crate::grpc::*;
         match self {
             ProxyError::CircuitOpen { .. }
+            | ProxyError::Overloaded(_)
             | ProxyError::UpstreamUnreachable(_)
             | ProxyError::UpstreamError(_) => UNAVAILABLE,
             ProxyError::UpstreamTimeout | ProxyError::BodyTimeout => DEADLINE_EXCEEDED,
@@ -135,6 +140,9 @@ impl ProxyError {
                 retry_after_secs(*retry_after)
             ),
             ProxyError::MethodNotAllowed => "CONNECT is not supported".into(),
+            ProxyError::Overloaded(e) => {
+                format!("the proxy is out of resources ({e}); retry shortly")
+            }
             ProxyError::PartAnswer { status, .. } => format!("a required part answered {status}"),
         }
     }
@@ -247,4 +255,16 @@ pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+/// The first `io::Error` in `e`'s chain of sources, if any.
+pub fn io_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        cur = c.source();
+    }
+    None
 }

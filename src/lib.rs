@@ -43,6 +43,7 @@ pub(crate) mod error;
 pub(crate) mod grpc;
 pub(crate) mod headers;
 pub(crate) mod metrics;
+pub(crate) mod nofile;
 pub(crate) mod normalize;
 pub mod plan;
 pub(crate) mod pointer;

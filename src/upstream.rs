@@ -20,7 +20,7 @@ use crate::body::{find_body_error, BodyError, BoxError, ProxyBody};
 use crate::breaker::Breaker;
 use crate::config::{Protocol, UpstreamConfig};
 use crate::deadline::{Clock, Uploading};
-use crate::error::{root_cause, ProxyError};
+use crate::error::{io_cause, root_cause, ProxyError};
 use crate::headers::Added;
 use crate::retry::RetryBudget;
 use crate::tls::TlsError;
@@ -370,6 +370,9 @@ pub fn h1(
 
 pub fn classify_h1(e: SendError) -> ProxyError {
     match e {
+        SendError::Connect(e) if crate::blame::proxy_exhausted(&e) => {
+            ProxyError::Overloaded(e.to_string())
+        }
         SendError::Connect(e) => ProxyError::UpstreamUnreachable(e.to_string()),
         // The request body is the client's: however it failed, it is the
         // client's failure (see `blame`).
@@ -384,6 +387,9 @@ pub fn classify_h1(e: SendError) -> ProxyError {
 
 fn classify(e: hyper_util::client::legacy::Error) -> ProxyError {
     if e.is_connect() {
+        if io_cause(&e).is_some_and(crate::blame::proxy_exhausted) {
+            return ProxyError::Overloaded(root_cause(&e));
+        }
         return ProxyError::UpstreamUnreachable(root_cause(&e));
     }
     // The request body's own failure, typed by `body::FromClient`.

@@ -1,8 +1,9 @@
 //! Known attacks on reverse proxies, each sent as raw bytes: request
 //! smuggling (CL.TE, TE.CL, duplicate and malformed Content-Length,
 //! obfuscated Transfer-Encoding), h2c upgrades, huge heads, HTTP/2 floods,
-//! many idle connections, and a burst of new clients while the proxy is
-//! stopped. No smuggled request may reach an upstream,
+//! many idle connections, a burst of new clients while the proxy is
+//! stopped, and more clients than the proxy has file descriptors for. No
+//! smuggled request may reach an upstream, no flood may open a breaker,
 //! and the proxy must stay up.
 
 mod support;
@@ -355,4 +356,115 @@ async fn a_burst_of_clients_while_the_proxy_is_stopped_is_queued_then_answered()
         "queued clients answered 200 once the proxy ran again"
     );
     assert_eq!(up.hits(), BURST);
+}
+
+/// Started with a soft open-files limit below the load (a shell's or
+/// systemd's 1024; here 256 for 300 clients, each needing a socket to the
+/// client and one to the upstream), the proxy raises it to the hard limit
+/// at startup: every request is answered by the upstream, none refused
+/// for want of a file descriptor, and none blamed on the upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_soft_limit_on_open_files_is_raised_at_startup() {
+    const CLIENTS: usize = 300;
+    let up = upstream()
+        .body("OK")
+        .delay(Duration::from_millis(1500))
+        .spawn()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("nofile"), "-Sn 256").unwrap();
+    let p = spawn_binary_in(
+        dir,
+        |port, admin| simple_on(&up.url(), port, admin),
+        Logs::Quiet,
+    )
+    .await;
+    let calls: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let url = p.url("/many");
+            tokio::spawn(async move { try_send("GET", &url, &[], "").await })
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for c in calls {
+        let s = match c.await.unwrap() {
+            Ok(r) => r.status.to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        *statuses.entry(s).or_insert(0) += 1;
+    }
+    assert_eq!(
+        statuses,
+        [("200".to_string(), CLIENTS)].into(),
+        "answers to {CLIENTS} clients at once"
+    );
+    let b = get(&p.admin_url("/-/breakers")).await.json();
+    assert_eq!(
+        (
+            b["app"]["state"].as_str(),
+            b["app"]["consecutive_failures"].as_u64()
+        ),
+        (Some("closed"), Some(0)),
+        "the upstream's breaker: {b}"
+    );
+    assert_eq!(up.hits(), CLIENTS);
+}
+
+/// At its hard open-files limit (200 here, for 300 clients at once) the
+/// proxy cannot open a socket to the upstream for some of them: those get
+/// 503 `proxy_overloaded` from the proxy itself, and the upstream is not
+/// blamed. Its breaker stays closed, and after the burst a request is
+/// answered by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_open_files_blames_no_upstream() {
+    const CLIENTS: usize = 300;
+    let up = upstream()
+        .body("OK")
+        .delay(Duration::from_millis(1500))
+        .spawn()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("nofile"), "-n 200").unwrap();
+    let p = spawn_binary_in(
+        dir,
+        |port, admin| simple_on(&up.url(), port, admin),
+        Logs::Quiet,
+    )
+    .await;
+    let calls: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let url = p.url("/many");
+            tokio::spawn(async move { try_send("GET", &url, &[], "").await })
+        })
+        .collect();
+    let mut answers = std::collections::BTreeMap::new();
+    for c in calls {
+        let what = match c.await.unwrap() {
+            Ok(r) if r.status == 200 => "200".to_string(),
+            Ok(r) => format!("{} {}", r.status, r.json()["error"]),
+            Err(e) => format!("error: {e}"),
+        };
+        *answers.entry(what).or_insert(0) += 1;
+    }
+    let overloaded = answers
+        .get("503 \"proxy_overloaded\"")
+        .copied()
+        .unwrap_or(0);
+    assert!(overloaded > 0, "some clients past the limit: {answers:?}");
+    assert_eq!(
+        answers.get("200").copied().unwrap_or(0) + overloaded,
+        CLIENTS,
+        "only the upstream's answers and the proxy's own refusals: {answers:?}"
+    );
+    let b = get(&p.admin_url("/-/breakers")).await.json();
+    assert_eq!(
+        (
+            b["app"]["state"].as_str(),
+            b["app"]["consecutive_failures"].as_u64()
+        ),
+        (Some("closed"), Some(0)),
+        "the upstream's breaker: {b}"
+    );
+    let after = get(&p.url("/after")).await;
+    assert_eq!((after.status, after.text()), (200, "OK".to_string()));
 }

@@ -99,7 +99,17 @@ pub async fn spawn_binary_in(
 }
 
 fn spawn_child(dir: &tempfile::TempDir, logs: Logs) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_strangler"));
+    let mut cmd = match nofile(dir) {
+        // Started under a limit on open files, as a shell or systemd
+        // would leave it (`-Sn 1024`: soft only; `-n N`: soft and hard).
+        Some(args) => {
+            let mut c = Command::new("sh");
+            c.args(["-c", &format!("ulimit {args} && exec \"$0\" \"$@\"")])
+                .arg(env!("CARGO_BIN_EXE_strangler"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_strangler")),
+    };
     match logs {
         // To a file when quiet (nothing reads it, so a pipe could fill
         // up), so that an early exit can still say why.
@@ -112,6 +122,14 @@ fn spawn_child(dir: &tempfile::TempDir, logs: Logs) -> Child {
         .arg(dir.path().join("routes.yaml"))
         .spawn()
         .expect("spawn strangler")
+}
+
+/// A test asks for a limit on open files by writing `ulimit`'s arguments
+/// (`-Sn 256`, `-n 200`) to `nofile` in the binary's dir before
+/// [`spawn_binary_in`].
+fn nofile(dir: &tempfile::TempDir) -> Option<String> {
+    let args = std::fs::read_to_string(dir.path().join("nofile")).ok()?;
+    Some(args.trim().to_string())
 }
 
 fn quiet_log(dir: &tempfile::TempDir) -> std::path::PathBuf {
