@@ -33,7 +33,7 @@ pub fn raise() -> Raised {
         match setrlimit(Resource::Nofile, wanted) {
             Ok(()) => limit.maximum,
             Err(e) => {
-                tracing::warn!(error = %e, soft = ?before, hard = ?limit.maximum, "could not raise the open-files limit");
+                tracing::warn!(error = %e, soft = %shown(before), hard = %shown(limit.maximum), "could not raise the open-files limit");
                 before
             }
         }
@@ -45,11 +45,16 @@ pub fn raise() -> Raised {
             n / 2
         ),
         _ if after != before => {
-            tracing::info!(from = ?before, to = ?after, "raised the open-files limit")
+            tracing::info!(from = %shown(before), to = %shown(after), "raised the open-files limit")
         }
         _ => {}
     }
     Raised { before, after }
+}
+
+/// A limit as a person reads it.
+fn shown(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "unlimited".into(), |n| n.to_string())
 }
 
 #[cfg(test)]
