@@ -47,15 +47,20 @@ fn encode(batch: &mut [Queued], out: &mut Vec<u8>) -> Duration {
     batch.first().map_or(Duration::ZERO, |q| q.job.timeout())
 }
 
-/// No connection for `batch`: every job of it fails with `e`'s reason.
+/// No connection for `batch`: every job of it fails with `e`'s reason
+/// (its OS error code kept: it tells the proxy's own exhaustion, such as
+/// `EMFILE`, from the upstream's failure).
 fn connect_failed(batch: &mut Vec<Queued>, e: &SendError, t0: Instant) {
-    let (kind, why) = match e {
-        SendError::Connect(e) => (e.kind(), e.to_string()),
-        _ => (io::ErrorKind::Other, "connect failed".to_owned()),
+    let (kind, code, why) = match e {
+        SendError::Connect(e) => (e.kind(), e.raw_os_error(), e.to_string()),
+        _ => (io::ErrorKind::Other, None, "connect failed".to_owned()),
     };
     for q in batch.drain(..) {
-        let e = SendError::Connect(io::Error::new(kind, why.clone()));
-        q.job.finish(Err(e), t0.elapsed());
+        let e = code.map_or_else(
+            || io::Error::new(kind, why.clone()),
+            io::Error::from_raw_os_error,
+        );
+        q.job.finish(Err(SendError::Connect(e)), t0.elapsed());
     }
 }
 
