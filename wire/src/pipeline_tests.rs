@@ -53,3 +53,46 @@ fn a_slow_first_answer_is_not_the_baseline_of_those_behind_it() {
         Duration::from_micros(500)
     );
 }
+
+/// A job that keeps the error it finished with.
+struct Failed(Arc<Mutex<Option<SendError>>>);
+
+impl Job for Failed {
+    fn method(&self) -> &Method {
+        &Method::GET
+    }
+    fn write(&mut self, _out: &mut Vec<u8>) {}
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn max_body(&self) -> u64 {
+        0
+    }
+    fn finish(self: Box<Self>, answer: Result<Answer, SendError>, _took: Duration) {
+        if let Err(e) = answer {
+            *self.0.lock().unwrap() = Some(e);
+        }
+    }
+}
+
+#[test]
+fn a_failed_connect_reaches_every_job_with_its_os_error_code() {
+    let kept: Vec<_> = (0..3).map(|_| Arc::new(Mutex::new(None))).collect();
+    let mut batch: Vec<Queued> = (kept.iter())
+        .map(|k| Queued {
+            job: Box::new(Failed(Arc::clone(k))),
+            resent: false,
+        })
+        .collect();
+    // EMFILE: the proxy's own exhaustion, which the caller must tell from the upstream's failure.
+    let e = SendError::Connect(std::io::Error::from_raw_os_error(24));
+    super::batch::connect_failed(&mut batch, &e, Instant::now());
+    assert!(batch.is_empty());
+    for k in &kept {
+        match k.lock().unwrap().take() {
+            Some(SendError::Connect(e)) => assert_eq!(e.raw_os_error(), Some(24), "{e}"),
+            Some(_) => panic!("not a connect error"),
+            None => panic!("the job was not finished"),
+        }
+    }
+}

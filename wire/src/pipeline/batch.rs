@@ -50,7 +50,7 @@ fn encode(batch: &mut [Queued], out: &mut Vec<u8>) -> Duration {
 /// No connection for `batch`: every job of it fails with `e`'s reason
 /// (its OS error code kept: it tells the proxy's own exhaustion, such as
 /// `EMFILE`, from the upstream's failure).
-fn connect_failed(batch: &mut Vec<Queued>, e: &SendError, t0: Instant) {
+pub(super) fn connect_failed(batch: &mut Vec<Queued>, e: &SendError, t0: Instant) {
     let (kind, code, why) = match e {
         SendError::Connect(e) => (e.kind(), e.raw_os_error(), e.to_string()),
         _ => (io::ErrorKind::Other, None, "connect failed".to_owned()),
