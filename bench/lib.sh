@@ -17,7 +17,8 @@ NGINX_PORT=$((PORT_BASE + 3))      # NGINX reverse proxy
 HAPROXY_PORT=$((PORT_BASE + 4))    # HAProxy
 STRANGLER_PORT=$((PORT_BASE + 5))  # strangler proxy
 ADMIN_PORT=$((PORT_BASE + 6))      # strangler admin API
-ALL_PORTS=("$ORIGIN_PORT" "$SHADOW_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "$STRANGLER_PORT" "$ADMIN_PORT")
+NGINX_SAME_PORT=$((PORT_BASE + 8)) # NGINX reverse proxy setting the fields strangler sets (run.sh)
+ALL_PORTS=("$ORIGIN_PORT" "$SHADOW_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "$STRANGLER_PORT" "$ADMIN_PORT" "$NGINX_SAME_PORT")
 
 # CPU pinning: wrk (-t1) and the origin share CLIENT_CPU; the proxy under test
 # gets PROXY_CPU to itself. PIN=0 disables taskset.
@@ -308,6 +309,55 @@ start_nginx_proxy() {
   NGINX_PID=$(start_bg nginx-proxy "$PROXY_CPU" nginx -p "$TMP" -e "$TMP/logs/nginx-proxy.err" -c "$TMP/nginx-proxy.conf" -g 'daemon off;')
   PIDS+=("$NGINX_PID")
   wait_http "http://127.0.0.1:$NGINX_PORT/" || die "NGINX proxy did not start: $(cat "$TMP/logs/nginx-proxy.out" "$TMP/logs/nginx-proxy.err" 2>/dev/null)"
+}
+
+# nginx_same_conf SRC DST [PORT]: SRC (the NGINX proxy config) with its
+# `location /` doing per request the header work strangler does by default
+# (src/headers.rs, src/request_id.rs; no trusted_proxies): X-Request-Id, the
+# client's when sane (1-128 visible ASCII) else a new one ($request_id: 32 hex
+# digits, not a UUID), sent upstream and returned on the answer;
+# X-Forwarded-For (the peer: the client's is not trusted), -Proto, -Host set;
+# the client's Forwarded and X-Real-IP dropped, with the hop-by-hop fields
+# NGINX does not drop itself (static empty values: no work per request).
+# PORT: listen there instead, with a pid file of its own (to run beside SRC's).
+nginx_same_conf() {
+  local src="$1" dst="$2" port="${3:-}"
+  awk '
+      /^http \{$/ { print
+        print "  map $http_x_request_id $rid {"
+        print "    \"\" $request_id;"
+        print "    \"~^[!-~]{1,128}$\" $http_x_request_id;"
+        print "    default $request_id;"
+        print "  }"
+        next }
+      /^    location \/ \{$/ { loc = 1 }
+      loc && /^      proxy_set_header X-Forwarded-For / { done++
+        print "      proxy_set_header X-Forwarded-For $remote_addr;"
+        print "      proxy_set_header X-Forwarded-Proto $scheme;"
+        print "      proxy_set_header X-Forwarded-Host $http_host;"
+        print "      proxy_set_header X-Request-Id $rid;"
+        print "      proxy_set_header Forwarded \"\";"
+        print "      proxy_set_header X-Real-IP \"\";"
+        print "      proxy_set_header Proxy-Connection \"\";"
+        print "      proxy_set_header Trailer \"\";"
+        print "      proxy_set_header HTTP2-Settings \"\";"
+        print "      add_header X-Request-Id $rid always;"
+        next }
+      loc && /^    \}$/ { loc = 0 }
+      { print }
+      END { exit done == 1 ? 0 : 1 }' "$src" >"$dst" \
+    || die "could not make $dst from $src (its \`location /\` changed?)"
+  if [[ -n $port ]]; then
+    sed -i "s|listen 127.0.0.1:$NGINX_PORT |listen 127.0.0.1:$port |; s|^pid .*|pid $TMP/nginx-same.pid;|" "$dst"
+    grep -q "listen 127.0.0.1:$port " "$dst" || die "could not move $dst to port $port"
+  fi
+}
+
+start_nginx_same() {
+  nginx_same_conf "$TMP/nginx-proxy.conf" "$TMP/nginx-same.conf" "$NGINX_SAME_PORT"
+  NGINX_SAME_PID=$(start_bg nginx-same "$PROXY_CPU" nginx -p "$TMP" -e "$TMP/logs/nginx-same.err" -c "$TMP/nginx-same.conf" -g 'daemon off;')
+  PIDS+=("$NGINX_SAME_PID")
+  wait_http "http://127.0.0.1:$NGINX_SAME_PORT/" || die "NGINX (same fields) did not start: $(cat "$TMP/logs/nginx-same.out" "$TMP/logs/nginx-same.err" 2>/dev/null)"
 }
 
 start_haproxy() {

@@ -186,40 +186,10 @@ if [[ $PROFILER == callgrind ]]; then
   if [[ $PROTO == h1 ]]; then
     LOAD_DESC="wrk -c10 for ${PROFILE_DURATION}s"
     NGINX_URL="http://127.0.0.1:$NGINX_PORT$TARGET_PATH" NGINX_CONF="$TMP/nginx-proxy.conf"
-    # "NGINX, same fields": the proxy config of bench/run.sh, its `location /`
-    # doing per request the header work strangler does by default
-    # (src/headers.rs, src/request_id.rs; no trusted_proxies): X-Request-Id,
-    # the client's when sane (1-128 visible ASCII) else a new one ($request_id:
-    # 32 hex digits, not a UUID), sent upstream and returned on the answer;
-    # X-Forwarded-For (the peer: the client's is not trusted), -Proto, -Host set;
-    # the client's Forwarded and X-Real-IP dropped, with the hop-by-hop fields
-    # NGINX does not drop itself (static empty values: no work per request).
+    # "NGINX, same fields" (lib.sh's nginx_same_conf), on NGINX's own port here:
+    # measured one after the other.
     NGINX_SAME_CONF="$TMP/nginx-proxy-same.conf"
-    awk '
-      /^http \{$/ { print
-        print "  map $http_x_request_id $rid {"
-        print "    \"\" $request_id;"
-        print "    \"~^[!-~]{1,128}$\" $http_x_request_id;"
-        print "    default $request_id;"
-        print "  }"
-        next }
-      /^    location \/ \{$/ { loc = 1 }
-      loc && /^      proxy_set_header X-Forwarded-For / { done++
-        print "      proxy_set_header X-Forwarded-For $remote_addr;"
-        print "      proxy_set_header X-Forwarded-Proto $scheme;"
-        print "      proxy_set_header X-Forwarded-Host $http_host;"
-        print "      proxy_set_header X-Request-Id $rid;"
-        print "      proxy_set_header Forwarded \"\";"
-        print "      proxy_set_header X-Real-IP \"\";"
-        print "      proxy_set_header Proxy-Connection \"\";"
-        print "      proxy_set_header Trailer \"\";"
-        print "      proxy_set_header HTTP2-Settings \"\";"
-        print "      add_header X-Request-Id $rid always;"
-        next }
-      loc && /^    \}$/ { loc = 0 }
-      { print }
-      END { exit done == 1 ? 0 : 1 }' "$NGINX_CONF" >"$NGINX_SAME_CONF" \
-      || die "could not make $NGINX_SAME_CONF from $NGINX_CONF (its \`location /\` changed?)"
+    nginx_same_conf "$NGINX_CONF" "$NGINX_SAME_CONF"
   else
     LOAD_DESC="h2load -c$H2_CONNS -m$H2_STREAMS, $H2_WARMUP requests to warm up, $H2_REQUESTS counted"
     NGINX_URL="http://127.0.0.1:$NGINX_H2C_PORT$TARGET_PATH" NGINX_CONF="$TMP/nginx-proxy-h2c.conf"

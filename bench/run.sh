@@ -6,11 +6,12 @@
 #
 # Installs nginx, haproxy and wrk with apt-get if missing, builds strangler in
 # release, starts an NGINX origin (1 KiB JSON, keep-alive) on 127.0.0.1 and
-# measures on loopback, interleaved over rounds (origin, NGINX, HAProxy,
-# strangler, strangler with a shadowed route (every request, and 1 in 10);
-# then the same at 1 connection):
+# measures on loopback, interleaved over rounds (origin, NGINX, NGINX setting
+# the fields strangler sets, HAProxy, strangler, strangler with a shadowed
+# route (every request, and 1 in 10); then the same at 1 connection):
 #   req/s at $CONNS connections (median, min-max), p50/p99 at $CONNS and at 1
 #   connection, the proxy's CPU time per request (/proc/PID/stat), ratios;
+#   the load side of each run: the origin's CPU per request, the proxy core's use;
 #   requests lost while the config is rewritten (and POST /-/reload) every
 #   100 ms; VmRSS with 10,000 idle keep-alive connections.
 # Prints a Markdown table and writes it to bench/results/latest.md.
@@ -19,7 +20,7 @@
 #   ROUNDS=5 DURATION=10 (s, at CONNS) LAT_DURATION=5 (s, at 1 connection)
 #   CONNS=50 WARMUP=2 (s per target) RELOAD_DURATION=10 IDLE_CONNS=10000
 #   PIN=1 CLIENT_CPU=0 PROXY_CPU=1   wrk (-t1) + origin on CLIENT_CPU, proxy on PROXY_CPU
-#   BENCH_PORT_BASE=28100            ports BASE+1..BASE+6 on 127.0.0.1 must be free
+#   BENCH_PORT_BASE=28100            ports BASE+1..BASE+6 and BASE+8 on 127.0.0.1 must be free
 #   SKIP_BUILD=1                     use target/release/strangler as it is
 #   KEEP_TMP=1                       keep the temp dir (configs, wrk outputs)
 #   OUT=bench/results/latest.md      where the report goes
@@ -79,23 +80,43 @@ fi
 log "starting origin, NGINX, HAProxy, strangler (ports $ORIGIN_PORT-$ADMIN_PORT)"
 start_origin
 start_nginx_proxy
+start_nginx_same
 start_haproxy
 start_strangler
 
 declare -A URL=(
   [origin]="http://127.0.0.1:$ORIGIN_PORT/api/item"
   [nginx]="http://127.0.0.1:$NGINX_PORT/api/item"
+  [nginx-same]="http://127.0.0.1:$NGINX_SAME_PORT/api/item"
   [haproxy]="http://127.0.0.1:$HAPROXY_PORT/api/item"
   [strangler]="http://127.0.0.1:$STRANGLER_PORT/api/item"
   [strangler-shadow]="http://127.0.0.1:$STRANGLER_PORT/shadowed/item"
   [strangler-sampled]="http://127.0.0.1:$STRANGLER_PORT/sampled/item"
 )
 declare -A PID_OF=(
-  [origin]="$ORIGIN_PID" [nginx]="$NGINX_PID" [haproxy]="$HAPROXY_PID"
+  [origin]="$ORIGIN_PID" [nginx]="$NGINX_PID" [nginx-same]="$NGINX_SAME_PID" [haproxy]="$HAPROXY_PID"
   [strangler]="$STRANGLER_PID" [strangler-shadow]="$STRANGLER_PID" [strangler-sampled]="$STRANGLER_PID"
 )
-HI_TARGETS=(origin nginx haproxy strangler strangler-shadow strangler-sampled)
-LO_TARGETS=(origin nginx haproxy strangler)
+HI_TARGETS=(origin nginx nginx-same haproxy strangler strangler-shadow strangler-sampled)
+LO_TARGETS=(origin nginx nginx-same haproxy strangler)
+
+# core_ticks CPU: "busy total" jiffies of one core, from /proc/stat.
+core_ticks() {
+  awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+}
+# load_side FN ARGS...: run_wrk's line plus the load side of that run: the
+# origin NGINX's CPU per request (µs) and how busy the proxy's core was (%).
+# wrk and the origin share the other core: when it is the limit, the proxy's
+# core idles, and what a proxy costs its origin per request decides req/s.
+load_side() {
+  local ou0 os0 ou1 os1 b0 t0 b1 t1 line
+  read -r ou0 os0 < <(cpu_ticks "$ORIGIN_PID"); read -r b0 t0 < <(core_ticks "$PROXY_CPU")
+  line=$("$@")
+  read -r ou1 os1 < <(cpu_ticks "$ORIGIN_PID"); read -r b1 t1 < <(core_ticks "$PROXY_CPU")
+  awk -v line="$line" -v o=$((ou1 + os1 - ou0 - os0)) -v hz="$CLK_TCK" -v b=$((b1 - b0)) -v t=$((t1 - t0)) 'BEGIN {
+    split(line, f, " "); n = f[1] + 0
+    printf "%s %.2f %.1f\n", line, (n > 0 ? o * 1e6 / hz / n : 0), (t > 0 ? b * 100 / t : 0) }'
+}
 
 for t in "${HI_TARGETS[@]}"; do
   code=$(curl -s -o /dev/null -w '%{http_code}' "${URL[$t]}")
@@ -113,14 +134,14 @@ shadow_copies=0
 for ((r = 1; r <= ROUNDS; r++)); do
   for t in "${HI_TARGETS[@]}"; do
     [[ $t == strangler-shadow ]] && s0=$(shadow_requests)
-    line=$(run_wrk "$t" "$CONNS" "$DURATION" "${URL[$t]}" "${PID_OF[$t]}")
+    line=$(load_side run_wrk "$t" "$CONNS" "$DURATION" "${URL[$t]}" "${PID_OF[$t]}")
     [[ $t == strangler-shadow ]] && shadow_copies=$((shadow_copies + $(shadow_requests) - s0 - 1))
     echo "$t $CONNS $r $line" >>"$RESULTS"
     read -r req _ rps p50 p99 non2xx serr cpu _ <<<"$line"
     log "round $r/$ROUNDS  $t @$CONNS: $rps req/s  p50 ${p50}µs  p99 ${p99}µs  cpu ${cpu}µs/req  failed $((non2xx + serr))"
   done
   for t in "${LO_TARGETS[@]}"; do
-    line=$(run_wrk "$t" 1 "$LAT_DURATION" "${URL[$t]}" "${PID_OF[$t]}")
+    line=$(load_side run_wrk "$t" 1 "$LAT_DURATION" "${URL[$t]}" "${PID_OF[$t]}")
     echo "$t 1 $r $line" >>"$RESULTS"
     read -r req _ rps p50 p99 non2xx serr cpu _ <<<"$line"
     log "round $r/$ROUNDS  $t @1: $rps req/s  p50 ${p50}µs  p99 ${p99}µs"

@@ -4,7 +4,8 @@
     summarize.py RESULTS.tsv FACTS.env > latest.md
 
 RESULTS.tsv: one wrk run a line:
-    target conns round requests duration_s rps p50_us p99_us non2xx sockerr cpu_us_per_req user_us sys_us
+    target conns round requests duration_s rps p50_us p99_us non2xx sockerr cpu_us_per_req user_us sys_us \
+        [origin_cpu_us_per_req proxy_core_busy_pct]
 FACTS.env: key=value lines (environment, shadow, reload and RSS facts).
 """
 import statistics
@@ -13,6 +14,7 @@ import sys
 TARGETS = [
     ("origin", "origin (direct, the limit)"),
     ("nginx", "NGINX proxy"),
+    ("nginx-same", "NGINX, same fields"),
     ("haproxy", "HAProxy"),
     ("strangler", "strangler"),
     ("strangler-shadow", "strangler, shadowed route"),
@@ -25,12 +27,14 @@ def load(path):
     with open(path) as f:
         for line in f:
             p = line.split()
-            if len(p) != 13:
+            if len(p) not in (13, 15):
                 continue
             rows.append(dict(target=p[0], conns=int(p[1]), round=int(p[2]), requests=int(p[3]),
                              dur=float(p[4]), rps=float(p[5]), p50=int(p[6]), p99=int(p[7]),
                              non2xx=int(p[8]), sockerr=int(p[9]), cpu=float(p[10]),
-                             cpu_u=float(p[11]), cpu_s=float(p[12])))
+                             cpu_u=float(p[11]), cpu_s=float(p[12]),
+                             origin=float(p[13]) if len(p) == 15 else None,
+                             busy=float(p[14]) if len(p) == 15 else None))
     return rows
 
 
@@ -75,6 +79,19 @@ def ratio(a, b):
     return "–" if not a or not b else f"{a / b:.2f}"
 
 
+def pct(v):
+    return "–" if v is None else f"{v:.0f}%"
+
+
+def origin_cell(s):
+    hi, lo = s.get("origin"), s.get("origin_1")
+    if hi is None and lo is None:
+        return "–"
+    def one(v):
+        return "–" if v is None else f"{v:.1f} µs"
+    return f"{one(hi)}, {one(lo)}"
+
+
 def main():
     rows, fx = load(sys.argv[1]), facts(sys.argv[2])
     conns = int(fx.get("conns", 50))
@@ -94,6 +111,9 @@ def main():
             rps_1=med([r["rps"] for r in lo]), cpu_1=med([r["cpu"] for r in lo]),
             cpu=med([r["cpu"] for r in hi]),
             cpu_u=med([r["cpu_u"] for r in hi]), cpu_s=med([r["cpu_s"] for r in hi]),
+            origin=med([r["origin"] for r in hi if r["origin"] is not None]),
+            busy=med([r["busy"] for r in hi if r["busy"] is not None]),
+            origin_1=med([r["origin"] for r in lo if r["origin"] is not None]),
             errors=sum(r["non2xx"] + r["sockerr"] for r in allr),
             requests=sum(r["requests"] for r in allr),
         )
@@ -112,8 +132,9 @@ def main():
 
     w(f"## Throughput and latency\n")
     w(f"| target | req/s @{conns} (median) | min–max | p50 @{conns} | p99 @{conns} | req/s @1 | p50 @1 | p99 @1 | "
-      "proxy CPU per request | CPU per request @1 | failed requests |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      f"proxy CPU per request | CPU per request @1 | origin CPU per request @{conns}, @1 | proxy core busy @{conns} | "
+      "failed requests |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key, label in TARGETS:
         s = stats.get(key)
         if not s:
@@ -121,7 +142,8 @@ def main():
         cpu_label = f"{us(s['cpu'])} ({s['cpu_u']:.1f} user + {s['cpu_s']:.1f} sys)" + (" (origin)" if key == "origin" else "")
         w(f"| {label} | {num(s['rps'])} | {num(s['rps_min'])}–{num(s['rps_max'])} | {us(s['p50'])} | "
           f"{us(s['p99'])} | {num(s['rps_1'])} | {us(s['p50_1'])} | {us(s['p99_1'])} | {cpu_label} | "
-          f"{us(s['cpu_1'])} | {s['errors']} of {s['requests']:,} |")
+          f"{us(s['cpu_1'])} | {origin_cell(s)} | {pct(s['busy']) if key != 'origin' else '–'} | "
+          f"{s['errors']} of {s['requests']:,} |")
     w("")
     noisy = [label for key, label in TARGETS if key in stats and stats[key]["rps"]
              and (stats[key]["rps_max"] - stats[key]["rps_min"]) / stats[key]["rps"] > 0.3]
@@ -132,13 +154,23 @@ def main():
     w("CPU per request = (utime + stime of the proxy's processes, from /proc/PID/stat, over the run) / requests "
       "wrk completed; for the origin row it is the origin NGINX's own cost. Latencies are medians over rounds "
       "of wrk's per-run percentiles. Failed = non-2xx responses + socket errors.\n")
+    w("**NGINX, same fields**: the NGINX proxy's config with its `location /` doing the header work strangler "
+      "does by default: X-Request-Id (the client's when 1-128 visible ASCII, else NGINX's `$request_id`), sent "
+      "upstream and returned on the answer; X-Forwarded-For set to the peer, X-Forwarded-Proto, X-Forwarded-Host; "
+      "the client's Forwarded and X-Real-IP dropped (bench/lib.sh, `nginx_same_conf`). The NGINX proxy row sets "
+      "X-Forwarded-For only: strangler's requests carry three more fields to the origin and one more back.\n")
+    w("**The load side**: wrk and the origin share one core, the proxy has the other. Origin CPU per request = "
+      "the origin NGINX's utime + stime over the run / requests; proxy core busy = the share of the proxy's core "
+      "not idle over the run (/proc/stat). A proxy core below ~100% busy means the load side was the limit of "
+      "that run, and what the proxy costs the origin and wrk per request, not its own CPU, decided its req/s.\n")
 
     st = stats.get("strangler")
     if st:
         w("## Ratios (strangler / other)\n")
         w("| vs | req/s @%d | p50 @%d | p99 @%d | p50 @1 | p99 @1 | CPU per request |" % (conns, conns, conns))
         w("|---|---:|---:|---:|---:|---:|---:|")
-        for key, label in (("nginx", "NGINX"), ("haproxy", "HAProxy"), ("origin", "origin (direct)")):
+        for key, label in (("nginx", "NGINX"), ("nginx-same", "NGINX, same fields"), ("haproxy", "HAProxy"),
+                           ("origin", "origin (direct)")):
             o = stats.get(key)
             if not o:
                 continue
@@ -149,7 +181,7 @@ def main():
         w("req/s above 1 is better for strangler; latency and CPU above 1 are worse.\n")
         paired = []
         for c in (conns, 1):
-            for key, label in (("nginx", "NGINX"), ("haproxy", "HAProxy")):
+            for key, label in (("nginx", "NGINX"), ("nginx-same", "NGINX, same fields"), ("haproxy", "HAProxy")):
                 rr = per_round(rows, c, "strangler", key, "rps")
                 cr = per_round(rows, c, "strangler", key, "cpu")
                 if rr:
