@@ -139,7 +139,10 @@ macro_rules! send {
             Ok((req, timeout)) => match $up.own_pool() {
                 Some(pool) => {
                     let added = $call.outgoing.added.as_slice();
-                    crate::upstream::h1(pool.send(req, added, timeout, $call.pass).await)
+                    // The first try counts from the request's arrival: one
+                    // clock read serves the request; a later try reads its own.
+                    let now = $call.first_try.take().unwrap_or_else(Instant::now);
+                    crate::upstream::h1(pool.send(req, added, timeout, $call.pass, now).await)
                 }
                 // Boxed: hyper's client (TLS, HTTP/2 upstreams) is ~2 KB of
                 // state the common request's future need not carry.
@@ -160,6 +163,11 @@ pub struct Call<'a> {
     /// The answer's fields may pass raw to the client (`strangler_wire::raw`):
     /// nothing on the way reads them.
     pub pass: bool,
+    /// When the request arrived (read once, by `proxy::answer`): the retry
+    /// budget's count and the first try's clock, instead of a read each.
+    arrived: Instant,
+    /// `arrived` until the first try takes it.
+    first_try: Option<Instant>,
 }
 
 impl<'a> Call<'a> {
@@ -170,6 +178,7 @@ impl<'a> Call<'a> {
         metrics: &'a Metrics,
         outgoing: Outgoing<'a>,
         body: CallBody,
+        arrived: Instant,
     ) -> Self {
         Call {
             snap,
@@ -179,6 +188,8 @@ impl<'a> Call<'a> {
             body,
             deadline: None,
             pass: false,
+            arrived,
+            first_try: Some(arrived),
         }
     }
 
@@ -203,7 +214,7 @@ impl<'a> Call<'a> {
         if served.grpc {
             self.deadline = crate::grpc::timeout(self.outgoing.headers);
         }
-        up.budget.record_request(Instant::now());
+        up.budget.record_request(self.arrived);
         let mut attempt = 1;
         if let (Probe::Shadow, Some(fb), true) =
             (up.config.breaker.probe, fallback, self.body.replayable())

@@ -116,6 +116,7 @@ where
             request_id: HeaderValue::from_static(""),
             raw: None,
             header_read_timeout: None,
+            finished: None,
         };
     };
     let snapshot = state.snapshot.load_full();
@@ -129,30 +130,39 @@ where
         written: false,
     };
     let served = &mut record.served;
-    let (mut resp, status, raw) =
-        match forward(slot, state, &snapshot, *conn, &record.request_id, served).await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                (resp, status, served.raw.take())
-            }
-            Err(e) => {
-                // Logged and counted by the status the error stands for,
-                // even when a gRPC call is answered 200 with a grpc-status.
-                let status = e.status_kind().0.as_u16();
-                let resp = e.into_response(ErrorContext {
-                    route: served.route.as_deref(),
-                    upstream: served.upstream.as_deref(),
-                    request_id: record.request_id.to_str().unwrap_or(""),
-                    grpc: served.grpc,
-                });
-                (resp, status, None)
-            }
-        };
+    let (mut resp, status, raw) = match forward(
+        slot,
+        state,
+        &snapshot,
+        *conn,
+        &record.request_id,
+        served,
+        started,
+    )
+    .await
+    {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            (resp, status, served.raw.take())
+        }
+        Err(e) => {
+            // Logged and counted by the status the error stands for,
+            // even when a gRPC call is answered 200 with a grpc-status.
+            let status = e.status_kind().0.as_u16();
+            let resp = e.into_response(ErrorContext {
+                route: served.route.as_deref(),
+                upstream: served.upstream.as_deref(),
+                request_id: record.request_id.to_str().unwrap_or(""),
+                grpc: served.grpc,
+            });
+            (resp, status, None)
+        }
+    };
     if served.set_cookie.is_some() || snapshot.config.debug_headers {
         // Rare: a ramp's new sticky cookie, or which side answered.
         say_who(&mut resp, served, snapshot.config.debug_headers);
     }
-    record.write(status, resp.body().size_hint().exact());
+    let finished = record.write(status, resp.body().size_hint().exact());
     let request_id = std::mem::replace(&mut record.request_id, HeaderValue::from_static(""));
     Handled {
         response: resp,
@@ -160,6 +170,7 @@ where
         raw,
         // The one snapshot of this request says it: no second load.
         header_read_timeout: Some(snapshot.config.limits.header_read_timeout),
+        finished,
     }
 }
 
@@ -190,6 +201,7 @@ async fn forward<B>(
     conn: Conn,
     request_id: &HeaderValue,
     served: &mut Served,
+    arrived: Instant,
 ) -> Result<Response<ProxyBody>, ProxyError>
 where
     B: Body<Data = Bytes> + Send + Sync + 'static,
@@ -279,7 +291,8 @@ where
     // Only a shadow comparison needs the primary's own latency.
     let started = (!matches!(plan, ShadowPlan::None)).then(Instant::now);
     let metrics = &state.metrics;
-    let mut call = Call::new(snap, route, metrics, outgoing, body);
+    let arrived = tokio::time::Instant::from_std(arrived);
+    let mut call = Call::new(snap, route, metrics, outgoing, body, arrived);
     // The answer's fields pass raw to an HTTP/1.x client when nothing on
     // the way reads or rewrites them: no comparison, no gRPC, no debug
     // fields (hyper, for HTTP/2, writes maps only).

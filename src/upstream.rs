@@ -15,6 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::Instant;
 
 use crate::body::{find_body_error, BodyError, BoxError, ProxyBody};
 use crate::breaker::Breaker;
@@ -329,7 +330,9 @@ impl Upstream {
         pass: bool,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
         if let Some(pool) = &self.pool {
-            return h1(pool.send(req, added.as_slice(), timeout, pass).await);
+            return h1(pool
+                .send(req, added.as_slice(), timeout, pass, Instant::now())
+                .await);
         }
         added.insert_into(req.headers_mut());
         if crate::grpc::is_grpc(req.headers()) {

@@ -40,11 +40,14 @@ impl Record<'_> {
             .then(|| (method.clone(), uri.clone()))
     }
 
-    pub(super) fn write(&mut self, status: u16, bytes: Option<u64>) {
+    /// Counted and logged once; returns the instant it read as the
+    /// request's end (`None`: already written).
+    pub(super) fn write(&mut self, status: u16, bytes: Option<u64>) -> Option<Instant> {
         if std::mem::replace(&mut self.written, true) {
-            return;
+            return None;
         }
-        let elapsed = self.started.elapsed();
+        let ended = Instant::now();
+        let elapsed = ended.saturating_duration_since(self.started);
         let served = std::mem::take(&mut self.served);
         if let Some(ramp) = &served.ramp {
             // Counted on the side that answered (a sick `to` hands its
@@ -96,6 +99,7 @@ impl Record<'_> {
                     .inc();
             }
         }
+        Some(ended)
     }
 }
 

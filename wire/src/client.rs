@@ -147,14 +147,17 @@ impl Pool {
     /// the response head is in, within `timeout`; the body streams from the
     /// connection. `pass`: the answer's fields may be passed raw (its map
     /// then empty, its body holding them: [`ResponseBody::take_raw`]).
+    /// `now`: the instant the exchange counts from (`timeout`, pooled
+    /// connections' expiry), the caller's clock read: a proxy passes its
+    /// request's arrival, so that one read serves the whole request.
     pub async fn send(
         self: &Arc<Self>,
         req: Request<BoxedBody>,
         added: &[(&HeaderName, HeaderValue)],
         timeout: Duration,
         pass: bool,
+        now: Instant,
     ) -> Result<Response<ResponseBody>, SendError> {
-        let now = Instant::now();
         let deadline = now + timeout;
         let (parts, body) = req.into_parts();
         let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());

@@ -36,6 +36,10 @@ pub struct Handled {
     /// under: the connection's next request gets it (`None`: keep the one
     /// in use). The handler loads its configuration once per request.
     pub header_read_timeout: Option<Duration>,
+    /// When the handler was done with the request, if it read the clock
+    /// then: the connection's idle deadline counts from it, with no read of
+    /// its own (`None`: the connection reads the clock).
+    pub finished: Option<std::time::Instant>,
 }
 
 /// Why a request could not be read; the handler turns it into the answer

@@ -76,6 +76,9 @@ where
     // Asked once per connection; then each answer says the timeout of the
     // configuration it was made under (the handler loads that once per request).
     let mut header_timeout = handler.header_read_timeout();
+    // When the last request was done, as its handler read it: the idle
+    // deadline counts from there, with no clock read of its own.
+    let mut finished: Option<Instant> = None;
     loop {
         if buf.is_empty() || (first && sniff_h2 && H2_PREFACE.starts_with(&buf)) {
             if drain.draining() {
@@ -88,7 +91,7 @@ where
             } else {
                 handler.limits().keepalive_idle
             };
-            let now = Instant::now();
+            let now = finished.take().unwrap_or_else(Instant::now);
             if (first && buf.is_empty()) || idle_timer.deadline() < now + idle - IDLE_SLACK {
                 idle_timer.as_mut().reset(now + idle);
             }
@@ -119,6 +122,7 @@ where
                 &mut wr,
                 &mut buf,
                 &mut header_timeout,
+                &mut finished,
                 handler,
                 drain,
             )
@@ -196,6 +200,7 @@ async fn request<R, W, H>(
     wr: &mut W,
     buf: &mut BytesMut,
     header_timeout: &mut Duration,
+    finished: &mut Option<Instant>,
     handler: &H,
     drain: &Watch,
 ) -> bool
@@ -233,10 +238,12 @@ where
         request_id,
         raw,
         header_read_timeout,
+        finished: done_at,
     } = fed!(handling, feed, rd, buf, Some(&mut *wr));
     if let Some(t) = header_read_timeout {
         *header_timeout = t;
     }
+    *finished = done_at.map(Instant::from_std);
     drop(handling);
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         // Boxed: the common request's future carries no tunnel state.

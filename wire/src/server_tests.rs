@@ -23,6 +23,7 @@ impl Handler for Nothing {
             raw: None,
             request_id: HeaderValue::from_static("t"),
             header_read_timeout: None,
+            finished: None,
         }
     }
 

@@ -11,6 +11,7 @@ use strangler_wire::body::{empty, full};
 use strangler_wire::client::{Pool, SendError};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 async fn read_request(s: &mut TcpStream) -> String {
     common::read_message(s).await
@@ -40,7 +41,7 @@ async fn exchanges_reuse_one_pooled_connection() {
         .body(empty())
         .unwrap();
     let resp = pool
-        .send(req, &[], Duration::from_secs(2), false)
+        .send(req, &[], Duration::from_secs(2), false, Instant::now())
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
@@ -57,7 +58,7 @@ async fn exchanges_reuse_one_pooled_connection() {
         .body(full("payload"))
         .unwrap();
     let resp = pool
-        .send(req, &[], Duration::from_secs(2), false)
+        .send(req, &[], Duration::from_secs(2), false, Instant::now())
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
@@ -80,7 +81,9 @@ async fn a_refused_connection_is_a_connect_error() {
     drop(listener);
     let pool = Pool::new(&addr.to_string(), Duration::from_secs(2), 4);
     let req = Request::builder().uri("/").body(empty()).unwrap();
-    let got = pool.send(req, &[], Duration::from_secs(2), false).await;
+    let got = pool
+        .send(req, &[], Duration::from_secs(2), false, Instant::now())
+        .await;
     assert!(matches!(got, Err(SendError::Connect(_))), "{:?}", got.err());
 }
 
@@ -95,7 +98,9 @@ async fn no_answer_in_time_is_a_timeout() {
     });
     let pool = Pool::new(&addr.to_string(), Duration::from_secs(2), 4);
     let req = Request::builder().uri("/slow").body(empty()).unwrap();
-    let got = pool.send(req, &[], Duration::from_millis(100), false).await;
+    let got = pool
+        .send(req, &[], Duration::from_millis(100), false, Instant::now())
+        .await;
     assert!(matches!(got, Err(SendError::Timeout)), "{:?}", got.err());
 }
 
@@ -141,14 +146,26 @@ async fn a_reused_connection_times_out_by_each_request_s_own_timeout() {
         let pool = Pool::new(&addr.to_string(), Duration::from_secs(2), 4);
         let req = Request::builder().uri("/one").body(empty()).unwrap();
         let resp = pool
-            .send(req, &[], Duration::from_millis(first), false)
+            .send(
+                req,
+                &[],
+                Duration::from_millis(first),
+                false,
+                Instant::now(),
+            )
             .await
             .unwrap();
         resp.into_body().collect().await.unwrap();
         let req = Request::builder().uri("/two").body(empty()).unwrap();
         let started = std::time::Instant::now();
         let got = pool
-            .send(req, &[], Duration::from_millis(second), false)
+            .send(
+                req,
+                &[],
+                Duration::from_millis(second),
+                false,
+                Instant::now(),
+            )
             .await;
         let took = started.elapsed();
         assert!(matches!(got, Err(SendError::Timeout)), "{:?}", got.err());

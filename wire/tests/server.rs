@@ -28,6 +28,7 @@ impl Handler for Echo {
                 raw: None,
                 request_id: id,
                 header_read_timeout: None,
+                finished: None,
             };
         };
         let (parts, body) = req.into_parts();
@@ -58,6 +59,7 @@ impl Handler for Echo {
             raw: None,
             request_id: id,
             header_read_timeout: short,
+            finished: None,
         }
     }
 
