@@ -169,9 +169,16 @@ if [[ $PROFILER == callgrind ]]; then
       /^events:/ { for (i = 2; i <= NF; i++) col[$i] = i }
       /^summary:/ { print $col["Ir"], $col["I1mr"], $col["D1mr"] + $col["D1mw"] }' \
       "$TMP/callgrind.$name.out.1")
+    # Clock reads: the calls into libc's clock_gettime and gettimeofday, every
+    # caller's edge summed (NGINX reads the clock once per event-loop turn).
+    CG_CLOCK=$(callgrind_annotate --tree=calling --threshold=100 "$TMP/callgrind.$name.out.1" 2>/dev/null | awk '
+      / > .*:(__)?(clock_gettime|gettimeofday)[@ ].*\([0-9,]+x\)/ {
+        n = $0; sub(/.*\(/, "", n); sub(/x\).*/, "", n); gsub(",", "", n); s += n }
+      END { print s + 0 }')
   }
   per_req() { ((${1:-0} > 0)) && echo $((${2:-0} / $1)) || echo "n/a"; }
-  row() { echo "| $1 | $CG_REQ | $(per_req "$CG_REQ" "$CG_IR") | $(per_req "$CG_REQ" "$CG_I1") | $(per_req "$CG_REQ" "$CG_D1") |"; }
+  clock_per_req() { awk -v n="${CG_REQ:-0}" -v c="${CG_CLOCK:-0}" 'BEGIN { if (n > 0) printf "%.2f", c / n; else print "n/a" }'; }
+  row() { echo "| $1 | $CG_REQ | $(per_req "$CG_REQ" "$CG_IR") | $(per_req "$CG_REQ" "$CG_I1") | $(per_req "$CG_REQ" "$CG_D1") | $(clock_per_req) |"; }
   rows=()
   declare -A IR_PER_REQ=()
   add_row() { # add_row LABEL: the last cg_run's row of the report (not in a subshell: h2c keeps IR_PER_REQ)
@@ -234,8 +241,8 @@ if [[ $PROFILER == callgrind ]]; then
       echo
       echo "**User-space instructions per request** (the kernel's work is not counted: the perf profile shows the same syscalls per request for strangler and NGINX):"
       echo
-      echo "| proxy | requests | instructions / request | L1i misses / request | L1d misses / request |"
-      echo "|---|---:|---:|---:|---:|"
+      echo "| proxy | requests | instructions / request | L1i misses / request | L1d misses / request | clock reads / request |"
+      echo "|---|---:|---:|---:|---:|---:|"
       printf '%s\n' "${rows[@]}"
       echo
       if [[ $COMPARE == 1 ]]; then
