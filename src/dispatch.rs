@@ -134,9 +134,15 @@ pub struct Served {
 /// moved on every request (callgrind: ~130 instructions a layer).
 macro_rules! send {
     ($call:ident, $up:expr, $body:expr, $last:expr) => {
-        match $call.attempt($up, $body, $last) {
-            Err(e) => Err(e),
-            Ok((req, timeout)) => match $up.own_pool() {
+        'send: {
+            // Bound in a statement of its own: a `match` on the attempt
+            // would keep the `Result`'s 256 bytes in the future's state
+            // across the await below, for every request in flight.
+            let (req, timeout) = match $call.attempt($up, $body, $last) {
+                Ok(tried) => tried,
+                Err(e) => break 'send Err(e),
+            };
+            match $up.own_pool() {
                 Some(pool) => {
                     let added = $call.outgoing.added.as_slice();
                     // The first try counts from the request's arrival: one
@@ -147,7 +153,7 @@ macro_rules! send {
                 // Boxed: hyper's client (TLS, HTTP/2 upstreams) is ~2 KB of
                 // state the common request's future need not carry.
                 None => Box::pin($up.send(req, &$call.outgoing.added, timeout, $call.pass)).await,
-            },
+            }
         }
     };
 }

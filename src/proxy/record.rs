@@ -22,8 +22,9 @@ pub(super) struct Record<'a> {
     pub(super) state: &'a ProxyState,
     pub(super) started: Instant,
     pub(super) request_id: HeaderValue,
-    /// The request line, kept only when the access log is on.
-    pub(super) line: Option<(http::Method, http::Uri)>,
+    /// The request line, kept only when the access log is on (boxed: every
+    /// request in flight carries this record, few log).
+    pub(super) line: Option<Box<(http::Method, http::Uri)>>,
     pub(super) peer: SocketAddr,
     pub(super) served: Served,
     pub(super) written: bool,
@@ -35,9 +36,9 @@ impl Record<'_> {
     pub(super) fn line(
         method: &http::Method,
         uri: &http::Uri,
-    ) -> Option<(http::Method, http::Uri)> {
+    ) -> Option<Box<(http::Method, http::Uri)>> {
         tracing::enabled!(target: "strangler::access", tracing::Level::INFO)
-            .then(|| (method.clone(), uri.clone()))
+            .then(|| Box::new((method.clone(), uri.clone())))
     }
 
     /// Counted and logged once; returns the instant it read as the
@@ -64,7 +65,7 @@ impl Record<'_> {
         }
         let route = Name(served.route.unwrap_or_else(|| Arc::clone(&NONE)));
         let upstream = Name(served.upstream.unwrap_or_else(|| Arc::clone(&NONE)));
-        if let Some((method, uri)) = &self.line {
+        if let Some((method, uri)) = self.line.as_deref() {
             tracing::info!(
                 target: "strangler::access",
                 request_id = self.request_id.to_str().unwrap_or(""),
