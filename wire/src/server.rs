@@ -209,42 +209,51 @@ where
     W: AsyncWrite + Unpin + Send,
     H: Handler,
 {
-    let head = match read_head(rd, buf, *header_timeout, handler.limits()).await {
-        Ok(Some(h)) => h,
-        Ok(None) => return false,
-        // Boxed, like the other rare paths: the answer to a refused head
-        // (~1.3 KB of state) is not carried by every request's future.
-        Err(e) => return Box::pin(refused(wr, handler, refusal(e, true))).await,
+    // In blocks: a local's storage lasts to the end of its scope, moved out
+    // or not, and the future keeps it across every await in that scope. The
+    // head (256 bytes) ends before the handler runs, the request's slot
+    // (248) before the answer is written.
+    let (req, mut feed, is_head, version, close) = {
+        let head = match read_head(rd, buf, *header_timeout, handler.limits()).await {
+            Ok(Some(h)) => h,
+            Ok(None) => return false,
+            // Boxed, like the other rare paths: the answer to a refused head
+            // (~1.3 KB of state) is not carried by every request's future.
+            Err(e) => return Box::pin(refused(wr, handler, refusal(e, true))).await,
+        };
+        let (framing, close) = match framing::request_framing(&head) {
+            Ok(f) => f,
+            Err(e) => return Box::pin(refused(wr, handler, refusal(e, false))).await,
+        };
+        // The connection closes after this exchange: the client asked, or its framing.
+        let close = close || !keeps_alive(&head);
+        // The exchange is written out here rather than called: an async fn
+        // awaited is built and then moved into this future, two copies of its
+        // ~1.7 KB state on every request (callgrind: 225 instructions and 28
+        // cache lines written). Only its synchronous start is a function
+        // (`exchange`, inlined).
+        let is_head = head.method == Method::HEAD;
+        let version = head.version;
+        let (req, feed) = exchange(head, framing);
+        (req, feed, is_head, version, close)
     };
-    let (framing, close) = match framing::request_framing(&head) {
-        Ok(f) => f,
-        Err(e) => return Box::pin(refused(wr, handler, refusal(e, false))).await,
-    };
-    // The connection closes after this exchange: the client asked, or its framing.
-    let close = close || !keeps_alive(&head);
-    // The exchange is written out here rather than called: an async fn
-    // awaited is built and then moved into this future, two copies of its
-    // ~1.7 KB state on every request (callgrind: 225 instructions and 28
-    // cache lines written). Only its synchronous start is a function
-    // (`exchange`, inlined).
-    let is_head = head.method == Method::HEAD;
-    let version = head.version;
-    let (req, mut feed) = exchange(head, framing);
     // The handler runs while the body is fed to it on demand.
-    let mut slot = Some(req);
-    let mut handling = handler.call_boxed(&mut slot);
+    let handled = {
+        let mut slot = Some(req);
+        let mut handling = handler.call_boxed(&mut slot);
+        fed!(handling, feed, rd, buf, Some(&mut *wr))
+    };
     let Handled {
         response: resp,
         request_id,
         raw,
         header_read_timeout,
         finished: done_at,
-    } = fed!(handling, feed, rd, buf, Some(&mut *wr));
+    } = handled;
     if let Some(t) = header_read_timeout {
         *header_timeout = t;
     }
     *finished = done_at.map(Instant::from_std);
-    drop(handling);
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         // Boxed: the common request's future carries no tunnel state.
         return Box::pin(tunnel::switch(rd, wr, buf, resp, request_id, drain)).await;
