@@ -80,7 +80,7 @@ check_ports_free() {
   local p
   for p in "${ALL_PORTS[@]}"; do
     if [[ -n "$(ss -Hltn "sport = :$p")" ]]; then
-      die "port 127.0.0.1:$p is already in use (set BENCH_PORT_BASE to move ports $((PORT_BASE + 1))-$((PORT_BASE + 6)))"
+      die "port 127.0.0.1:$p is already in use (set BENCH_PORT_BASE to move ports $((PORT_BASE + 1))-$((PORT_BASE + 8)))"
     fi
   done
 }
