@@ -147,7 +147,11 @@ macro_rules! send {
                     let added = $call.outgoing.added.as_slice();
                     // The first try counts from the request's arrival: one
                     // clock read serves the request; a later try reads its own.
-                    let now = $call.first_try.take().unwrap_or_else(Instant::now);
+                    let now = if std::mem::replace(&mut $call.tried, true) {
+                        Instant::now()
+                    } else {
+                        $call.arrived
+                    };
                     crate::upstream::h1(pool.send(req, added, timeout, $call.pass, now).await)
                 }
                 // Boxed: hyper's client (TLS, HTTP/2 upstreams) is ~2 KB of
@@ -172,8 +176,8 @@ pub struct Call<'a> {
     /// When the request arrived (read once, by `proxy::answer`): the retry
     /// budget's count and the first try's clock, instead of a read each.
     arrived: Instant,
-    /// `arrived` until the first try takes it.
-    first_try: Option<Instant>,
+    /// A try has been sent: the next one reads the clock.
+    tried: bool,
 }
 
 impl<'a> Call<'a> {
@@ -195,7 +199,7 @@ impl<'a> Call<'a> {
             deadline: None,
             pass: false,
             arrived,
-            first_try: Some(arrived),
+            tried: false,
         }
     }
 
