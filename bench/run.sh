@@ -105,7 +105,7 @@ core_ticks() {
   awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
 }
 # load_side FN ARGS...: run_wrk's line plus the load side of that run: the
-# origin NGINX's CPU per request (µs) and how busy the proxy's core was (%).
+# origin NGINX's CPU per request (µs) and the share of the proxy's core not idle (%).
 # wrk and the origin share the other core: when it is the limit, the proxy's
 # core idles, and what a proxy costs its origin per request decides req/s.
 load_side() {

@@ -5,7 +5,7 @@
 
 RESULTS.tsv: one wrk run a line:
     target conns round requests duration_s rps p50_us p99_us non2xx sockerr cpu_us_per_req user_us sys_us \
-        [origin_cpu_us_per_req proxy_core_busy_pct]
+        [origin_cpu_us_per_req proxy_core_not_idle_pct]
 FACTS.env: key=value lines (environment, shadow, reload and RSS facts).
 """
 import statistics
@@ -132,7 +132,7 @@ def main():
 
     w(f"## Throughput and latency\n")
     w(f"| target | req/s @{conns} (median) | min–max | p50 @{conns} | p99 @{conns} | req/s @1 | p50 @1 | p99 @1 | "
-      f"proxy CPU per request | CPU per request @1 | origin CPU per request @{conns}, @1 | proxy core busy @{conns} | "
+      f"proxy CPU per request | CPU per request @1 | origin CPU per request @{conns}, @1 | proxy core not idle @{conns} | "
       "failed requests |")
     w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key, label in TARGETS:
@@ -160,8 +160,9 @@ def main():
       "the client's Forwarded and X-Real-IP dropped (bench/lib.sh, `nginx_same_conf`). The NGINX proxy row sets "
       "X-Forwarded-For only: strangler's requests carry three more fields to the origin and one more back.\n")
     w("**The load side**: wrk and the origin share one core, the proxy has the other. Origin CPU per request = "
-      "the origin NGINX's utime + stime over the run / requests; proxy core busy = the share of the proxy's core "
-      "not idle over the run (/proc/stat). A proxy core below ~100% busy means the load side was the limit of "
+      "the origin NGINX's utime + stime over the run / requests; proxy core not idle = the share of the proxy's "
+      "core not idle over the run (/proc/stat: the proxy's own CPU and what the kernel did there besides; the "
+      "scenario reports' \"proxy core busy\" is the proxy's own share alone). A proxy core below ~100% means the load side was the limit of "
       "that run, and what the proxy costs the origin and wrk per request, not its own CPU, decided its req/s.\n")
 
     st = stats.get("strangler")
