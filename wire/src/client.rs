@@ -358,3 +358,7 @@ async fn upload_body(
     };
     (wr.into_inner(), r)
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

@@ -1,12 +1,16 @@
 //! What both upstream clients (the pool, the shadow lane) do with a plain
 //! connection: dial it, tell whether an idle one is still usable, read a
-//! response head off it.
+//! response head off it. And the read that begins a head on either side
+//! ([`read_fresh`]).
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -77,14 +81,50 @@ pub(super) async fn read_head_with<T>(
                 Err(_) => return Err(SendError::Upstream("malformed response head".into())),
             }
         }
-        buf.reserve(8 * 1024);
-        match tokio::io::AsyncReadExt::read_buf(rd, buf).await {
+        let read = if buf.is_empty() {
+            read_fresh::<_, { 8 * 1024 }>(rd, buf).await
+        } else {
+            buf.reserve(8 * 1024);
+            tokio::io::AsyncReadExt::read_buf(rd, buf).await
+        };
+        match read {
             Ok(0) | Err(_) if buf.is_empty() => return Err(SendError::Closed),
             Ok(0) => return Err(SendError::Upstream("connection closed mid-head".into())),
             Err(e) => return Err(SendError::Upstream(e.to_string())),
             Ok(_) => {}
         }
     }
+}
+
+/// The read that begins a head, into `N` bytes of stack; what arrived is
+/// kept in an allocation of its size, in place of an empty `buf` (else
+/// appended). A connection waiting for its next head (a kept-alive client,
+/// a pooled upstream) then holds no heap buffer, and the bytes land in
+/// memory the allocator has just had back (warm in cache), not in a buffer
+/// of the connection's own last touched a request ago: with 500 upstream
+/// connections those buffers were 4 MB.
+pub(crate) async fn read_fresh<R: AsyncRead + Unpin, const N: usize>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+) -> io::Result<usize> {
+    poll_fn(|cx| {
+        let mut stack = [const { MaybeUninit::<u8>::uninit() }; N];
+        let mut rb = ReadBuf::uninit(&mut stack);
+        match Pin::new(&mut *rd).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                if buf.is_empty() {
+                    // Allocated at the size read, without growing an empty buffer.
+                    *buf = BytesMut::from(rb.filled());
+                } else {
+                    buf.extend_from_slice(rb.filled());
+                }
+                Poll::Ready(Ok(rb.filled().len()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// A writer whose writes may wait for the peer at most `limit` in a row:

@@ -13,20 +13,18 @@
 //! wire. An idle connection keeps no read or write buffer, so 10,000 idle
 //! clients cost little memory.
 
-use std::future::poll_fn;
 use std::io;
-use std::mem::MaybeUninit;
 use std::pin::{pin, Pin};
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use http::{header, HeaderName, Method, Request, StatusCode, Version};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{sleep_until, Instant};
 
 use crate::bridge::{Feed, RequestBody, CONTINUE};
 use crate::codec::{self, HeadError, RequestHead};
+use crate::conn::read_fresh;
 use crate::drain::Watch;
 use crate::framing::{self, Decoder, Framing};
 use crate::handler::{Handled, Handler, Refusal};
@@ -98,7 +96,7 @@ where
             let got = tokio::select! {
                 // Biased: data first, and no random draw per wait.
                 biased;
-                r = read_fresh(&mut rd, &mut buf) => matches!(r, Ok(n) if n > 0),
+                r = read_fresh::<_, 4096>(&mut rd, &mut buf) => matches!(r, Ok(n) if n > 0),
                 () = &mut idle_timer => false,
                 () = &mut on_drain => false,
             };
@@ -374,29 +372,6 @@ pub(crate) async fn read_more<R: AsyncRead + Unpin>(
     buf: &mut BytesMut,
 ) -> io::Result<usize> {
     tokio::io::AsyncReadExt::read_buf(rd, buf).await
-}
-
-/// Read into a stack buffer and keep only what arrived: a connection that
-/// waits for its next request holds no heap buffer.
-async fn read_fresh<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> io::Result<usize> {
-    poll_fn(|cx| {
-        let mut stack = [MaybeUninit::<u8>::uninit(); 4096];
-        let mut rb = ReadBuf::uninit(&mut stack);
-        match Pin::new(&mut *rd).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => {
-                if buf.capacity() == 0 {
-                    // Allocated at the size read, without growing an empty buffer.
-                    *buf = BytesMut::from(rb.filled());
-                } else {
-                    buf.extend_from_slice(rb.filled());
-                }
-                Poll::Ready(Ok(rb.filled().len()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
-    })
-    .await
 }
 
 /// The rest of a request head that has begun to arrive, within

@@ -88,6 +88,10 @@ impl ResponseBody {
         let wr = self.wr.take();
         match (self.reuse, &self.upload, wr, buf.is_empty()) {
             (true, None, Some(wr), true) => {
+                // Idle, it keeps no read buffer: the next head is read
+                // fresh (`conn::read_fresh`), and the body just taken may
+                // still share this one's allocation.
+                let buf = BytesMut::new();
                 self.pool
                     .put_back(Connection { rd, wr, buf, timer }, self.since);
             }

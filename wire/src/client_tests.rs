@@ -1,0 +1,59 @@
+//! The pool from inside: what an idle connection keeps between exchanges.
+
+use std::time::Duration;
+
+use http::Request;
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+use super::Pool;
+use crate::body::empty;
+
+/// Bigger than the stack read that begins a response head (8 KiB): the
+/// body's rest is read into the connection's buffer.
+const BODY: usize = 20_000;
+
+#[tokio::test]
+async fn an_idle_pooled_connection_keeps_no_read_buffer() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                seen.drain(..end + 4);
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {BODY}\r\n\r\n");
+                s.write_all(head.as_bytes()).await.unwrap();
+                s.write_all(&vec![b'x'; BODY]).await.unwrap();
+            }
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&chunk[..n]),
+            }
+        }
+    });
+    let pool = Pool::new(&addr.to_string(), Duration::from_secs(5), 4);
+    for path in ["/one", "/two"] {
+        let req = Request::get(path)
+            .header("host", "up")
+            .body(empty())
+            .unwrap();
+        let resp = pool
+            .send(req, &[], Duration::from_secs(5), false, Instant::now())
+            .await
+            .unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body.len(), BODY, "{path}: the whole body");
+    }
+    let idle = pool.idle.lock().unwrap();
+    assert_eq!(idle.len(), 1, "both exchanges on one pooled connection");
+    assert_eq!(
+        idle[0].0.buf.capacity(),
+        0,
+        "an idle connection holds a read buffer"
+    );
+}
