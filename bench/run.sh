@@ -239,7 +239,10 @@ fact elapsed "$(( $(date +%s) - START_TS ))"
 mkdir -p "$(dirname "$OUT")"
 python3 "$BENCH_DIR/summarize.py" "$RESULTS" "$FACTS" >"$TMP/latest.md"
 cp "$TMP/latest.md" "$OUT"
-cp "$RESULTS" "$(dirname "$OUT")/latest-raw.tsv"
+# The raw runs beside the report, named after it (latest.md: latest-raw.tsv),
+# so that a run written elsewhere does not overwrite the latest run's.
+RAW_OUT="${OUT%.md}-raw.tsv"
+cp "$RESULTS" "$RAW_OUT"
 echo
 cat "$OUT"
-log "written: $OUT (raw runs: $(dirname "$OUT")/latest-raw.tsv)"
+log "written: $OUT (raw runs: $RAW_OUT)"
