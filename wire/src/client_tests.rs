@@ -57,3 +57,41 @@ async fn an_idle_pooled_connection_keeps_no_read_buffer() {
         "an idle connection holds a read buffer"
     );
 }
+
+/// A head longer than the stack read (8 KiB) arrives in pieces: the first
+/// from the stack, the rest appended to it.
+#[tokio::test]
+async fn a_response_head_longer_than_the_first_read_arrives_whole() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cookie = "c".repeat(20_000);
+    let head = format!("HTTP/1.1 200 OK\r\nSet-Cookie: {cookie}\r\nContent-Length: 2\r\n\r\nok");
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&chunk[..n]),
+            }
+        }
+        // In three writes, so that the proxy's reads find it in pieces.
+        for part in head.as_bytes().chunks(7_000) {
+            s.write_all(part).await.unwrap();
+            s.flush().await.unwrap();
+        }
+    });
+    let pool = Pool::new(&addr.to_string(), Duration::from_secs(5), 4);
+    let req = Request::get("/")
+        .header("host", "up")
+        .body(empty())
+        .unwrap();
+    let resp = pool
+        .send(req, &[], Duration::from_secs(5), false, Instant::now())
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["set-cookie"].len(), 20_000);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"ok");
+}
