@@ -199,7 +199,7 @@ async fn writes_are_not_copied_unless_listed_and_copies_are_marked() {
     )
     .await;
     eventually(PATIENCE, "the second GET copy", || async {
-        shadow.hits() == 2
+        shadow.recorded() == 2
     })
     .await;
     let copy = shadow.last();
@@ -226,7 +226,10 @@ async fn writes_are_not_copied_unless_listed_and_copies_are_marked() {
     )
     .await;
     assert_eq!(r.status, 200);
-    eventually(PATIENCE, "the POST copy", || async { shadow.hits() == 3 }).await;
+    eventually(PATIENCE, "the POST copy", || async {
+        shadow.recorded() == 3
+    })
+    .await;
     let copy = shadow.last();
     assert_eq!(copy.method, "POST");
     assert_eq!(copy.headers["idempotency-key"], "k2-shadow");

@@ -204,6 +204,12 @@ impl Upstream {
     pub fn raw_heads(&self) -> Vec<String> {
         self.state.raw_heads.lock().expect("lock").clone()
     }
+    /// Requests recorded in full (their bodies read): what [`Self::last`]
+    /// can return. `hits` counts a request as it arrives, before that: a
+    /// test that waits for a request and then reads it waits on this.
+    pub fn recorded(&self) -> usize {
+        self.state.seen.lock().expect("lock").len()
+    }
     pub fn last(&self) -> Seen {
         self.seen().pop().expect("the upstream saw no request")
     }

@@ -1,5 +1,6 @@
 //! The pool from inside: what an idle connection keeps between exchanges.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::Request;
@@ -10,6 +11,17 @@ use tokio::time::Instant;
 
 use super::Pool;
 use crate::body::empty;
+
+/// `GET path` through the pool, its answer's head.
+async fn get(pool: &Arc<Pool>, path: &str) -> http::Response<super::ResponseBody> {
+    let req = Request::get(path)
+        .header("host", "up")
+        .body(empty())
+        .unwrap();
+    pool.send(req, &[], Duration::from_secs(5), false, Instant::now())
+        .await
+        .unwrap()
+}
 
 /// Bigger than the stack read that begins a response head (8 KiB): the
 /// body's rest is read into the connection's buffer.
@@ -38,15 +50,8 @@ async fn an_idle_pooled_connection_keeps_no_read_buffer() {
     });
     let pool = Pool::new(&addr.to_string(), Duration::from_secs(5), 4);
     for path in ["/one", "/two"] {
-        let req = Request::get(path)
-            .header("host", "up")
-            .body(empty())
-            .unwrap();
-        let resp = pool
-            .send(req, &[], Duration::from_secs(5), false, Instant::now())
-            .await
-            .unwrap();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = get(&pool, path).await.into_body().collect().await;
+        let body = body.unwrap().to_bytes();
         assert_eq!(body.len(), BODY, "{path}: the whole body");
     }
     let idle = pool.idle.lock().unwrap();
@@ -83,14 +88,7 @@ async fn a_response_head_longer_than_the_first_read_arrives_whole() {
         }
     });
     let pool = Pool::new(&addr.to_string(), Duration::from_secs(5), 4);
-    let req = Request::get("/")
-        .header("host", "up")
-        .body(empty())
-        .unwrap();
-    let resp = pool
-        .send(req, &[], Duration::from_secs(5), false, Instant::now())
-        .await
-        .unwrap();
+    let resp = get(&pool, "/").await;
     assert_eq!(resp.headers()["set-cookie"].len(), 20_000);
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"ok");
