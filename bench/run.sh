@@ -8,7 +8,8 @@
 # release, starts an NGINX origin (1 KiB JSON, keep-alive) on 127.0.0.1 and
 # measures on loopback, interleaved over rounds (origin, NGINX, NGINX setting
 # the fields strangler sets, HAProxy, strangler, strangler with a shadowed
-# route (every request, and 1 in 10); then the same at 1 connection):
+# route (every request, and 1 in 10); then the same at 1 connection; even
+# rounds run them in the reverse order):
 #   req/s at $CONNS connections (median, min-max), p50/p99 at $CONNS and at 1
 #   connection, the proxy's CPU time per request (/proc/PID/stat), ratios;
 #   the load side of each run: the origin's CPU per request, the proxy core's use;
@@ -130,9 +131,20 @@ shadow_requests() { # requests seen by the shadow NGINX server (stub_status)
 log "warm-up: ${WARMUP}s per target"
 for t in "${HI_TARGETS[@]}"; do run_wrk "warm-$t" "$CONNS" "$WARMUP" "${URL[$t]}" >/dev/null; done
 
+# round_order R TARGETS...: the order of round R, as given in odd rounds and
+# reversed in even ones, so that no target always runs first, last, or right
+# after the same other (a fixed order put strangler last at 1 connection,
+# after HAProxy, in every round).
+round_order() {
+  local r=$1; shift
+  if (( r % 2 )); then printf '%s\n' "$@"; else printf '%s\n' "$@" | tac; fi
+}
+
 shadow_copies=0
 for ((r = 1; r <= ROUNDS; r++)); do
-  for t in "${HI_TARGETS[@]}"; do
+  mapfile -t hi < <(round_order "$r" "${HI_TARGETS[@]}")
+  mapfile -t lo < <(round_order "$r" "${LO_TARGETS[@]}")
+  for t in "${hi[@]}"; do
     [[ $t == strangler-shadow ]] && s0=$(shadow_requests)
     line=$(load_side run_wrk "$t" "$CONNS" "$DURATION" "${URL[$t]}" "${PID_OF[$t]}")
     [[ $t == strangler-shadow ]] && shadow_copies=$((shadow_copies + $(shadow_requests) - s0 - 1))
@@ -140,7 +152,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     read -r req _ rps p50 p99 non2xx serr cpu _ <<<"$line"
     log "round $r/$ROUNDS  $t @$CONNS: $rps req/s  p50 ${p50}µs  p99 ${p99}µs  cpu ${cpu}µs/req  failed $((non2xx + serr))"
   done
-  for t in "${LO_TARGETS[@]}"; do
+  for t in "${lo[@]}"; do
     line=$(load_side run_wrk "$t" 1 "$LAT_DURATION" "${URL[$t]}" "${PID_OF[$t]}")
     echo "$t 1 $r $line" >>"$RESULTS"
     read -r req _ rps p50 p99 non2xx serr cpu _ <<<"$line"

@@ -123,7 +123,7 @@ def main():
     w("# strangler benchmark: latest run\n")
     w(f"Run {fx.get('date', '?')} on commit `{fx.get('commit', '?')}` — {fx.get('cpu', '?')}, "
       f"{fx.get('ncpu', '?')} CPUs, load average at start {fx.get('loadavg', '?')}.  ")
-    w(f"{fx.get('rounds')} interleaved rounds; {fx.get('duration')} s per run at {conns} connections, "
+    w(f"{fx.get('rounds')} interleaved rounds (even rounds in the reverse order); {fx.get('duration')} s per run at {conns} connections, "
       f"{fx.get('lat_duration')} s per run at 1 connection; wrk -t1 ({fx.get('wrk', '?')}).  ")
     w(f"Pinning: {fx.get('pinning', '?')}.  ")
     w(f"Versions: {fx.get('nginx', '?')}, {fx.get('haproxy', '?')}, strangler {fx.get('strangler', '?')}. "
