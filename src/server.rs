@@ -16,11 +16,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
 use http::{HeaderMap, Request, Response};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
 use strangler_wire::bridge::RequestBody;
@@ -31,6 +30,9 @@ use crate::body::ProxyBody;
 use crate::drain::{Drain, Watch};
 use crate::error::{ErrorContext, ProxyError};
 use crate::proxy::{self, Conn, ProxyState};
+
+mod rewind;
+use rewind::Rewind;
 
 /// The proxy as the HTTP/1.1 wire's handler: one per connection, owning
 /// the state's `Arc` (a plain connection that turns out to be HTTP/2 takes
@@ -147,44 +149,6 @@ where
     };
     if let Err(e) = ended {
         tracing::debug!(error = %e, peer = %conn.peer, "HTTP/2 connection ended with an error");
-    }
-}
-
-/// Bytes read while sniffing the protocol, replayed before the stream's own.
-struct Rewind<T> {
-    pre: Bytes,
-    inner: T,
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if !self.pre.is_empty() {
-            let n = self.pre.len().min(buf.remaining());
-            buf.put_slice(&self.pre[..n]);
-            self.pre.advance(n);
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
