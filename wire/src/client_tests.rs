@@ -1,4 +1,5 @@
-//! The pool from inside: what an idle connection keeps between exchanges.
+//! The pool from inside: what an idle connection keeps between exchanges,
+//! how a long head arrives, how an upload writes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,4 +93,27 @@ async fn a_response_head_longer_than_the_first_read_arrives_whole() {
     assert_eq!(resp.headers()["set-cookie"].len(), 20_000);
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"ok");
+}
+
+/// An upload's writer (the stall limit around the connection) gathers as
+/// the connection does: a body chunk held behind its head leaves with it.
+#[tokio::test]
+async fn an_upload_writer_gathers_like_its_connection() {
+    use std::io::IoSlice;
+    use tokio::io::AsyncWrite;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (client, accepted) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+    let (_rd, wr) = client.unwrap().into_split();
+    let mut wr = crate::conn::StallLimit::new(wr, Duration::from_secs(5));
+    assert!(wr.is_write_vectored(), "the upload must gather");
+    let head = b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\n";
+    let n = wr
+        .write_vectored(&[IoSlice::new(head), IoSlice::new(b"body")])
+        .await
+        .unwrap();
+    assert_eq!(n, head.len() + 4, "one write takes head and body");
+    let mut got = vec![0u8; n];
+    accepted.unwrap().0.read_exact(&mut got).await.unwrap();
+    assert!(got.ends_with(b"\r\n\r\nbody"));
 }

@@ -150,6 +150,25 @@ impl<W> StallLimit<W> {
         self.inner
     }
 
+    /// A write's outcome: a finished write restarts the limit; a write that
+    /// has to wait is `Pending` within the limit and fails once it has passed.
+    fn judge(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match r {
+            Poll::Pending => match self.wait(cx) {
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                _ => Poll::Pending,
+            },
+            done => {
+                self.timer = None;
+                done
+            }
+        }
+    }
+
     /// `Pending` while within the limit; the error once it has passed.
     fn wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let limit = self.limit;
@@ -173,16 +192,24 @@ impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for StallLimit<W> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match std::pin::Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Pending => match this.wait(cx) {
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                _ => Poll::Pending,
-            },
-            done => {
-                this.timer = None;
-                done
-            }
-        }
+        let r = std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.judge(cx, r)
+    }
+
+    /// Gathering passes through, so a body chunk held behind its head
+    /// (`write::body`) leaves with it instead of being copied after it.
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let r = std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.judge(cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(
