@@ -165,10 +165,10 @@ run_h2load() {
   awk -v ut=$((u1 - u0)) -v st=$((s1 - s0)) -v hz="$CLK_TCK" -v haspid="${pid:+1}" -v p50="$p50" -v p99="$p99" '
     /^finished in/ { d = $3; sub(/s,$/, "", d); if (d ~ /ms/) { sub(/ms/, "", d); d /= 1000 } }
     /^requests:/ { done = $6; errored = $12; timeout = $14 }
-    /^status codes:/ { ok = $3 }
+    /^status codes:/ { non2xx = $5 + $7 + $9 }
     END {
       k = (haspid && done > 0) ? 1e6 / hz / done : 0
-      printf "%d %.2f %.0f %d %d %d %d %.2f %.2f %.2f\n", done, d, (d > 0 ? done / d : 0), p50, p99, done - ok, errored + timeout, (ut + st) * k, ut * k, st * k
+      printf "%d %.2f %.0f %d %d %d %d %.2f %.2f %.2f\n", done, d, (d > 0 ? done / d : 0), p50, p99, non2xx, errored + timeout, (ut + st) * k, ut * k, st * k
     }' "$out"
 }
 

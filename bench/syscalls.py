@@ -65,17 +65,23 @@ def report(d, fx):
     levels = [int(x) for x in fx.get("levels", "1 50 500").split()]
     proxies = fx.get("proxies", "strangler nginx haproxy").split()
     dur = fx.get("sc_duration", "3")
+    h2c = fx.get("sc_proto") == "h2c"
+    m = fx.get("sc_streams", "10")
+    client = "h2load" if h2c else "wrk"
     o = []
     w = o.append
-    w("## System calls per request\n")
+    w("## System calls per request" + (", HTTP/2 cleartext\n" if h2c else "\n"))
     w(f"Run {fx.get('date', '?')} on commit `{fx.get('commit', '?')}`, strangler {fx.get('strangler', '?')}; "
       f"{fx.get('nginx', '')}, {fx.get('haproxy', '')}; {fx.get('strace', '')}; {fx.get('perf', '')}. "
       f"Pinning: {fx.get('pinning', '?')}. Load average {fx.get('loadavg', '?')} at the start, {fx.get('loadavg_end', '?')} "
       "at the end (other jobs share these cores).\n")
     w(f"`bench/syscalls.sh`. The proxies of `bench/run.sh` (one worker, keep-alive to the origin), GET /api/item. For "
-      f"each proxy and number of connections, two passes over the same load: a wrk -t1 -cN -d{dur}s run that starts "
-      "1 s after the counter is attached and ends 0.5 s before it is detached, so every request's syscalls are "
-      "counted, its connections' accept and close included; counts divided by the requests wrk completed in that pass.\n")
+      f"each proxy and number of connections, two passes over the same load: "
+      + (f"an h2load -t1 -cN -m{m} -D{dur} run (HTTP/2 with prior knowledge, {m} streams in flight on each connection; "
+         "strangler and HAProxy take it on their plain port, NGINX 1.22 on a `listen ... http2` port of its own; "
+         "each forwards over HTTP/1.1 keep-alive) that starts " if h2c else f"a wrk -t1 -cN -d{dur}s run that starts ")
+      + "1 s after the counter is attached and ends 0.5 s before it is detached, so every request's syscalls are "
+      f"counted, its connections' accept and close included; counts divided by the requests {client} completed in that pass.\n")
     w("- **strace**: `strace -c -f -p PID` (NGINX: its worker process; all threads), detached with SIGINT. ptrace "
       "stops the proxy at every syscall, so under strace it runs several times slower (req/s below), and a slower "
       "proxy finds more work per wake-up: fewer epoll_wait and reads per request than at full speed.")
@@ -129,7 +135,7 @@ def report(d, fx):
             x = data[p]
             rq.append(f"{x['sw']['requests']:,} req, {x['sw']['rps']:,.0f}/s")
             rq.append(f"{x['pw']['requests']:,} req, {x['pw']['rps']:,.0f}/s" if x["pw"] else "–")
-        w("| requests in the pass (wrk), req/s | " + " | ".join(rq) + " |")
+        w(f"| requests in the pass ({client}), req/s | " + " | ".join(rq) + " |")
         fl = []
         for p in present:
             x = data[p]
@@ -139,7 +145,8 @@ def report(d, fx):
         w("")
         w("Commands: " + "; ".join(f"`{cmd(os.path.join(d, f'{k}-{p}-{c}.cmd'))}`" for p in present for k in ("strace", "perf")
                                    if os.path.exists(os.path.join(d, f"{k}-{p}-{c}.cmd"))) +
-          f"; load: `wrk -t1 -c{c} -d{dur}s --latency --timeout 5s -s bench/report.lua URL` pinned with the origin.\n")
+          (f"; load: `h2load -t1 -c{c} -m{m} -D{dur} -T10 -N10 URL`" if h2c else
+           f"; load: `wrk -t1 -c{c} -d{dur}s --latency --timeout 5s -s bench/report.lua URL`") + " pinned with the origin.\n")
     w("The proxies have `bench/run.sh`'s settings: strangler `max_idle: 64`, NGINX `keepalive 64`, HAProxy `http-reuse "
       "always` (no idle limit). Above 64 concurrent requests strangler and NGINX close and open upstream connections "
       "(socket, connect, close, strangler's shutdown, NGINX's ioctl; `bench/scale.sh` has the churn and strangler's "
