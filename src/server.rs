@@ -31,7 +31,9 @@ use crate::drain::{Drain, Watch};
 use crate::error::{ErrorContext, ProxyError};
 use crate::proxy::{self, Conn, ProxyState};
 
+mod coalesce;
 mod rewind;
+use coalesce::Coalesce;
 use rewind::Rewind;
 
 /// The proxy as the HTTP/1.1 wire's handler: one per connection, owning
@@ -128,7 +130,8 @@ where
             proxy::handle(req, state, conn)
         }))
     });
-    let c = http2().serve_connection(TokioIo::new(io), service);
+    // The answers of the streams that finish in one turn leave together.
+    let c = http2().serve_connection(TokioIo::new(Coalesce::new(io)), service);
     tokio::pin!(c);
     let mut on_drain = std::pin::pin!(drain.notified());
     on_drain.as_mut().enable();

@@ -68,6 +68,23 @@ fn client_config(trusted_cert_pem: &str, alpn: &[&[u8]]) -> rustls::ClientConfig
 
 /// GET over HTTPS, trusting `cert_pem`; HTTP/2 when `h2`. Returns the
 /// response and the HTTP version spoken.
+/// An HTTPS client speaking HTTP/2 only, trusting `cert_pem`: concurrent
+/// requests share one connection as streams.
+pub fn https2_client(
+    cert_pem: &str,
+) -> Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(client_config(cert_pem, &[]))
+        .https_only()
+        .enable_http2()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(connector)
+}
+
 pub async fn https_get(
     url: &str,
     cert_pem: &str,
