@@ -10,9 +10,11 @@
 //! every time it runs out of work) writes the buffer out in one call.
 //!
 //! Bounded: past [`LIMIT`] buffered bytes a write or flush goes out at
-//! once, a write of [`LIMIT`] or more passes straight through, and a
-//! shutdown writes what is buffered first. A deferred flush always wakes
-//! the task, so nothing buffered waits for the peer.
+//! once; a write of [`PASS`] or more (a full-size DATA frame: a large
+//! answer's body) passes straight through, after what is buffered, not
+//! copied; a shutdown writes what is buffered first. A deferred flush always
+//! wakes the task, so nothing buffered waits for the peer. The buffer is
+//! freed once written: an idle connection holds none.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -23,9 +25,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// Bytes gathered before they go out regardless (two TLS records' worth).
 pub(super) const LIMIT: usize = 32 * 1024;
 
-/// A buffer kept between batches up to this capacity; a larger one is
-/// freed (an idle connection holds at most this).
-const KEEP: usize = 16 * 1024;
+/// A write this large goes straight through: h2 hands over a full-size
+/// DATA frame (16 KiB of payload) with its head in one gathering write.
+pub(super) const PASS: usize = 16 * 1024;
 
 pub(super) struct Coalesce<T> {
     inner: T,
@@ -62,22 +64,19 @@ impl<T: AsyncWrite + Unpin> Coalesce<T> {
             self.sent += n;
         }
         self.sent = 0;
-        if self.buf.capacity() > KEEP {
-            self.buf = Vec::new();
-        } else {
-            self.buf.clear();
-        }
+        self.buf = Vec::new();
         Poll::Ready(Ok(()))
     }
 
     /// Take `len` more bytes: `Ready(true)` when they may be buffered,
-    /// `Ready(false)` when they should pass straight through (the buffer is
-    /// then empty), after writing out what they would overfill.
+    /// `Ready(false)` when they should pass straight through; first writes
+    /// out what is buffered if they would overfill it or must follow it.
     fn poll_room(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<bool>> {
-        if self.buffered() + len > LIMIT {
+        let pass = len >= PASS;
+        if self.buffered() > 0 && (pass || self.buffered() + len > LIMIT) {
             ready!(self.poll_drain(cx))?;
         }
-        Poll::Ready(Ok(len < LIMIT))
+        Poll::Ready(Ok(!pass))
     }
 }
 
