@@ -49,6 +49,9 @@ pub struct ProxyState {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub metrics: Arc<Metrics>,
     pub shadow_log: Arc<ShadowLog>,
+    /// The version of the snapshot last installed: what waits for a reload
+    /// (a driver with nothing to drive) sleeps on it instead of polling.
+    installed: tokio::sync::watch::Sender<u64>,
 }
 
 impl ProxyState {
@@ -69,11 +72,18 @@ impl ProxyState {
                 .config_reloads
                 .get_or_create(&ResultLabel { result });
         }
+        let installed = tokio::sync::watch::Sender::new(snapshot.load().version);
         ProxyState {
             snapshot,
             metrics,
             shadow_log,
+            installed,
         }
+    }
+
+    /// Told of every snapshot installed from now on.
+    pub fn installs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.installed.subscribe()
     }
 
     /// Swap in a new snapshot, in one store; requests in flight keep the
@@ -81,7 +91,9 @@ impl ProxyState {
     pub fn install(&self, next: Snapshot) {
         self.metrics.config_version.set(next.version as i64);
         next.prime(&self.metrics);
+        let version = next.version;
         self.snapshot.store(Arc::new(next));
+        self.installed.send_replace(version);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Ramps end to end: a route moved from the monolith to a new service by
 //! steps with short intervals, sticky by client key, rolled back by a
 //! failing gate, held across restarts, restarted by a changed definition,
-//! and driven by an operator (admin API and `strangler ramp`).
+//! driven when a reload adds it, and driven by an operator (admin API and `strangler ramp`).
 
 mod support;
 
@@ -225,6 +225,29 @@ async fn operators_pause_resume_promote_and_roll_back() {
     assert_eq!(act("jump").await.status, 404);
     let none = send("POST", &p.admin_url("/-/ramps/nope/pause"), &[], "").await;
     assert_eq!(none.status, 404);
+}
+
+/// A proxy started with no ramp has nothing to drive (its driver sleeps,
+/// `tests/idle.rs`); a reload that adds one wakes it and the ramp advances.
+#[tokio::test]
+async fn a_ramp_added_by_a_reload_is_driven() {
+    let (legacy, new) = (upstream().spawn().await, upstream().spawn().await);
+    let plain = ramp_config(&legacy.url(), &new.url(), "", "")
+        .replace("    ramp:\n", "    upstream: legacy\n");
+    let p = spawn_proxy(&plain);
+    assert_eq!(ramps(p.admin_url("/-/ramps")).await, serde_json::json!({}));
+    p.write_config(&ramp_config(&legacy.url(), &new.url(), QUICK, ""));
+    assert_eq!(p.reload().await.status, 200);
+    let (url, admin) = (p.url("/orders/1"), p.admin_url("/-/ramps"));
+    let deadline = std::time::Instant::now() + PATIENCE * 2;
+    loop {
+        as_users(&url, 50).await;
+        let r = ramps(admin.clone()).await;
+        if r["orders"]["weight"].as_f64() > Some(10.0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never advanced: {r}");
+    }
 }
 
 #[tokio::test]

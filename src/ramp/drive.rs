@@ -1,4 +1,5 @@
 //! The ramps driven: every [`TICK`] each is evaluated on its own windows
+//! (with no ramp configured, the driver sleeps until a reload installs one)
 //! and saved to the state file after a move — or, with `ramp_state:
 //! nats://…`, the fleet's leader decides (`super::fleet`); an operator's
 //! action applied, then saved or shared.
@@ -27,7 +28,17 @@ pub async fn run(state: Arc<ProxyState>) {
     }
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut installs = state.installs();
     loop {
+        // Seen before the snapshot is read: a reload after it wakes the wait.
+        installs.borrow_and_update();
+        if state.snapshot.load().ramps().next().is_none() {
+            // No ramp to drive: sleep until a reload, not on the tick.
+            if installs.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
         tick.tick().await;
         let snap = state.snapshot.load_full();
         let mut moved = false;

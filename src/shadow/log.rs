@@ -75,6 +75,8 @@ type PathOf = Box<dyn Fn() -> PathBuf + Send + Sync>;
 
 /// What wakes the writer thread.
 enum Wake {
+    /// A first line waits: write within [`FLUSH_EVERY`].
+    Started,
     /// Enough bytes wait.
     Full,
     /// Write what waits, then say so.
@@ -147,12 +149,16 @@ impl ShadowLog {
                 self.metrics.shadow_log_dropped.inc();
                 return;
             }
+            let first = s.pending.is_empty();
             s.pending.extend_from_slice(line);
             let full = s.pending.len() >= FLUSH_AT;
             drop(s);
+            // A wake-up already queued is as good as this one: the writer
+            // writes what waits after it.
             if full {
-                // A wake-up already queued is as good as this one.
                 let _ = self.wake.try_send(Wake::Full);
+            } else if first {
+                let _ = self.wake.try_send(Wake::Started);
             }
         });
     }
@@ -263,14 +269,27 @@ impl Sink {
 }
 
 /// The writer thread, until the log is dropped: hand pending lines to the
-/// file every [`FLUSH_EVERY`], when [`FLUSH_AT`] bytes wait, or when asked.
+/// file [`FLUSH_EVERY`] after the first of them, when [`FLUSH_AT`] bytes
+/// wait, or when asked. With nothing pending it sleeps until a line comes
+/// (no tick while idle).
 fn write_loop(log: Weak<ShadowLog>, woken: Receiver<Wake>) {
+    let mut waiting = false;
     loop {
-        let asked = match woken.recv_timeout(FLUSH_EVERY) {
+        let wake = if waiting {
+            woken.recv_timeout(FLUSH_EVERY)
+        } else {
+            woken.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        };
+        let asked = match wake {
+            Ok(Wake::Started) => {
+                waiting = true;
+                continue;
+            }
             Ok(Wake::Flush(done)) => Some(done),
             Ok(Wake::Full) | Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return,
         };
+        waiting = false;
         let Some(log) = log.upgrade() else { return };
         log.write_pending();
         drop(log);

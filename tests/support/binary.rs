@@ -156,6 +156,11 @@ impl Binary {
         std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Send SIGTERM.
     pub fn sigterm(&self) {
         self.signal("TERM");
