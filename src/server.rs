@@ -252,3 +252,13 @@ pub async fn serve_proxy(
         tracing::warn!("drain timeout reached; closing remaining connections");
     }
 }
+
+/// A connected TCP pair on 127.0.0.1 for the I/O wrappers' tests: (the
+/// proxy's side, the client's).
+#[cfg(test)]
+async fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    (accepted.unwrap().0, client.unwrap())
+}

@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::io::Read;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use super::*;
 
@@ -29,12 +29,10 @@ impl Wake for Count {
 
 /// A connected pair: (the proxy's side, gathered; the client's side, blocking).
 async fn pair() -> (Coalesce<TcpStream>, std::net::TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
-    let peer = client.unwrap().into_std().unwrap();
+    let (proxy, client) = crate::server::tcp_pair().await;
+    let peer = client.into_std().unwrap();
     peer.set_nonblocking(false).unwrap();
-    (Coalesce::new(accepted.unwrap().0), peer)
+    (Coalesce::new(proxy), peer)
 }
 
 /// What the peer can read right now, without waiting.
