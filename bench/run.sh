@@ -45,6 +45,10 @@ trap 'exit 130' INT TERM
 need_tools nginx:nginx haproxy:haproxy wrk:wrk curl:curl python3:python3 taskset:util-linux ss:iproute2 pgrep:procps
 [[ "${SKIP_BUILD:-0}" == 1 ]] || build_strangler
 [[ -x "$STRANGLER_BIN" ]] || die "$STRANGLER_BIN missing (unset SKIP_BUILD)"
+# A second NGINX proxy, the same config on a port of its own: NGINX against
+# itself, measured like the others, is the noise floor of a paired ratio.
+NGINX_B_PORT=$((PORT_BASE + 9))
+ALL_PORTS+=("$NGINX_B_PORT")
 check_ports_free
 # File descriptors: 10k idle connections plus their upstream side (before the
 # configs: HAProxy's maxconn is derived from it).
@@ -82,6 +86,12 @@ log "starting origin, NGINX, HAProxy, strangler (ports $ORIGIN_PORT-$ADMIN_PORT)
 start_origin
 start_nginx_proxy
 start_nginx_same
+sed "s|listen 127.0.0.1:$NGINX_PORT |listen 127.0.0.1:$NGINX_B_PORT |; s|^pid .*|pid $TMP/nginx-b.pid;|" \
+  "$TMP/nginx-proxy.conf" >"$TMP/nginx-b.conf"
+grep -q "listen 127.0.0.1:$NGINX_B_PORT " "$TMP/nginx-b.conf" || die "could not move the second NGINX to port $NGINX_B_PORT"
+NGINX_B_PID=$(start_bg nginx-b "$PROXY_CPU" nginx -p "$TMP" -e "$TMP/logs/nginx-b.err" -c "$TMP/nginx-b.conf" -g 'daemon off;')
+PIDS+=("$NGINX_B_PID")
+wait_http "http://127.0.0.1:$NGINX_B_PORT/" || die "the second NGINX did not start: $(cat "$TMP/logs/nginx-b.out" "$TMP/logs/nginx-b.err" 2>/dev/null)"
 start_haproxy
 start_strangler
 
@@ -89,17 +99,19 @@ declare -A URL=(
   [origin]="http://127.0.0.1:$ORIGIN_PORT/api/item"
   [nginx]="http://127.0.0.1:$NGINX_PORT/api/item"
   [nginx-same]="http://127.0.0.1:$NGINX_SAME_PORT/api/item"
+  [nginx-b]="http://127.0.0.1:$NGINX_B_PORT/api/item"
   [haproxy]="http://127.0.0.1:$HAPROXY_PORT/api/item"
   [strangler]="http://127.0.0.1:$STRANGLER_PORT/api/item"
   [strangler-shadow]="http://127.0.0.1:$STRANGLER_PORT/shadowed/item"
   [strangler-sampled]="http://127.0.0.1:$STRANGLER_PORT/sampled/item"
 )
 declare -A PID_OF=(
-  [origin]="$ORIGIN_PID" [nginx]="$NGINX_PID" [nginx-same]="$NGINX_SAME_PID" [haproxy]="$HAPROXY_PID"
+  [origin]="$ORIGIN_PID" [nginx]="$NGINX_PID" [nginx-same]="$NGINX_SAME_PID" [nginx-b]="$NGINX_B_PID" [haproxy]="$HAPROXY_PID"
   [strangler]="$STRANGLER_PID" [strangler-shadow]="$STRANGLER_PID" [strangler-sampled]="$STRANGLER_PID"
 )
-HI_TARGETS=(origin nginx nginx-same haproxy strangler strangler-shadow strangler-sampled)
-LO_TARGETS=(origin nginx nginx-same haproxy strangler)
+# nginx-b, the second NGINX, runs about as far from nginx as strangler does.
+HI_TARGETS=(origin nginx nginx-same haproxy strangler nginx-b strangler-shadow strangler-sampled)
+LO_TARGETS=(origin nginx nginx-same haproxy strangler nginx-b)
 
 # core_ticks CPU: "busy total" jiffies of one core, from /proc/stat.
 core_ticks() {

@@ -15,6 +15,7 @@ TARGETS = [
     ("origin", "origin (direct, the limit)"),
     ("nginx", "NGINX proxy"),
     ("nginx-same", "NGINX, same fields"),
+    ("nginx-b", "NGINX, a second instance (the noise floor)"),
     ("haproxy", "HAProxy"),
     ("strangler", "strangler"),
     ("strangler-shadow", "strangler, shadowed route"),
@@ -182,17 +183,22 @@ def main():
         w("req/s above 1 is better for strangler; latency and CPU above 1 are worse.\n")
         paired = []
         for c in (conns, 1):
-            for key, label in (("nginx", "NGINX"), ("nginx-same", "NGINX, same fields"), ("haproxy", "HAProxy")):
-                rr = per_round(rows, c, "strangler", key, "rps")
-                cr = per_round(rows, c, "strangler", key, "cpu")
+            for a, key, label in (("strangler", "nginx", "strangler / NGINX"),
+                                  ("strangler", "nginx-same", "strangler / NGINX, same fields"),
+                                  ("strangler", "haproxy", "strangler / HAProxy"),
+                                  ("nginx-b", "nginx", "NGINX (second instance) / NGINX: the noise floor")):
+                rr = per_round(rows, c, a, key, "rps")
+                cr = per_round(rows, c, a, key, "cpu")
                 if rr:
-                    paired.append(f"| strangler / {label} @{c} | {spread(rr)} | {spread(cr)} | "
+                    paired.append(f"| {label} @{c} | {spread(rr)} | {spread(cr)} | "
                                   f"{sum(1 for x in rr if x >= 1)} of {len(rr)} | {sum(1 for x in cr if x <= 1)} of {len(cr)} |")
         if paired:
             w("Paired by round (each round runs the targets back to back, so a ratio taken within a round is "
               "not moved by the machine getting busier or quieter between rounds): the median of the per-round "
-              "ratios, their range, and in how many rounds strangler was ahead.\n")
-            w("| vs | req/s ratio, median (min–max) | CPU per request ratio, median (min–max) | "
+              "ratios, their range, and in how many rounds strangler was ahead. The last rows measure NGINX "
+              "against a second NGINX with the same config, run about as far from it in each round as strangler: "
+              "two identical proxies, so any distance from 1 there is the machine's noise, not a difference.\n")
+            w("| pair | req/s ratio, median (min–max) | CPU per request ratio, median (min–max) | "
               "rounds with more req/s | rounds with less CPU |")
             w("|---|---:|---:|---:|---:|")
             for line in paired:
