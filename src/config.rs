@@ -87,6 +87,9 @@ pub struct Limits {
     /// An upgraded connection (WebSocket) over which nothing crosses for
     /// this long is closed.
     pub tunnel_idle_timeout: Duration,
+    /// A client connection with no request in flight for this long is
+    /// closed (HTTP/2: GOAWAY first).
+    pub keepalive_timeout: Duration,
 }
 
 /// A configuration error: where, and what to write instead.
@@ -180,6 +183,9 @@ struct RawLimits {
     body_idle_timeout: Option<Dur>,
     /// An upgraded connection (WebSocket) silent for this long is closed (10m).
     tunnel_idle_timeout: Option<Dur>,
+    /// A client connection with no request in flight for this long is
+    /// closed, HTTP/1.1 or HTTP/2 (75s, NGINX's `keepalive_timeout`).
+    keepalive_timeout: Option<Dur>,
 }
 
 struct Addr(SocketAddr);
@@ -390,6 +396,9 @@ fn validated(raw: RawConfig, path: &Path) -> Config {
             tunnel_idle_timeout: limits
                 .tunnel_idle_timeout
                 .map_or(Duration::from_secs(600), |d| d.0),
+            keepalive_timeout: limits
+                .keepalive_timeout
+                .map_or(strangler_wire::Limits::DEFAULT.keepalive_idle, |d| d.0),
         },
         upstreams: raw
             .upstreams

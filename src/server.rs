@@ -1,11 +1,12 @@
 //! The proxy listener: accept connections, serve HTTP/1.1 on the edge's own
 //! wire (`strangler_wire::server`, handing each request to [`Edge`]) and
 //! HTTP/2 (ALPN `h2`, or prior knowledge on a plain listener) through
-//! hyper, and drain gracefully on shutdown.
+//! hyper (`h2`), and drain gracefully on shutdown. Either kind of
+//! connection closes after `limits.keepalive_timeout` with no request.
 //!
 //! ```text
-//! accept ─▶ TLS? handshake ─▶ ALPN h2 ──────────────▶ hyper http2
-//!        └▶ plain: first bytes "PRI * HTTP/2.0" ─────▶ hyper http2 (rewound)
+//! accept ─▶ TLS? handshake ─▶ ALPN h2 ──────────────▶ h2: hyper http2
+//!        └▶ plain: first bytes "PRI * HTTP/2.0" ─────▶ h2: hyper http2 (rewound)
 //!                  anything else ───────────────────▶ strangler_wire::server
 //! ```
 
@@ -13,18 +14,14 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{HeaderMap, Request, Response};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
 use strangler_wire::bridge::RequestBody;
 use strangler_wire::server::{self as h1, Ended};
-use strangler_wire::{Handled, Handler, Refusal};
+use strangler_wire::{Handled, Handler, Limits, Refusal};
 
 use crate::body::ProxyBody;
 use crate::drain::{Drain, Watch};
@@ -32,8 +29,8 @@ use crate::error::{ErrorContext, ProxyError};
 use crate::proxy::{self, Conn, ProxyState};
 
 mod coalesce;
+mod h2;
 mod rewind;
-use coalesce::Coalesce;
 use rewind::Rewind;
 
 /// The proxy as the HTTP/1.1 wire's handler: one per connection, owning
@@ -42,6 +39,9 @@ use rewind::Rewind;
 pub struct Edge {
     pub state: Arc<ProxyState>,
     pub conn: Conn,
+    /// The connection's limits; its keep-alive idle time is the
+    /// configuration's `limits.keepalive_timeout` when it was accepted.
+    pub limits: Limits,
 }
 
 impl Handler for Edge {
@@ -80,92 +80,26 @@ impl Handler for Edge {
         self.state.snapshot.load().config.limits.header_read_timeout
     }
 
+    fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     fn ended_mid_response(&self, error: &io::Error) {
         tracing::debug!(%error, peer = %self.conn.peer, "client connection ended mid-response");
     }
 }
 
-fn http2() -> hyper::server::conn::http2::Builder<TokioExecutor> {
-    let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    b.timer(TokioTimer::new())
-        .max_concurrent_streams(100)
-        // RFC 8441: WebSocket over HTTP/2 (extended CONNECT, `crate::tunnel`).
-        .enable_connect_protocol()
-        .max_header_list_size(crate::request::MAX_HEADER_BYTES as u32)
-        .max_pending_accept_reset_streams(20)
-        .max_local_error_reset_streams(100)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
-    b
-}
-
-/// One HTTP/2 stream's answer, boxed. hyper spawns a task per stream and
-/// tokio moves a task's future whole: into the task, and over it again when
-/// it ends. Unboxed, that was `proxy::handle`'s ~5 KB several times a request
-/// (callgrind over h2c: ~7,000 instructions of `memcpy` a request, a fifth of
-/// the proxy's); boxed, it is a pointer.
-struct Stream<F>(Pin<Box<F>>);
-
-impl<F: Future> Future for Stream<F> {
-    type Output = Result<F::Output, std::convert::Infallible>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.0.as_mut().poll(cx).map(Ok)
-    }
-}
-
-/// Serve one HTTP/2 connection; on drain, GOAWAY and finish its streams.
-async fn serve_h2<I>(io: I, state: Arc<ProxyState>, conn: Conn, drain: Watch)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let tunnels = drain.clone();
-    let service = service_fn(move |mut req: Request<hyper::body::Incoming>| {
-        let state = Arc::clone(&state);
-        if req.method() == http::Method::CONNECT {
-            // A tunnel's task watches the drain too.
-            req.extensions_mut().insert(tunnels.clone());
-        }
-        let req = Box::new(req);
-        Stream(strangler_wire::boxed_with(|| {
-            proxy::handle(req, state, conn)
-        }))
-    });
-    // The answers of the streams that finish in one turn leave together.
-    let c = http2().serve_connection(TokioIo::new(Coalesce::new(io)), service);
-    tokio::pin!(c);
-    let mut on_drain = std::pin::pin!(drain.notified());
-    on_drain.as_mut().enable();
-    let ended = if drain.draining() {
-        None
-    } else {
-        tokio::select! {
-            r = c.as_mut() => Some(r),
-            () = on_drain => None,
-        }
-    };
-    let ended = match ended {
-        Some(r) => r,
-        None => {
-            c.as_mut().graceful_shutdown();
-            c.await
-        }
-    };
-    if let Err(e) = ended {
-        tracing::debug!(error = %e, peer = %conn.peer, "HTTP/2 connection ended with an error");
-    }
-}
-
 /// A plain connection: HTTP/1.1, or HTTP/2 when it opens with the preface
 /// (prior knowledge). The halves borrow the stream: no allocation for them.
-async fn serve_plain(mut stream: TcpStream, state: Arc<ProxyState>, conn: Conn, drain: Watch) {
+async fn serve_plain(mut stream: TcpStream, edge: Edge, drain: Watch) {
     let (rd, wr) = stream.split();
-    let edge = Edge { state, conn };
     if let Ended::Http2(pre) = h1::serve(rd, wr, &edge, &drain, true).await {
         let io = Rewind {
             pre: pre.freeze(),
             inner: stream,
         };
-        Box::pin(serve_h2(io, edge.state, conn, drain)).await;
+        let idle = edge.limits.keepalive_idle;
+        Box::pin(h2::serve(io, edge.state, edge.conn, drain, idle)).await;
     }
 }
 
@@ -174,22 +108,21 @@ async fn serve_tls(
     stream: TcpStream,
     tls: Arc<crate::tls::Tls>,
     handshake_timeout: Duration,
-    state: Arc<ProxyState>,
-    peer: std::net::SocketAddr,
+    edge: Edge,
     drain: Watch,
 ) {
+    let peer = edge.conn.peer;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
     let s = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return tracing::debug!(error = %e, %peer, "TLS handshake failed"),
         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
     };
-    let conn = Conn { peer, https: true };
     if s.get_ref().1.alpn_protocol() == Some(b"h2") {
-        Box::pin(serve_h2(s, state, conn, drain)).await;
+        let idle = edge.limits.keepalive_idle;
+        Box::pin(h2::serve(s, edge.state, edge.conn, drain, idle)).await;
     } else {
         let (rd, wr) = tokio::io::split(s);
-        let edge = Edge { state, conn };
         Box::pin(h1::serve(rd, wr, &edge, &drain, false)).await;
     }
 }
@@ -220,28 +153,28 @@ pub async fn serve_proxy(
         let snap = state.snapshot.load();
         let tls = snap.tls.clone();
         let handshake_timeout = snap.config.limits.header_read_timeout;
+        let limits = Limits {
+            keepalive_idle: snap.config.limits.keepalive_timeout,
+            ..Limits::DEFAULT
+        };
         drop(snap);
-        let (state, drain) = (Arc::clone(&state), drainer.watch());
+        let edge = Edge {
+            state: Arc::clone(&state),
+            conn: Conn {
+                peer,
+                https: tls.is_some(),
+            },
+            limits,
+        };
+        let drain = drainer.watch();
         // One task per connection, of the exact kind: a plain connection's
         // task carries no TLS state, and no wrapper around its future.
         match tls {
             None => {
-                tokio::spawn(serve_plain(
-                    stream,
-                    state,
-                    Conn { peer, https: false },
-                    drain,
-                ));
+                tokio::spawn(serve_plain(stream, edge, drain));
             }
             Some(tls) => {
-                tokio::spawn(serve_tls(
-                    stream,
-                    tls,
-                    handshake_timeout,
-                    state,
-                    peer,
-                    drain,
-                ));
+                tokio::spawn(serve_tls(stream, tls, handshake_timeout, edge, drain));
             }
         }
     }

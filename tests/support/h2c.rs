@@ -42,6 +42,12 @@ impl H2 {
         send.send_request(req, false).expect("send request")
     }
 
+    /// Whether the proxy ends the connection (GOAWAY, then close) within
+    /// `within`.
+    pub async fn closed_within(&mut self, within: Duration) -> bool {
+        tokio::time::timeout(within, &mut self.conn).await.is_ok()
+    }
+
     /// Drop the connection with whatever is in flight.
     pub fn close(self) {
         self.conn.abort();
