@@ -1,7 +1,8 @@
 //! `limits.keepalive_timeout`: a client connection with no request in
 //! flight for that long is closed, over HTTP/1.1 and over HTTP/2 (GOAWAY
-//! first). A request that takes longer than the timeout is still answered:
-//! the timeout counts idleness, not a request's time.
+//! first). A request that takes longer than the timeout is still answered,
+//! and an answer that streams for longer keeps its connection: the timeout
+//! counts idleness, not a request's time.
 
 mod support;
 
@@ -104,4 +105,61 @@ fn a_keepalive_timeout_of_zero_is_refused_with_a_fix() {
     assert!(msg.contains("keepalive_timeout"), "names the field: {msg}");
     assert!(msg.contains("zero"), "says what is wrong: {msg}");
     assert!(msg.contains("routes.yaml:"), "points at the file: {msg}");
+}
+
+/// An upstream whose answers stream: five chunks, `gap` apart, then the
+/// end (keep-alive: it answers each request on a connection in turn).
+async fn streaming_upstream(gap: Duration) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut b = [0u8; 4096];
+                loop {
+                    let mut head = Vec::new();
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut b).await {
+                            Ok(n) if n > 0 => head.extend_from_slice(&b[..n]),
+                            _ => return,
+                        }
+                    }
+                    let start = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                    if s.write_all(start).await.is_err() {
+                        return;
+                    }
+                    for i in 0..5 {
+                        tokio::time::sleep(gap).await;
+                        let chunk = format!("2\r\n{i}\n\r\n");
+                        if s.write_all(chunk.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                    if s.write_all(b"0\r\n\r\n").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_answer_still_streaming_keeps_its_connection() {
+    let up = streaming_upstream(Duration::from_millis(700)).await;
+    let p = spawn_proxy(&config(&format!("http://{up}")));
+    let mut c = h2_connect(p.addr).await;
+    // The head comes at once, the body over 3.5 s: three timeouts with the
+    // stream open, though its answer's future is done.
+    let (resp, mut send) = c.upload("/events", Some(0)).await;
+    send.send_data(Bytes::new(), true)
+        .expect("end of the request");
+    let (status, body) = h2_answer(resp, PATIENCE).await.expect("the whole stream");
+    assert_eq!(status, 200);
+    assert_eq!(&body[..], b"0\n1\n2\n3\n4\n");
+    // Closed (GOAWAY) while it streamed, the connection would refuse this.
+    assert_eq!(h2_get(&mut c, "/events").await, 200);
 }
