@@ -45,6 +45,19 @@ async fn an_idle_http2_connection_is_closed_after_the_keepalive_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_connection_that_never_opens_a_stream_is_closed() {
+    let up = upstream().spawn().await;
+    let p = spawn_proxy(&config(&up.url()));
+    // The handshake (preface, SETTINGS) and then nothing: idle from the start.
+    let mut c = h2_connect(p.addr).await;
+    assert!(
+        c.closed_within(PATIENCE).await,
+        "an HTTP/2 connection that never opened a stream must be closed"
+    );
+    assert_eq!(up.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http2_stream_longer_than_the_keepalive_timeout_is_answered() {
     let up = upstream().delay(Duration::from_millis(3500)).spawn().await;
     let p = spawn_proxy(&config(&up.url()));

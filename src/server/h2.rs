@@ -160,8 +160,10 @@ pub(super) async fn serve<I>(
     let mut on_drain = pin!(drain.notified());
     on_drain.as_mut().enable();
     let mut timer = pin!(tokio::time::sleep(idle));
-    // At the last check: no stream open, and how many had started.
-    let (mut quiet, mut seen) = (false, 0);
+    // At the last check: no stream open, and how many had started. A new
+    // connection is idle from its start: one that never opens a stream is
+    // closed after one timeout, not two.
+    let (mut quiet, mut seen) = (true, 0);
     let end = if drain.draining() {
         End::Close
     } else {
