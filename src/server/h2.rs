@@ -160,10 +160,11 @@ pub(super) async fn serve<I>(
     let mut on_drain = pin!(drain.notified());
     on_drain.as_mut().enable();
     let mut timer = pin!(tokio::time::sleep(idle));
-    // At the last check: no stream open, and how many had started. A new
-    // connection is idle from its start: one that never opens a stream is
-    // closed after one timeout, not two.
-    let (mut quiet, mut seen) = (true, 0);
+    // How many streams had started at the last check. Checks run only while
+    // no stream is open, so the same count at the next one means none was
+    // open in between. A new connection is idle from its start: one that
+    // never opens a stream is closed after one timeout, not two.
+    let mut seen = 0;
     let end = if drain.draining() {
         End::Close
     } else {
@@ -177,15 +178,15 @@ pub(super) async fn serve<I>(
             // The timer matters only while no stream is open: a busy
             // connection does not look at it (it is checked when it is next
             // quiet, and stays due until then).
+            // (Streams start only inside `c.poll`, on this task.)
             while activity.open.load(Relaxed) == 0 && timer.as_mut().poll(cx).is_ready() {
                 let started = activity.started.load(Relaxed);
-                let now_quiet = activity.open.load(Relaxed) == 0;
-                // Quiet at both checks with no stream started between them:
-                // idle for at least a whole `idle`.
-                if quiet && now_quiet && started == seen {
+                // No stream started since the last check: idle for at
+                // least a whole `idle`.
+                if started == seen {
                     return Poll::Ready(End::Close);
                 }
-                (quiet, seen) = (now_quiet, started);
+                seen = started;
                 timer.as_mut().reset(Instant::now() + idle);
             }
             Poll::Pending
