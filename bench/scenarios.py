@@ -196,7 +196,9 @@ def tls(rows, fx):
       f"same load from a second client, `h2load --h1 -t1 -c{c} -m1 -D{fx.get('duration')}` (wrk sends the IP address as SNI, "
       "h2load sends none). "
       f"HTTP/2: `h2load -t1 -c{c} -m{m} -D{fx.get('duration')} https://127.0.0.1:PORT/api/item` (ALPN h2; "
-      "p50/p99 from its per-request log). Connections (and their handshakes) are made once, at the start.\n")
+      "p50/p99 from its per-request log). Connections (and their handshakes) are made once, at the start. "
+      f"At one connection with one request in flight (a browser tab waiting on each answer): `wrk -t1 -c1` "
+      f"and `h2load -t1 -c1 -m1`, {fx.get('duration')} s each.\n")
     cover = fx.get("cover", "?")
     w(f"HTTP/2 puts {int(c) * int(m)} requests in flight, so it runs twice: against the pair above, which keep at most "
       f"64 idle upstream connections (`keepalive 64`, `max_idle: 64`), fewer than the load needs; and against a "
@@ -208,6 +210,8 @@ def tls(rows, fx):
         (f"HTTP/1.1 @{c} (h2load --h1)", "strangler/h1-h2load", "nginx/h1-h2load", int(c), "strangler", "NGINX"),
         (f"HTTP/2 @{c}x{m}, idle cap {cover}", "strangler/h2-cover", "nginx/h2-cover", int(c), "strangler", "NGINX"),
         (f"HTTP/2 @{c}x{m}, idle cap 64", "strangler/h2", "nginx/h2", int(c), "strangler", "NGINX"),
+        ("HTTP/1.1 @1 (wrk -c1)", "strangler/h1-one", "nginx/h1-one", 1, "strangler", "NGINX"),
+        ("HTTP/2 @1x1 (h2load -c1 -m1)", "strangler/h2-one", "nginx/h2-one", 1, "strangler", "NGINX"),
     ])
     o += target_table(rows, [("nginx/h1", f"NGINX, HTTP/1.1 @{c}"), ("strangler/h1", f"strangler, HTTP/1.1 @{c}"),
                              ("nginx/h1-h2load", f"NGINX, HTTP/1.1 @{c}, h2load --h1"),
@@ -216,6 +220,8 @@ def tls(rows, fx):
                              ("strangler/h2-cover", f"strangler, HTTP/2 @{c}x{m}, idle cap {cover}"),
                              ("nginx/h2", f"NGINX, HTTP/2 @{c}x{m}, idle cap 64"),
                              ("strangler/h2", f"strangler, HTTP/2 @{c}x{m}, idle cap 64")])
+    o += target_table(rows, [("nginx/h1-one", "NGINX, HTTP/1.1 @1"), ("strangler/h1-one", "strangler, HTTP/1.1 @1"),
+                             ("nginx/h2-one", "NGINX, HTTP/2 @1x1"), ("strangler/h2-one", "strangler, HTTP/2 @1x1")], 1)
     w("Upstream connections opened per request, HTTP/2 (all rounds):\n")
     w("| idle cap | NGINX | strangler |")
     w("|---|---:|---:|")

@@ -19,6 +19,7 @@
 # $CONNS x $STREAMS requests in flight: so the HTTP/2 load also runs against a
 # second pair whose cap covers it (keepalive / max_idle: $COVER), and each
 # HTTP/2 run counts the upstream connections opened (the origin's accepts).
+# And one client with one request in flight: wrk -c1 (HTTP/1.1), h2load -c1 -m1 (HTTP/2).
 #
 # Environment: ROUNDS=3 DURATION=5 (s, wrk and h2load) HS_DURATION=3 (s, s_time)
 #   CONNS=50 STREAMS=10 COVER=CONNS*STREAMS BENCH_PORT_BASE=28100 STRANGLER_BIN SKIP_BUILD=1 PIN=1 KEEP_TMP=1
@@ -134,6 +135,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
     record "$t/h2-cover" "$CONNS" "$r" "$(origin_conns client_cpu run_h2load "$t-h2cover" "$CONNS" "$STREAMS" "$DURATION" "https://127.0.0.1:${COVER_PORT_OF[$t]}/api/item" "${COVER_PID_OF[$t]}")"
     # The same HTTP/1.1 load from another client (no SNI for an IP address, unlike wrk).
     record "$t/h1-h2load" "$CONNS" "$r" "$(client_cpu run_h2load "$t-h1h2load" "$CONNS" 1 "$DURATION" "https://127.0.0.1:$p/api/item" "$pid" --h1)"
+    # One client, one request in flight (a browser tab's latency, not a throughput): over HTTP/1.1 and HTTP/2.
+    record "$t/h1-one" 1 "$r" "$(client_cpu run_wrk "$t-h1one" 1 "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")"
+    record "$t/h2-one" 1 "$r" "$(client_cpu run_h2load "$t-h2one" 1 1 "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")"
   done
 done
 for t in nginx strangler; do
