@@ -98,8 +98,7 @@ async fn serve_plain(mut stream: TcpStream, edge: Edge, drain: Watch) {
             pre: pre.freeze(),
             inner: stream,
         };
-        let idle = edge.limits.keepalive_idle;
-        Box::pin(h2::serve(io, edge.state, edge.conn, drain, idle)).await;
+        Box::pin(h2::serve(io, edge, drain)).await;
     }
 }
 
@@ -119,8 +118,7 @@ async fn serve_tls(
         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
     };
     if s.get_ref().1.alpn_protocol() == Some(b"h2") {
-        let idle = edge.limits.keepalive_idle;
-        Box::pin(h2::serve(s, edge.state, edge.conn, drain, idle)).await;
+        Box::pin(h2::serve(s, edge, drain)).await;
     } else {
         let (rd, wr) = tokio::io::split(s);
         Box::pin(h1::serve(rd, wr, &edge, &drain, false)).await;

@@ -31,9 +31,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::coalesce::Coalesce;
+use super::Edge;
 use crate::body::{BoxError, ProxyBody};
 use crate::drain::Watch;
-use crate::proxy::{self, Conn, ProxyState};
+use crate::proxy;
 
 fn http2() -> hyper::server::conn::http2::Builder<TokioExecutor> {
     let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -129,16 +130,18 @@ enum End {
 }
 
 /// Serve one HTTP/2 connection; on drain, or once no stream has been open
-/// for `idle` (between one and two `idle`s), GOAWAY and finish its streams.
-pub(super) async fn serve<I>(
-    io: I,
-    state: Arc<ProxyState>,
-    conn: Conn,
-    drain: Watch,
-    idle: Duration,
-) where
+/// for the edge's keep-alive idle time (between one and two of them),
+/// GOAWAY and finish its streams.
+pub(super) async fn serve<I>(io: I, edge: Edge, drain: Watch)
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Edge {
+        state,
+        conn,
+        limits,
+    } = edge;
+    let idle = limits.keepalive_idle;
     let tunnels = drain.clone();
     let activity = Arc::new(Activity::default());
     let counted = Arc::clone(&activity);
