@@ -7,7 +7,14 @@
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
-STRANGLER_BIN="${STRANGLER_BIN:-$REPO_DIR/target/release/strangler}"   # overridable: a copy elsewhere
+# BUILD=pgo (the default): the profile-guided build users run in production
+# (deploy/pgo.sh -> target/pgo/strangler); BUILD=release: plain `cargo build --release`.
+BUILD="${BUILD:-pgo}"
+if [[ $BUILD == pgo ]]; then
+  STRANGLER_BIN="${STRANGLER_BIN:-$REPO_DIR/target/pgo/strangler}"   # overridable: a copy elsewhere
+else
+  STRANGLER_BIN="${STRANGLER_BIN:-$REPO_DIR/target/release/strangler}"
+fi
 
 # Ports (127.0.0.1 only). Override with BENCH_PORT_BASE.
 PORT_BASE="${BENCH_PORT_BASE:-28100}"
@@ -65,12 +72,21 @@ need_tools() { # need_tools bin:package ...
 }
 
 build_strangler() {
-  log "building strangler (cargo build --release -j2 --bin strangler)"
   local out; out=$(mktemp)
-  if ! (cd "$REPO_DIR" && cargo build --release -j2 --bin strangler) >"$out" 2>&1; then
-    grep -E '^(error|warning: build failed)' "$out" | head -n 10 >&2
-    rm -f "$out"
-    die "cargo build --release failed (SKIP_BUILD=1 benchmarks the existing target/release/strangler)"
+  if [[ $BUILD == pgo ]]; then
+    log "building strangler, profile-guided (deploy/pgo.sh, ~10 min; BUILD=release for the plain build)"
+    if ! (cd "$REPO_DIR" && deploy/pgo.sh) >"$out" 2>&1; then
+      grep -E '^(error|warning: build failed)|^Error' "$out" | head -n 10 >&2
+      rm -f "$out"
+      die "deploy/pgo.sh failed (SKIP_BUILD=1 benchmarks the existing $STRANGLER_BIN)"
+    fi
+  else
+    log "building strangler (cargo build --release -j2 --bin strangler)"
+    if ! (cd "$REPO_DIR" && cargo build --release -j2 --bin strangler) >"$out" 2>&1; then
+      grep -E '^(error|warning: build failed)' "$out" | head -n 10 >&2
+      rm -f "$out"
+      die "cargo build --release failed (SKIP_BUILD=1 benchmarks the existing target/release/strangler)"
+    fi
   fi
   tail -n 1 "$out" >&2; rm -f "$out"
   [[ -x "$STRANGLER_BIN" ]] || die "no $STRANGLER_BIN after the build"

@@ -22,7 +22,9 @@
 #   CONNS=50 WARMUP=2 (s per target) RELOAD_DURATION=10 IDLE_CONNS=10000
 #   PIN=1 CLIENT_CPU=0 PROXY_CPU=1   wrk (-t1) + origin on CLIENT_CPU, proxy on PROXY_CPU
 #   BENCH_PORT_BASE=28100            ports BASE+1..BASE+6 and BASE+8 on 127.0.0.1 must be free
-#   SKIP_BUILD=1                     use target/release/strangler as it is
+#   BUILD=pgo                        the profile-guided build (deploy/pgo.sh, target/pgo/strangler);
+#                                    BUILD=release: plain `cargo build --release` (target/release/strangler)
+#   SKIP_BUILD=1                     use that binary as it is
 #   KEEP_TMP=1                       keep the temp dir (configs, wrk outputs)
 #   OUT=bench/results/latest.md      where the report goes
 set -euo pipefail
