@@ -7,10 +7,10 @@
 # Four steps, with the toolchain's own LLVM tools (`rustup component add
 # llvm-tools`, done here if missing):
 #   1. an instrumented build (`-Cprofile-generate`) in target/pgo/gen;
-#   2. a training run: `examples/pgo_train.rs` drives it through HTTP/1.1 at
+#   2. a training run: `examples/pgo_train/` drives it through HTTP/1.1 at
 #      1, 50 and 500 connections, uploads, a shadowed route, h2c, HTTPS
 #      (HTTP/1.1, h2, fresh handshakes) and refused requests, against
-#      in-process origins on 127.0.0.1 (~40,000 requests, every answer checked);
+#      in-process origins on 127.0.0.1 (~115,000 requests, every answer checked);
 #   3. the counts merged (llvm-profdata) into target/pgo/strangler.profdata;
 #   4. the release build again with `-Cprofile-use`: the compiler lays out and
 #      inlines the request path by what ran. The same source and behaviour
@@ -43,7 +43,7 @@ RUSTFLAGS="-Cprofile-generate=$OUT/profiles" \
   cargo build --release --locked -j"$JOBS" -p strangler --bin strangler \
   --target "$HOST" --target-dir "$OUT/gen" "$@"
 
-step "2/4 training run (examples/pgo_train.rs)"
+step "2/4 training run (examples/pgo_train/)"
 cargo build --release --locked -j"$JOBS" --example pgo_train
 LLVM_PROFILE_FILE="$OUT/profiles/strangler-%p-%m.profraw" \
   "$ROOT/target/release/examples/pgo_train" "$OUT/gen/$HOST/release/strangler"
