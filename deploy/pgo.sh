@@ -17,6 +17,7 @@
 #      as `cargo build --release`; fewer instructions and far fewer
 #      instruction-cache misses per request (README, "Performance").
 # Arguments are passed to both cargo builds of the proxy (features).
+# Environment: JOBS=2 (cargo -j), PROFDATA (see below).
 # `--target` is given so that RUSTFLAGS reach the proxy's crates only, not
 # build scripts or proc-macros. Exits non-zero if any step fails.
 set -euo pipefail
@@ -24,12 +25,18 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT="$ROOT/target/pgo"
 HOST=$(rustc -vV | sed -n 's/^host: //p')
-PROFDATA="$(rustc --print sysroot)/lib/rustlib/$HOST/bin/llvm-profdata"
+# The toolchain's own (its LLVM reads the profiles rustc writes); PROFDATA=
+# another llvm-profdata of the same LLVM version, for a toolchain without rustup.
+PROFDATA="${PROFDATA:-$(rustc --print sysroot)/lib/rustlib/$HOST/bin/llvm-profdata}"
 JOBS="${JOBS:-2}"
 
 step() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 if [[ ! -x $PROFDATA ]]; then
+  command -v rustup >/dev/null || {
+    echo "no llvm-profdata at $PROFDATA, and no rustup to add it (llvm-tools); set PROFDATA" >&2
+    exit 1
+  }
   step "installing the toolchain's llvm-tools (llvm-profdata)"
   rustup component add llvm-tools
 fi
