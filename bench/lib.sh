@@ -417,9 +417,17 @@ CLK_TCK="$(getconf CLK_TCK)"
 
 # run_wrk LABEL CONNS SECONDS URL [PID]
 # Prints one line: requests duration_s rps p50_us p99_us non2xx sockerr cpu_us_per_req user_us sys_us
+# settle: write back what earlier runs left dirty before the next run starts.
+# A shadowed run makes strangler write its shadow log (~140 MB in 10 s at 50
+# connections); the kernel writes it back ~30 s later, in the middle of
+# whichever run is going then. Every load run starts with this, outside its
+# measurement, so that no run is billed for another's writeback.
+settle() { sync; }
+
 run_wrk() {
   local label="$1" conns="$2" secs="$3" url="$4" pid="${5:-}" out u0=0 s0=0 u1=0 s1=0
   out="$TMP/logs/wrk-$label-c$conns-$(date +%s%N).txt"
+  settle
   [[ -n $pid ]] && read -r u0 s0 < <(cpu_ticks "$pid")
   pin "$CLIENT_CPU" env "${CLIENT_ENV[@]}" wrk -t1 -c"$conns" -d"${secs}s" --latency --timeout 5s -s "$BENCH_DIR/report.lua" "$url" >"$out" 2>&1 \
     || { log "wrk failed for $label: $(tail -n 5 "$out")"; echo "0 0 0 0 0 0 0 0 0 0"; return; }

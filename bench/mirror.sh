@@ -13,8 +13,10 @@
 #              (shadowsvc `max_idle: 64`)
 # The shadow service is a second NGINX with the same 1 KiB body; its
 # stub_status counts the copies it received and the connections it accepted.
-# Per round: NGINX plain, NGINX mirrored, strangler plain, strangler shadowed
-# (the order alternates between rounds), each wrk -t1 -c$CONNS for DURATION s.
+# Per round: NGINX mirrored, NGINX plain, strangler plain, strangler shadowed
+# (even rounds in the reverse order: each shadowed run next to its own plain
+# one, and the two plain runs next to each other), each wrk -t1 -c$CONNS for
+# DURATION s, after a sync (lib.sh's settle: the shadow log written back).
 #
 # Environment: ROUNDS=5 DURATION=5 CONNS=50 BENCH_PORT_BASE=28100 STRANGLER_BIN
 #   SKIP_BUILD=1 PIN=1 KEEP_TMP=1 OUT=bench/results/mirror.md
@@ -39,7 +41,7 @@ declare -A URL=(
   [strangler-shadow]="http://127.0.0.1:$STRANGLER_PORT/shadowed/item"
 )
 declare -A PID_OF=([nginx]="$NGINX_PID" [nginx-mirror]="$NGINX_PID" [strangler]="$STRANGLER_PID" [strangler-shadow]="$STRANGLER_PID")
-TARGETS=(nginx nginx-mirror strangler strangler-shadow)
+TARGETS=(nginx-mirror nginx strangler strangler-shadow)
 for t in "${TARGETS[@]}"; do
   code=$(curl -s -o /dev/null -w '%{http_code}' "${URL[$t]}")
   [[ $code == 200 ]] || die "$t answers $code on ${URL[$t]}, not 200"
@@ -55,7 +57,7 @@ for t in "${TARGETS[@]}"; do run_wrk "warm-$t" "$CONNS" "$WARMUP" "${URL[$t]}" >
 sleep 1
 
 for ((r = 1; r <= ROUNDS; r++)); do
-  if (( r % 2 )); then order=("${TARGETS[@]}"); else order=(strangler strangler-shadow nginx nginx-mirror); fi
+  if (( r % 2 )); then order=("${TARGETS[@]}"); else mapfile -t order < <(printf '%s\n' "${TARGETS[@]}" | tac); fi
   for t in "${order[@]}"; do
     read -r _ sa0 _ sr0 < <(stub_status "$SHADOW_PORT")
     read -r _ oa0 _ or0 < <(stub_status "$ORIGIN_PORT")

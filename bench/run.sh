@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # strangler benchmark — one command:
 #
-#     bench/run.sh                    # defaults: 5 rounds x 10 s, ~8 min plus the build
+#     bench/run.sh                    # defaults: 10 rounds x 5 s, ~15 min plus the build
 #     ROUNDS=1 DURATION=3 bench/run.sh   # quick check
 #
 # Installs nginx, haproxy and wrk with apt-get if missing, builds strangler in
 # release, starts an NGINX origin (1 KiB JSON, keep-alive) on 127.0.0.1 and
-# measures on loopback, interleaved over rounds (origin, NGINX, NGINX setting
-# the fields strangler sets, HAProxy, strangler, strangler with a shadowed
-# route (every request, and 1 in 10); then the same at 1 connection; even
-# rounds run them in the reverse order):
+# measures on loopback, interleaved over rounds (origin, NGINX setting the
+# fields strangler sets, HAProxy, a second NGINX, NGINX, strangler, strangler
+# with a shadowed route (every request, and 1 in 10); then the same at 1
+# connection; even rounds run them in the reverse order; each run after a
+# RUN_WARMUP at its own level, and after `sync`):
 #   req/s at $CONNS connections (median, min-max), p50/p99 at $CONNS and at 1
 #   connection, the proxy's CPU time per request (/proc/PID/stat), ratios;
 #   the load side of each run: the origin's CPU per request, the proxy core's use;
@@ -18,8 +19,9 @@
 # Prints a Markdown table and writes it to bench/results/latest.md.
 #
 # Environment:
-#   ROUNDS=5 DURATION=10 (s, at CONNS) LAT_DURATION=5 (s, at 1 connection)
-#   CONNS=50 WARMUP=2 (s per target) RELOAD_DURATION=10 IDLE_CONNS=10000
+#   ROUNDS=10 DURATION=5 (s, at CONNS) LAT_DURATION=3 (s, at 1 connection)
+#   CONNS=50 WARMUP=2 (s per target, once) RUN_WARMUP=1 (s before every run)
+#   RELOAD_DURATION=10 IDLE_CONNS=10000
 #   PIN=1 CLIENT_CPU=0 PROXY_CPU=1   wrk (-t1) + origin on CLIENT_CPU, proxy on PROXY_CPU
 #   BENCH_PORT_BASE=28100            ports BASE+1..BASE+6 and BASE+8 on 127.0.0.1 must be free
 #   BUILD=pgo                        the profile-guided build (deploy/pgo.sh, target/pgo/strangler);
@@ -31,9 +33,10 @@ set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ROUNDS="${ROUNDS:-5}"
-DURATION="${DURATION:-10}"
-LAT_DURATION="${LAT_DURATION:-5}"
+ROUNDS="${ROUNDS:-10}"
+DURATION="${DURATION:-5}"
+LAT_DURATION="${LAT_DURATION:-3}"
+RUN_WARMUP="${RUN_WARMUP:-1}"
 CONNS="${CONNS:-50}"
 WARMUP="${WARMUP:-2}"
 RELOAD_DURATION="${RELOAD_DURATION:-10}"
@@ -73,7 +76,7 @@ fact commit "$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unk
 fact cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 fact ncpu "$(nproc --all)"
 fact loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
-fact rounds "$ROUNDS"; fact duration "$DURATION"; fact lat_duration "$LAT_DURATION"; fact conns "$CONNS"
+fact rounds "$ROUNDS"; fact duration "$DURATION"; fact lat_duration "$LAT_DURATION"; fact conns "$CONNS"; fact run_warmup "$RUN_WARMUP"
 fact wrk "$(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}')"
 fact nginx "$(nginx -v 2>&1 | sed 's/.*: //')"
 fact haproxy "HAProxy $(haproxy -v | head -n1 | awk '{print $3}')"
@@ -111,9 +114,12 @@ declare -A PID_OF=(
   [origin]="$ORIGIN_PID" [nginx]="$NGINX_PID" [nginx-same]="$NGINX_SAME_PID" [nginx-b]="$NGINX_B_PID" [haproxy]="$HAPROXY_PID"
   [strangler]="$STRANGLER_PID" [strangler-shadow]="$STRANGLER_PID" [strangler-sampled]="$STRANGLER_PID"
 )
-# nginx-b, the second NGINX, runs about as far from nginx as strangler does.
-HI_TARGETS=(origin nginx nginx-same haproxy strangler nginx-b strangler-shadow strangler-sampled)
-LO_TARGETS=(origin nginx nginx-same haproxy strangler nginx-b)
+# strangler runs next to NGINX, the pair the done-when compares, so that the
+# machine's drift (runs of a slower or faster machine lasting tens of seconds)
+# moves both alike; nginx-b, the second NGINX, runs next to it on the other
+# side, as far from it as strangler, so its ratio is the noise of that pairing.
+HI_TARGETS=(origin nginx-same haproxy nginx-b nginx strangler strangler-shadow strangler-sampled)
+LO_TARGETS=(origin nginx-same haproxy nginx-b nginx strangler)
 
 # core_ticks CPU: "busy total" jiffies of one core, from /proc/stat.
 core_ticks() {
@@ -159,6 +165,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   mapfile -t hi < <(round_order "$r" "${HI_TARGETS[@]}")
   mapfile -t lo < <(round_order "$r" "${LO_TARGETS[@]}")
   for t in "${hi[@]}"; do
+    (( RUN_WARMUP > 0 )) && run_wrk "lw-$t" "$CONNS" "$RUN_WARMUP" "${URL[$t]}" >/dev/null
     [[ $t == strangler-shadow ]] && s0=$(shadow_requests)
     line=$(load_side run_wrk "$t" "$CONNS" "$DURATION" "${URL[$t]}" "${PID_OF[$t]}")
     [[ $t == strangler-shadow ]] && shadow_copies=$((shadow_copies + $(shadow_requests) - s0 - 1))
@@ -167,6 +174,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     log "round $r/$ROUNDS  $t @$CONNS: $rps req/s  p50 ${p50}µs  p99 ${p99}µs  cpu ${cpu}µs/req  failed $((non2xx + serr))"
   done
   for t in "${lo[@]}"; do
+    (( RUN_WARMUP > 0 )) && run_wrk "lw-$t" 1 "$RUN_WARMUP" "${URL[$t]}" >/dev/null
     line=$(load_side run_wrk "$t" 1 "$LAT_DURATION" "${URL[$t]}" "${PID_OF[$t]}")
     echo "$t 1 $r $line" >>"$RESULTS"
     read -r req _ rps p50 p99 non2xx serr cpu _ <<<"$line"

@@ -76,8 +76,13 @@ threads() { awk '/^Threads:/ {print $2}' "/proc/$1/status"; }
 fact strangler_w2_threads "$(threads "${PID_OF[strangler-w2]}") threads ($(threads "${PID_OF[strangler]}") with workers: 1)"
 
 url() { echo "http://127.0.0.1:${PORT_OF[$1]}/api/item"; }
-PINNED=(nginx nginx-ka1024 haproxy strangler strangler-default)
-UNPINNED=(nginx nginx-w2 strangler strangler-w2)
+# Each pair that is compared runs back to back (strangler next to NGINX,
+# capped alike; the shipped defaults next to NGINX keepalive 1024; workers: 2
+# next to worker_processes 2): the machine has slower and faster spells lasting
+# tens of seconds, and the two runs of a pair should share one. Even rounds
+# run the lists in the reverse order.
+PINNED=(haproxy nginx strangler strangler-default nginx-ka1024)
+UNPINNED=(nginx-w2 strangler-w2 strangler nginx)
 for t in "${!PORT_OF[@]}"; do
   code=$(curl -s -o /dev/null -w '%{http_code}' "$(url "$t")")
   [[ $code == 200 ]] || die "$t answers $code, not 200"
@@ -115,14 +120,14 @@ for t in "${PINNED[@]}"; do run_wrk "warm-$t" "$W_CONNS" "$WARMUP" "$(url "$t")"
 ORIGIN_PIDS=("$ORIGIN_PID" "$SHADOW_PID")
 
 for ((r = 1; r <= ROUNDS; r++)); do
-  if (( r % 2 )); then order=("${PINNED[@]}"); else order=(strangler-default strangler haproxy nginx-ka1024 nginx); fi
+  if (( r % 2 )); then order=("${PINNED[@]}"); else mapfile -t order < <(printf '%s\n' "${PINNED[@]}" | tac); fi
   for c in "${LEVELS[@]}"; do
     for t in "${order[@]}"; do one_run "$t" "$c" "$r"; done
   done
   # Unpinned: everything on both cores.
   for p in "${ORIGIN_PIDS[@]}" "${PID_OF[nginx]}" "${PID_OF[strangler]}"; do unpin_tree "$p"; done
   PIN=0
-  if (( r % 2 )); then order=("${UNPINNED[@]}"); else order=(strangler-w2 strangler nginx-w2 nginx); fi
+  if (( r % 2 )); then order=("${UNPINNED[@]}"); else mapfile -t order < <(printf '%s\n' "${UNPINNED[@]}" | tac); fi
   for t in "${order[@]}"; do
     line=$(client_cpu run_wrk "$t-unpinned" "$W_CONNS" "$DURATION" "$(url "$t")" "${PID_OF[$t]}")
     record "$t@unpinned" "$W_CONNS" "$r" "$line" "pinned=0"

@@ -154,6 +154,7 @@ pin_tree() { # pin_tree PID CPU
 run_h2load() {
   local label="$1" conns="$2" m="$3" secs="$4" url="$5" pid="${6:-}" out lf u0=0 s0=0 u1=0 s1=0 opts=("${@:7}")
   out="$TMP/logs/h2load-$label-c$conns-$(date +%s%N).txt"; lf="$out.log"
+  settle
   [[ -n $pid ]] && read -r u0 s0 < <(cpu_ticks "$pid")
   pin "$CLIENT_CPU" env "${CLIENT_ENV[@]}" h2load -t1 -c"$conns" -m"$m" -D"$secs" -T10 -N10 "${opts[@]}" --log-file="$lf" "$url" >"$out" 2>&1 \
     || log "h2load exited non-zero for $label: $(tail -n 3 "$out")"
@@ -178,6 +179,7 @@ run_h2load() {
 run_stime() {
   local label="$1" mode="$2" secs="$3" hp="$4" path="$5" pid="${6:-}" out u0=0 s0=0 u1=0 s1=0 t0 t1
   out="$TMP/logs/stime-$label-$mode-$(date +%s%N).txt"
+  settle
   [[ -n $pid ]] && read -r u0 s0 < <(cpu_ticks "$pid")
   t0=$(date +%s%N)
   pin "$CLIENT_CPU" env "${CLIENT_ENV[@]}" timeout $((secs + 20)) openssl s_time -connect "$hp" "-$mode" -time "$secs" -www "$path" >"$out" 2>&1 \

@@ -136,7 +136,8 @@ def target_table(rows, targets, conns=None, extras=()):
     return out
 
 
-NOTES = ("Paired by round: each round runs the targets back to back (alternating which goes first), the ratio is "
+NOTES = ("Paired by round: each round runs the targets back to back, the two runs of a compared pair next to "
+         "each other (the order reversed or rotated from round to round), each after a `sync`; the ratio is "
          "taken within the round, and the table gives the median of the per-round ratios, their range and in how many "
          "rounds strangler was ahead. CPU per op = the proxy's utime+stime (/proc/PID/stat, with its children) over the "
          "run divided by what the load generator completed; proxy core busy = CPU per request x req/s (100% = one core). "

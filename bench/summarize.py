@@ -125,7 +125,8 @@ def main():
     w(f"Run {fx.get('date', '?')} on commit `{fx.get('commit', '?')}` — {fx.get('cpu', '?')}, "
       f"{fx.get('ncpu', '?')} CPUs, load average at start {fx.get('loadavg', '?')}.  ")
     w(f"{fx.get('rounds')} interleaved rounds (even rounds in the reverse order); {fx.get('duration')} s per run at {conns} connections, "
-      f"{fx.get('lat_duration')} s per run at 1 connection; wrk -t1 ({fx.get('wrk', '?')}).  ")
+      f"{fx.get('lat_duration')} s per run at 1 connection, each after a {fx.get('run_warmup', '0')} s warm-up at its level "
+      f"and `sync`; wrk -t1 ({fx.get('wrk', '?')}).  ")
     w(f"Pinning: {fx.get('pinning', '?')}.  ")
     w(f"Versions: {fx.get('nginx', '?')}, {fx.get('haproxy', '?')}, strangler {fx.get('strangler', '?')}. "
       "Origin: NGINX returning a 1 KiB JSON body, keep-alive. All proxies: one worker, keep-alive to the origin, "
@@ -196,7 +197,7 @@ def main():
             w("Paired by round (each round runs the targets back to back, so a ratio taken within a round is "
               "not moved by the machine getting busier or quieter between rounds): the median of the per-round "
               "ratios, their range, and in how many rounds strangler was ahead. The last rows measure NGINX "
-              "against a second NGINX with the same config, run about as far from it in each round as strangler: "
+              "against a second NGINX with the same config, run next to it on the other side from strangler: "
               "two identical proxies, so any distance from 1 there is the machine's noise, not a difference.\n")
             w("| pair | req/s ratio, median (min–max) | CPU per request ratio, median (min–max) | "
               "rounds with more req/s | rounds with less CPU |")

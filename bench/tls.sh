@@ -12,7 +12,7 @@
 # The clients (s_time, wrk, h2load: all OpenSSL) run with an OPENSSL_CONF that
 # offers only TLS 1.3 and TLS_AES_128_GCM_SHA256, so both servers negotiate it;
 # what s_client negotiates with each (default client and the bench's) is reported.
-# Per round and target: full handshakes/s (s_time -new), resumed (s_time -reuse),
+# Per round, each kind on both proxies back to back (which goes first alternates): full handshakes/s (s_time -new), resumed (s_time -reuse),
 # req/s over HTTP/1.1 (wrk, $CONNS connections; and h2load --h1 -c$CONNS -m1, a second
 # HTTP/1.1 client) and over HTTP/2 (h2load -c$CONNS -m$STREAMS). Both keep at most
 # 64 idle upstream connections (keepalive 64 / max_idle: 64), under HTTP/2's
@@ -123,21 +123,30 @@ for t in nginx strangler; do
   run_h2load "warm-$t-cover" "$CONNS" "$STREAMS" "$WARMUP" "https://127.0.0.1:${COVER_PORT_OF[$t]}/api/item" >/dev/null
 done
 
-for ((r = 1; r <= ROUNDS; r++)); do
-  # Alternate which proxy goes first, so neither always follows the other.
-  if (( r % 2 )); then order=(nginx strangler); else order=(strangler nginx); fi
-  for t in "${order[@]}"; do
-    p=${PORT_OF[$t]}; pid=${PID_OF[$t]}
-    record "$t/new" 1 "$r" "$(client_cpu run_stime "$t" new "$HS_DURATION" "127.0.0.1:$p" /api/item "$pid")"
-    record "$t/reuse" 1 "$r" "$(client_cpu run_stime "$t" reuse "$HS_DURATION" "127.0.0.1:$p" /api/item "$pid")"
-    record "$t/h1" "$CONNS" "$r" "$(client_cpu run_wrk "$t-h1" "$CONNS" "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")"
-    record "$t/h2" "$CONNS" "$r" "$(origin_conns client_cpu run_h2load "$t-h2" "$CONNS" "$STREAMS" "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")"
-    record "$t/h2-cover" "$CONNS" "$r" "$(origin_conns client_cpu run_h2load "$t-h2cover" "$CONNS" "$STREAMS" "$DURATION" "https://127.0.0.1:${COVER_PORT_OF[$t]}/api/item" "${COVER_PID_OF[$t]}")"
+# measure KIND TARGET ROUND: one run of one kind of load against one proxy.
+measure() {
+  local k="$1" t="$2" r="$3" p=${PORT_OF[$2]} pid=${PID_OF[$2]}
+  case $k in
+    new | reuse) record "$t/$k" 1 "$r" "$(client_cpu run_stime "$t" "$k" "$HS_DURATION" "127.0.0.1:$p" /api/item "$pid")" ;;
+    h1) record "$t/h1" "$CONNS" "$r" "$(client_cpu run_wrk "$t-h1" "$CONNS" "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")" ;;
+    h2) record "$t/h2" "$CONNS" "$r" "$(origin_conns client_cpu run_h2load "$t-h2" "$CONNS" "$STREAMS" "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")" ;;
+    h2-cover) record "$t/h2-cover" "$CONNS" "$r" "$(origin_conns client_cpu run_h2load "$t-h2cover" "$CONNS" "$STREAMS" "$DURATION" "https://127.0.0.1:${COVER_PORT_OF[$t]}/api/item" "${COVER_PID_OF[$t]}")" ;;
     # The same HTTP/1.1 load from another client (no SNI for an IP address, unlike wrk).
-    record "$t/h1-h2load" "$CONNS" "$r" "$(client_cpu run_h2load "$t-h1h2load" "$CONNS" 1 "$DURATION" "https://127.0.0.1:$p/api/item" "$pid" --h1)"
+    h1-h2load) record "$t/h1-h2load" "$CONNS" "$r" "$(client_cpu run_h2load "$t-h1h2load" "$CONNS" 1 "$DURATION" "https://127.0.0.1:$p/api/item" "$pid" --h1)" ;;
     # One client, one request in flight (a browser tab's latency, not a throughput): over HTTP/1.1 and HTTP/2.
-    record "$t/h1-one" 1 "$r" "$(client_cpu run_wrk "$t-h1one" 1 "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")"
-    record "$t/h2-one" 1 "$r" "$(client_cpu run_h2load "$t-h2one" 1 1 "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")"
+    h1-one) record "$t/h1-one" 1 "$r" "$(client_cpu run_wrk "$t-h1one" 1 "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")" ;;
+    h2-one) record "$t/h2-one" 1 "$r" "$(client_cpu run_h2load "$t-h2one" 1 1 "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")" ;;
+  esac
+}
+KINDS=(new reuse h1 h2 h2-cover h1-h2load h1-one h2-one)
+for ((r = 1; r <= ROUNDS; r++)); do
+  # Each kind of load runs on both proxies back to back (the machine has
+  # slower and faster spells lasting tens of seconds: the two runs of a pair
+  # should share one), the proxy that goes first alternating from one kind
+  # to the next and between rounds.
+  for i in "${!KINDS[@]}"; do
+    if (( (r + i) % 2 )); then order=(nginx strangler); else order=(strangler nginx); fi
+    for t in "${order[@]}"; do measure "${KINDS[$i]}" "$t" "$r"; done
   done
 done
 for t in nginx strangler; do
