@@ -171,7 +171,9 @@ log "warm-up: ${WARMUP}s per target"
 for t in "${TARGETS[@]}"; do run_wrk "warm-$t" "$CONNS" "$WARMUP" "${URL[$t]}" >/dev/null; done
 
 for ((r = 1; r <= ROUNDS; r++)); do
-  case $((r % 3)) in 1) order=(nginx strangler pingora) ;; 2) order=(pingora nginx strangler) ;; 0) order=(strangler pingora nginx) ;; esac
+  # strangler next to NGINX in every round (the pair the README's ratio is
+  # taken from), each of the three first once in three rounds.
+  case $((r % 3)) in 1) order=(nginx strangler pingora) ;; 2) order=(pingora strangler nginx) ;; 0) order=(strangler nginx pingora) ;; esac
   for t in "${order[@]}"; do
     record "$t" "$CONNS" "$r" "$(origin_conns run_wrk "$t" "$CONNS" "$DURATION" "${URL[$t]}" "${PID_OF[$t]}")"
   done
