@@ -3,7 +3,7 @@
 #
 #     bench/all.sh                          # ~15 min (+ pingora's first build); writes bench/results/all.md
 #     bench/all.sh tls mirror               # some of them
-#     MAIN=1 bench/all.sh                   # bench/run.sh first (~8 min more), its report included
+#     MAIN=1 bench/all.sh                   # bench/run.sh first (~15 min more), its report included
 #     ROUNDS=1 DURATION=3 HS_DURATION=2 SC_DURATION=2 bench/all.sh   # quick check, ~4 min
 #
 # Scenarios: tls (bench/tls.sh), mirror, scale, syscalls, pingora; each writes
