@@ -45,7 +45,7 @@ done
 log "A = $A; B = $B; $R rounds of ${S}s at $C connections"
 ROWS="$TMP/ab.txt"; : >"$ROWS"
 for ((r = 1; r <= R; r++)); do
-  if ((r % 2)); then order=(nginx A B); else order=(B A nginx); fi
+  mapfile -t order < <(round_order "$r" nginx A B)
   for t in "${order[@]}"; do
     run_wrk "lw-$t" "$C" 1 "${URL[$t]}" "${PID[$t]}" >/dev/null
     read -r _ _ rps p50 _ non sock cpu u s < <(run_wrk "$t-$r" "$C" "$S" "${URL[$t]}" "${PID[$t]}")

@@ -415,8 +415,6 @@ rss_kib() {
 
 CLK_TCK="$(getconf CLK_TCK)"
 
-# run_wrk LABEL CONNS SECONDS URL [PID]
-# Prints one line: requests duration_s rps p50_us p99_us non2xx sockerr cpu_us_per_req user_us sys_us
 # settle: write back what earlier runs left dirty before the next run starts.
 # A shadowed run makes strangler write its shadow log (~140 MB in 10 s at 50
 # connections); the kernel writes it back ~30 s later, in the middle of
@@ -424,6 +422,17 @@ CLK_TCK="$(getconf CLK_TCK)"
 # measurement, so that no run is billed for another's writeback.
 settle() { sync; }
 
+# round_order R TARGETS...: the order of round R, one target a line: as given
+# in odd rounds, reversed in even ones, so that no target always runs first,
+# last, or right after the same other (a fixed order put strangler last at 1
+# connection, after HAProxy, in every round). Use: mapfile -t order < <(round_order ...)
+round_order() {
+  local r=$1; shift
+  if (( r % 2 )); then printf '%s\n' "$@"; else printf '%s\n' "$@" | tac; fi
+}
+
+# run_wrk LABEL CONNS SECONDS URL [PID]
+# Prints one line: requests duration_s rps p50_us p99_us non2xx sockerr cpu_us_per_req user_us sys_us
 run_wrk() {
   local label="$1" conns="$2" secs="$3" url="$4" pid="${5:-}" out u0=0 s0=0 u1=0 s1=0
   out="$TMP/logs/wrk-$label-c$conns-$(date +%s%N).txt"

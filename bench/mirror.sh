@@ -57,7 +57,7 @@ for t in "${TARGETS[@]}"; do run_wrk "warm-$t" "$CONNS" "$WARMUP" "${URL[$t]}" >
 sleep 1
 
 for ((r = 1; r <= ROUNDS; r++)); do
-  if (( r % 2 )); then order=("${TARGETS[@]}"); else mapfile -t order < <(printf '%s\n' "${TARGETS[@]}" | tac); fi
+  mapfile -t order < <(round_order "$r" "${TARGETS[@]}")
   for t in "${order[@]}"; do
     read -r _ sa0 _ sr0 < <(stub_status "$SHADOW_PORT")
     read -r _ oa0 _ or0 < <(stub_status "$ORIGIN_PORT")

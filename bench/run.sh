@@ -151,15 +151,6 @@ shadow_requests() { # requests seen by the shadow NGINX server (stub_status)
 log "warm-up: ${WARMUP}s per target"
 for t in "${HI_TARGETS[@]}"; do run_wrk "warm-$t" "$CONNS" "$WARMUP" "${URL[$t]}" >/dev/null; done
 
-# round_order R TARGETS...: the order of round R, as given in odd rounds and
-# reversed in even ones, so that no target always runs first, last, or right
-# after the same other (a fixed order put strangler last at 1 connection,
-# after HAProxy, in every round).
-round_order() {
-  local r=$1; shift
-  if (( r % 2 )); then printf '%s\n' "$@"; else printf '%s\n' "$@" | tac; fi
-}
-
 shadow_copies=0
 for ((r = 1; r <= ROUNDS; r++)); do
   mapfile -t hi < <(round_order "$r" "${HI_TARGETS[@]}")

@@ -120,14 +120,14 @@ for t in "${PINNED[@]}"; do run_wrk "warm-$t" "$W_CONNS" "$WARMUP" "$(url "$t")"
 ORIGIN_PIDS=("$ORIGIN_PID" "$SHADOW_PID")
 
 for ((r = 1; r <= ROUNDS; r++)); do
-  if (( r % 2 )); then order=("${PINNED[@]}"); else mapfile -t order < <(printf '%s\n' "${PINNED[@]}" | tac); fi
+  mapfile -t order < <(round_order "$r" "${PINNED[@]}")
   for c in "${LEVELS[@]}"; do
     for t in "${order[@]}"; do one_run "$t" "$c" "$r"; done
   done
   # Unpinned: everything on both cores.
   for p in "${ORIGIN_PIDS[@]}" "${PID_OF[nginx]}" "${PID_OF[strangler]}"; do unpin_tree "$p"; done
   PIN=0
-  if (( r % 2 )); then order=("${UNPINNED[@]}"); else mapfile -t order < <(printf '%s\n' "${UNPINNED[@]}" | tac); fi
+  mapfile -t order < <(round_order "$r" "${UNPINNED[@]}")
   for t in "${order[@]}"; do
     line=$(client_cpu run_wrk "$t-unpinned" "$W_CONNS" "$DURATION" "$(url "$t")" "${PID_OF[$t]}")
     record "$t@unpinned" "$W_CONNS" "$r" "$line" "pinned=0"
