@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! checkout (LIFO idle list; a connection the upstream closed is seen by
-//!   its readiness, without a syscall) or connect
+//!   its readiness, without a syscall), else once more after the tasks
+//!   already woken have run (answers put connections back), else connect
 //!   ─▶ write head (+ small body in the same write) ─┬─ read the response head
 //!      the rest of the body keeps going ────────────┘  (1xx skipped)
 //!   ─▶ ResponseBody reads and decodes the body, then puts the connection
@@ -124,6 +125,24 @@ impl Pool {
         }
     }
 
+    /// No idle connection at checkout: look again once the tasks already
+    /// woken have run (answers among them put their connections back), and
+    /// connect only if none came back. Under load, requests and answers
+    /// arrive in the same wake-up; taken in arrival order, the requests
+    /// first would each open a connection that the answers behind them
+    /// then find the pool too full to keep. With it, whether it was pooled.
+    async fn reuse_or_connect(
+        &self,
+        now: Instant,
+        deadline: Instant,
+    ) -> Result<(Connection, bool), SendError> {
+        tokio::task::yield_now().await;
+        match self.checkout(now) {
+            Some(c) => Ok((c, true)),
+            None => Ok((self.connect(now, deadline).await?, false)),
+        }
+    }
+
     /// A new connection, within `connect_timeout` and the request's deadline.
     async fn connect(&self, now: Instant, deadline: Instant) -> Result<Connection, SendError> {
         let until = deadline.min(now + self.connect_timeout);
@@ -187,13 +206,14 @@ impl Pool {
         let retriable = body.is_end_stream() && crate::idempotent(&parts.method);
         let mut body = (!body.is_end_stream()).then_some((body, framing));
         let mut pooled = self.checkout(now);
+        let mut retrying = false;
         loop {
-            let reused = pooled.is_some();
-            let conn = match pooled.take() {
-                Some(c) => c,
-                // Boxed: a new connection is rare next to a pooled one, and
-                // its dial is ~400 bytes of state every exchange would carry.
-                None => Box::pin(self.connect(now, deadline)).await?,
+            // Boxed: a new connection is rare next to a pooled one, and
+            // its dial is ~400 bytes of state every exchange would carry.
+            let (conn, reused) = match pooled.take() {
+                Some(c) => (c, true),
+                None if retrying => (Box::pin(self.connect(now, deadline)).await?, false),
+                None => Box::pin(self.reuse_or_connect(now, deadline)).await?,
             };
             // The exchange: the head (and the body, if any) written, the
             // answer's head read. Written out here rather than called: an
@@ -287,7 +307,7 @@ impl Pool {
             match done {
                 // Closed before a byte of an answer: the upstream may have
                 // dropped it while idle. Once more, on a new one.
-                Err(SendError::Closed) if reused && retriable => {}
+                Err(SendError::Closed) if reused && retriable => retrying = true,
                 done => return done,
             }
         }

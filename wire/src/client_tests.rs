@@ -117,3 +117,91 @@ async fn an_upload_writer_gathers_like_its_connection() {
     accepted.unwrap().0.read_exact(&mut got).await.unwrap();
     assert!(got.ends_with(b"\r\n\r\nbody"));
 }
+
+/// Under load, one wake-up brings both new requests and answers. A request
+/// that finds the pool empty waits for the tasks already woken before it
+/// connects: an answer among them puts its connection back, and the
+/// request takes that one instead of opening another (which the pool,
+/// full again, would then close: churn).
+#[tokio::test]
+async fn a_connection_put_back_in_the_same_wake_up_is_taken_rather_than_a_new_one() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::sync::{mpsc, oneshot};
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    // The upstream tells when the first request is in and when its answer
+    // is written; it answers that one only when told, the rest at once.
+    let (arrived_tx, mut arrived) = mpsc::unbounded_channel::<()>();
+    let (go_tx, go) = oneshot::channel::<()>();
+    let (written_tx, written) = oneshot::channel::<()>();
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        let mut first = Some((go, written_tx));
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            count.fetch_add(1, Ordering::SeqCst);
+            let held = first.take();
+            let arrived_tx = arrived_tx.clone();
+            tokio::spawn(async move {
+                let mut held = held;
+                let mut seen = Vec::new();
+                let mut chunk = [0u8; 1024];
+                loop {
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        let told = match held.take() {
+                            Some((go, written_tx)) => {
+                                let _ = arrived_tx.send(());
+                                let _ = go.await;
+                                Some(written_tx)
+                            }
+                            None => None,
+                        };
+                        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if s.write_all(answer).await.is_err() {
+                            return;
+                        }
+                        if let Some(written_tx) = told {
+                            let _ = written_tx.send(());
+                        }
+                    }
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    let pool = Pool::new(&addr.to_string(), Duration::from_secs(5), 4);
+    let exchange = |path| {
+        let pool = &pool;
+        async move {
+            let body = get(pool, path).await.into_body().collect().await;
+            body.unwrap().to_bytes()
+        }
+    };
+    let mut first = std::pin::pin!(exchange("/first"));
+    tokio::select! {
+        _ = &mut first => panic!("answered before the upstream was told to"),
+        r = arrived.recv() => r.unwrap(),
+    }
+    // The first answer is written while its exchange is not polled, and the
+    // reactor sees it (a yield runs after the reactor's next turn).
+    go_tx.send(()).unwrap();
+    written.await.unwrap();
+    tokio::task::yield_now().await;
+    // One wake-up: the second request finds the pool empty, then the
+    // first exchange reads its answer and puts its connection back.
+    let (second, first) = tokio::join!(exchange("/second"), first);
+    assert_eq!((&first[..], &second[..]), (&b"ok"[..], &b"ok"[..]));
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "the second request opened a connection while the first one's came back"
+    );
+}
