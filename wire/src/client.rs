@@ -130,17 +130,21 @@ impl Pool {
     /// connect only if none came back. Under load, requests and answers
     /// arrive in the same wake-up; taken in arrival order, the requests
     /// first would each open a connection that the answers behind them
-    /// then find the pool too full to keep. With it, whether it was pooled.
+    /// then find the pool too full to keep. Returns the connection and
+    /// whether it came from the pool. A pool that keeps none (`max_idle`
+    /// 0) connects at once: nothing can come back.
     async fn reuse_or_connect(
         &self,
         now: Instant,
         deadline: Instant,
     ) -> Result<(Connection, bool), SendError> {
-        tokio::task::yield_now().await;
-        match self.checkout(now) {
-            Some(c) => Ok((c, true)),
-            None => Ok((self.connect(now, deadline).await?, false)),
+        if self.max_idle > 0 {
+            tokio::task::yield_now().await;
+            if let Some(c) = self.checkout(now) {
+                return Ok((c, true));
+            }
         }
+        Ok((self.connect(now, deadline).await?, false))
     }
 
     /// A new connection, within `connect_timeout` and the request's deadline.
