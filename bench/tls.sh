@@ -23,7 +23,9 @@
 #
 # Environment: ROUNDS=3 DURATION=5 (s, wrk and h2load) HS_DURATION=3 (s, s_time)
 #   CONNS=50 STREAMS=10 COVER=CONNS*STREAMS BENCH_PORT_BASE=28100 STRANGLER_BIN SKIP_BUILD=1 PIN=1 KEEP_TMP=1
-#   OUT=bench/results/tls.md
+#   OUT=bench/results/tls.md TLS_KINDS (a subset of: new reuse h1 h2 h2-cover h1-h2load
+#   h1-one h2-one; all by default), e.g. TLS_KINDS="h1-one h2-one" ROUNDS=10 for the
+#   one-connection pairs alone
 set -euo pipefail
 # shellcheck source=bench/scenario_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/scenario_lib.sh"
@@ -138,7 +140,7 @@ measure() {
     h2-one) record "$t/h2-one" 1 "$r" "$(client_cpu run_h2load "$t-h2one" 1 1 "$DURATION" "https://127.0.0.1:$p/api/item" "$pid")" ;;
   esac
 }
-KINDS=(new reuse h1 h2 h2-cover h1-h2load h1-one h2-one)
+read -ra KINDS <<<"${TLS_KINDS:-new reuse h1 h2 h2-cover h1-h2load h1-one h2-one}"
 for ((r = 1; r <= ROUNDS; r++)); do
   # Each kind of load runs on both proxies back to back (the machine has
   # slower and faster spells lasting tens of seconds: the two runs of a pair
