@@ -131,14 +131,16 @@ impl Pool {
     /// arrive in the same wake-up; taken in arrival order, the requests
     /// first would each open a connection that the answers behind them
     /// then find the pool too full to keep. Returns the connection and
-    /// whether it came from the pool. A pool that keeps none (`max_idle`
-    /// 0) connects at once: nothing can come back.
+    /// whether it came from the pool. Without `look_again` (a retry, which
+    /// wants a new connection), or for a pool that keeps none (`max_idle`
+    /// 0), it connects at once.
     async fn reuse_or_connect(
         &self,
         now: Instant,
         deadline: Instant,
+        look_again: bool,
     ) -> Result<(Connection, bool), SendError> {
-        if self.max_idle > 0 {
+        if look_again && self.max_idle > 0 {
             tokio::task::yield_now().await;
             if let Some(c) = self.checkout(now) {
                 return Ok((c, true));
@@ -216,8 +218,7 @@ impl Pool {
             // its dial is ~400 bytes of state every exchange would carry.
             let (conn, reused) = match pooled.take() {
                 Some(c) => (c, true),
-                None if retrying => (Box::pin(self.connect(now, deadline)).await?, false),
-                None => Box::pin(self.reuse_or_connect(now, deadline)).await?,
+                None => Box::pin(self.reuse_or_connect(now, deadline, !retrying)).await?,
             };
             // The exchange: the head (and the body, if any) written, the
             // answer's head read. Written out here rather than called: an
